@@ -1,0 +1,64 @@
+// Typed, expected failures of data handling: each carries a code the UI can branch on and a message a
+// person can act on. Thrown by pure core code in workers and in Node; only plain data crosses threads,
+// so workers turn these into `DataErrorInfo` objects (see `toErrorInfo`).
+
+export type DataErrorCode =
+  | 'empty'            // a file with no bytes or no drawings
+  | 'truncated'        // fewer bytes than the header or manifest promises
+  | 'bad-header'       // not the format it claims to be
+  | 'bad-record'       // one record (an ndjson line, an image) cannot be read
+  | 'checksum'         // bytes arrived but their SHA-256 is not the manifest's
+  | 'unknown-category' // a category name outside the dataset or the Quick, Draw! list
+  | 'bad-manifest'     // manifest.json is missing fields or inconsistent
+  | 'http'             // the server answered with an error status
+  | 'network'          // the connection failed or dropped mid-transfer
+  | 'quota'            // the browser refused to store more (disk full or quota reached)
+  | 'not-image'        // a dropped file that is not an image
+  | 'cancelled';       // the user stopped it
+
+export class DataError extends Error {
+  override readonly name = 'DataError';
+  constructor(
+    readonly code: DataErrorCode,
+    message: string,
+    /** The file or URL the problem is in, when there is one. */
+    readonly file?: string,
+    /** Whether trying the same thing again may succeed (HTTP 5xx, dropped connection). */
+    readonly transient = false,
+  ) {
+    super(message);
+  }
+}
+
+/** The plain-data form of an error, safe to post between threads. */
+export interface DataErrorInfo {
+  code: DataErrorCode | 'internal';
+  message: string;
+  file?: string;
+}
+
+export function toErrorInfo(error: unknown): DataErrorInfo {
+  if (error instanceof DataError) {
+    return error.file === undefined
+      ? { code: error.code, message: error.message }
+      : { code: error.code, message: error.message, file: error.file };
+  }
+  if (isQuotaError(error)) {
+    return {
+      code: 'quota',
+      message:
+        'The browser has no room left to store drawings. Delete a dataset you no longer need (Data page, "Delete dataset"), free disk space, or download fewer drawings per category.',
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'internal', message };
+}
+
+export function isQuotaError(error: unknown): boolean {
+  if (error instanceof DataError) return error.code === 'quota';
+  if (typeof error !== 'object' || error === null) return false;
+  // IndexedDB reports a full disk as a DOMException named QuotaExceededError, sometimes wrapped as the
+  // `error` of an aborted transaction (an AbortError whose cause is the quota failure).
+  const named = error as { name?: unknown; inner?: unknown };
+  return named.name === 'QuotaExceededError';
+}

@@ -1,0 +1,76 @@
+// The binary shard format (v1) that `npm run dataset` writes and the ingest worker reads; documented in
+// datasets/README.md. A shard holds drawings of one category: a 32-byte header, the 28×28 bitmaps back to
+// back, then optional strokes as UTF-8 JSON. Pure; runs in workers and in Node.
+import { DataError } from './errors.ts';
+import type { Strokes } from './ndjson.ts';
+
+export const SHARD_MAGIC = 'QDSH';
+export const SHARD_FORMAT_VERSION = 1;
+export const SHARD_HEADER_BYTES = 32;
+
+export interface ShardContents {
+  imageSizePx: number;
+  /** Index of the first drawing within its category in this dataset; drawing ids derive from it. */
+  firstIndex: number;
+  drawingCount: number;
+  /** drawingCount × imageSizePx² bytes. */
+  bitmaps: Uint8Array;
+  /** One entry a drawing, or null when the source had only bitmaps. */
+  strokes: Strokes[] | null;
+}
+
+export function encodeShard(shard: Omit<ShardContents, 'drawingCount'>): Uint8Array {
+  const pixels = shard.imageSizePx * shard.imageSizePx;
+  if (shard.bitmaps.length % pixels !== 0) throw new Error('bitmaps length is not a whole number of images');
+  const drawingCount = shard.bitmaps.length / pixels;
+  if (shard.strokes !== null && shard.strokes.length !== drawingCount) throw new Error('strokes and bitmaps disagree in count');
+  const strokesBytes = shard.strokes === null ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(shard.strokes));
+  const out = new Uint8Array(SHARD_HEADER_BYTES + shard.bitmaps.length + strokesBytes.length);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < 4; i++) out[i] = SHARD_MAGIC.charCodeAt(i);
+  view.setUint16(4, SHARD_FORMAT_VERSION, true);
+  view.setUint16(6, shard.imageSizePx, true);
+  view.setUint32(8, drawingCount, true);
+  view.setUint32(12, shard.firstIndex, true);
+  view.setUint32(16, strokesBytes.length, true);
+  out.set(shard.bitmaps, SHARD_HEADER_BYTES);
+  out.set(strokesBytes, SHARD_HEADER_BYTES + shard.bitmaps.length);
+  return out;
+}
+
+/** Decodes a shard. `file` names it in error messages. Bitmaps are a view into `bytes` (no copy). */
+export function decodeShard(bytes: Uint8Array, file = 'the shard'): ShardContents {
+  if (bytes.length === 0) throw new DataError('empty', `${file} is empty.`, file);
+  if (bytes.length < SHARD_HEADER_BYTES) throw new DataError('truncated', `${file} is truncated: it ends inside its header.`, file);
+  const magic = String.fromCharCode(bytes[0] ?? 0, bytes[1] ?? 0, bytes[2] ?? 0, bytes[3] ?? 0);
+  if (magic !== SHARD_MAGIC) throw new DataError('bad-header', `${file} is not a Doodle Lab shard (wrong header).`, file);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint16(4, true);
+  if (version !== SHARD_FORMAT_VERSION) {
+    throw new DataError('bad-header', `${file} is shard format v${version}; this app reads v${SHARD_FORMAT_VERSION}. Rebuild the dataset.`, file);
+  }
+  const imageSizePx = view.getUint16(6, true);
+  const drawingCount = view.getUint32(8, true);
+  const firstIndex = view.getUint32(12, true);
+  const strokesBytes = view.getUint32(16, true);
+  const bitmapBytes = drawingCount * imageSizePx * imageSizePx;
+  const expected = SHARD_HEADER_BYTES + bitmapBytes + strokesBytes;
+  if (bytes.length < expected) {
+    throw new DataError('truncated', `${file} is truncated: ${bytes.length} of ${expected} bytes.`, file);
+  }
+  if (bytes.length > expected) throw new DataError('bad-header', `${file} has ${bytes.length - expected} unexpected trailing bytes.`, file);
+  const bitmaps = bytes.subarray(SHARD_HEADER_BYTES, SHARD_HEADER_BYTES + bitmapBytes);
+  let strokes: Strokes[] | null = null;
+  if (strokesBytes > 0) {
+    try {
+      // The writer encodes exactly this shape; a checksum guards the bytes before we get here.
+      strokes = JSON.parse(new TextDecoder().decode(bytes.subarray(SHARD_HEADER_BYTES + bitmapBytes))) as Strokes[];
+    } catch {
+      throw new DataError('bad-record', `${file} has unreadable strokes.`, file);
+    }
+    if (!Array.isArray(strokes) || strokes.length !== drawingCount) {
+      throw new DataError('bad-record', `${file} has strokes for ${Array.isArray(strokes) ? strokes.length : 0} drawings, not ${drawingCount}.`, file);
+    }
+  }
+  return { imageSizePx, firstIndex, drawingCount, bitmaps, strokes };
+}
