@@ -1,0 +1,92 @@
+// Bad input through the UI: each failure shows an actionable message and loses nothing already stored.
+import { expect, test, type Page } from '@playwright/test';
+import { choosePerCategory, openFresh } from './helpers.ts';
+
+/** Selects just `names`, 1000 drawings each, and starts the download. */
+async function download(page: Page, names: string[]): Promise<void> {
+  await page.getByRole('button', { name: 'Select none' }).click();
+  for (const name of names) await page.getByRole('checkbox', { name: new RegExp(`^${name}\\b`) }).check();
+  await choosePerCategory(page, 1000);
+  await page.getByRole('button', { name: 'Download' }).click();
+}
+
+/** Stores airplane first, so each failure below can be checked to leave it intact. */
+async function storeAirplane(page: Page): Promise<void> {
+  await download(page, ['airplane']);
+  await expect(page.getByText('Download complete')).toBeVisible();
+  await expect(page.getByTestId('dataset-count-quickdraw')).toContainText('1,000 drawings');
+}
+
+const failures: { name: string; code: RegExp; respond: (page: Page) => Promise<void> }[] = [
+  {
+    name: 'a missing shard (404)',
+    code: /404/,
+    respond: (page) => page.route('**/shards/*.qds', (route) => route.fulfill({ status: 404, body: 'Not Found' })),
+  },
+  {
+    name: 'a corrupt shard (checksum mismatch)',
+    code: /checksum|SHA-256/i,
+    respond: (page) => page.route('**/shards/*.qds', async (route) => {
+      const response = await route.fetch();
+      const body = Buffer.from(await response.body());
+      body[body.length - 1] = (body[body.length - 1] ?? 0) ^ 0xff;
+      await route.fulfill({ response, body });
+    }),
+  },
+  {
+    name: 'a truncated shard',
+    code: /truncated/i,
+    respond: (page) => page.route('**/shards/*.qds', async (route) => {
+      const response = await route.fetch();
+      const body = Buffer.from(await response.body());
+      await route.fulfill({ status: 200, body: body.subarray(0, body.length >> 1), contentType: 'application/octet-stream' });
+    }),
+  },
+];
+
+for (const failure of failures) {
+  test(`${failure.name}: clear message, earlier drawings kept`, async ({ page }) => {
+    await openFresh(page);
+    await storeAirplane(page);
+    await failure.respond(page);
+    await download(page, ['airplane', 'cat']);
+    const alert = page.getByRole('alert');
+    await expect(alert).toContainText(failure.code);
+    await expect(page.getByText('Download stopped — what was stored is kept')).toBeVisible();
+    await expect(page.getByTestId('dataset-count-quickdraw')).toContainText('1,000 drawings');
+  });
+}
+
+test('a server error (500) is retried and the download completes', async ({ page }) => {
+  await openFresh(page);
+  let failed = 0;
+  await page.route('**/shards/*.qds', async (route) => {
+    if (failed < 1) {
+      failed += 1;
+      await route.fulfill({ status: 500, body: 'oops' });
+    } else {
+      await route.continue();
+    }
+  });
+  await download(page, ['banana']);
+  await expect(page.getByText('Download complete')).toBeVisible();
+  expect(failed).toBe(1);
+  await expect(page.getByTestId('dataset-count-quickdraw')).toContainText('1,000 drawings');
+});
+
+test('a full disk gets a message that says what to free, and keeps what fit', async ({ page, context }) => {
+  await openFresh(page);
+  await storeAirplane(page);
+  // Shrink this origin's quota to just above what is stored: the next shards cannot fit.
+  const cdp = await context.newCDPSession(page);
+  const usage = await page.evaluate(async () => (await navigator.storage.estimate()).usage ?? 0);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(page.url()).origin, quotaSize: usage + 1_200_000 });
+  await download(page, ['airplane', 'banana', 'bird', 'book', 'cat']);
+  await expect(page.getByRole('alert')).toContainText(/Storage full/);
+  await expect(page.getByRole('alert')).toContainText(/Delete a dataset/);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(page.url()).origin });
+  await page.reload();
+  await expect(page.getByTestId('dataset-count-quickdraw')).toContainText(/\d+,000 drawings/);
+  const text = await page.getByTestId('dataset-count-quickdraw').textContent();
+  expect(Number((text ?? '').replace(/[^0-9 ].*$/, '').replace(/\D/g, ''))).toBeGreaterThanOrEqual(1000);
+});

@@ -1,0 +1,215 @@
+// Page-side state of the Data page: the served catalog, the download job and its progress, what is stored,
+// local import and own drawings. Owns the data worker (the only code that talks to it). Main thread.
+import * as Comlink from 'comlink';
+import { SvelteSet } from 'svelte/reactivity';
+import type { DataWorkerApi } from '../../workers/data.worker.ts';
+import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../core/categories.ts';
+import type { DataErrorInfo } from '../core/errors.ts';
+import type {
+  CategoryProgress, DownloadOptions, DrawingPage, ImportFile, ImportProgress, IngestProgress, StoredDatasetSummary,
+} from '../core/ingest-protocol.ts';
+import { validateManifest } from '../core/manifest.ts';
+import type { Strokes } from '../core/ndjson.ts';
+
+/** Where the served dataset's manifest lives, relative to the page (works under a GitHub Pages sub-path). */
+export const SERVED_MANIFEST_PATH = 'assets/data/quickdraw/manifest.json';
+const PENDING_KEY = 'doodle-lab:pending-download';
+export const PER_CATEGORY_CHOICES = [100, 500, 1000, 3000] as const;
+
+export interface CatalogEntry {
+  name: string;
+  /** Drawings the served dataset has for it; 0 when the site serves none. */
+  servedDrawings: number;
+}
+
+export type DownloadStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
+
+export interface DownloadView {
+  status: DownloadStatus;
+  resumed: boolean;
+  categories: CategoryProgress[];
+  storedDrawings: number;
+  targetDrawings: number;
+  bytesDone: number;
+  totalBytes: number;
+  drawingsPerSec: number;
+  etaSec: number | null;
+  retryNote: string | null;
+}
+
+function emptyView(resumed: boolean): DownloadView {
+  return {
+    status: 'running', resumed, categories: [], storedDrawings: 0, targetDrawings: 0, bytesDone: 0,
+    totalBytes: 0, drawingsPerSec: 0, etaSec: null, retryNote: null,
+  };
+}
+
+export class DataState {
+  catalog = $state<CatalogEntry[]>(QUICKDRAW_CATEGORIES.map((name) => ({ name, servedDrawings: 0 })));
+  catalogError = $state<string | null>(null);
+  readonly selected = new SvelteSet<string>(DEFAULT_CATEGORIES);
+  perCategory = $state<number>(1000);
+  download = $state<DownloadView | null>(null);
+  error = $state<DataErrorInfo | null>(null);
+  datasets = $state<StoredDatasetSummary[]>([]);
+  importReport = $state<{ stored: number; skipped: DataErrorInfo[]; running: boolean } | null>(null);
+  storage = $state<{ usageBytes: number | null; quotaBytes: number | null; persisted: boolean } | null>(null);
+
+  readonly manifestUrl: string;
+  private readonly api: Comlink.Remote<DataWorkerApi>;
+
+  constructor(baseUrl: string = document.baseURI) {
+    this.manifestUrl = new URL(SERVED_MANIFEST_PATH, baseUrl).href;
+    const worker = new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module' });
+    this.api = Comlink.wrap<DataWorkerApi>(worker);
+  }
+
+  /** Loads the catalog and stored datasets, then resumes a download a reload interrupted. */
+  async start(): Promise<void> {
+    await Promise.all([this.loadCatalog(), this.refresh()]);
+    const pending = localStorage.getItem(PENDING_KEY);
+    if (pending !== null) {
+      try {
+        // Written by `startDownload` below from a DownloadOptions value.
+        const options = JSON.parse(pending) as DownloadOptions;
+        this.perCategory = options.perCategory;
+        this.selected.clear();
+        for (const name of options.categories) this.selected.add(name);
+        await this.runDownload(options, true);
+      } catch {
+        localStorage.removeItem(PENDING_KEY);
+      }
+    }
+  }
+
+  private async loadCatalog(): Promise<void> {
+    try {
+      const response = await fetch(this.manifestUrl);
+      if (!response.ok) throw new Error(`the server answered ${response.status} for ${this.manifestUrl}`);
+      const manifest = validateManifest(await response.json(), this.manifestUrl);
+      const served = new Map(manifest.categories.map((c) => [c.name, c.drawingCount]));
+      this.catalog = QUICKDRAW_CATEGORIES.map((name) => ({ name, servedDrawings: served.get(name) ?? 0 }));
+    } catch (error) {
+      this.catalogError = `The dataset catalog could not be loaded (${error instanceof Error ? error.message : String(error)}). Reload the page to try again.`;
+    }
+  }
+
+  async refresh(): Promise<void> {
+    this.datasets = await this.api.listDatasets();
+    this.storage = await this.api.storageEstimate();
+  }
+
+  get downloadable(): string[] {
+    const served = new Set(this.catalog.filter((c) => c.servedDrawings > 0).map((c) => c.name));
+    return [...this.selected].filter((name) => served.has(name));
+  }
+
+  async startDownload(): Promise<void> {
+    const options: DownloadOptions = { manifestUrl: this.manifestUrl, categories: this.downloadable, perCategory: this.perCategory };
+    localStorage.setItem(PENDING_KEY, JSON.stringify(options));
+    await this.runDownload(options, false);
+  }
+
+  private async runDownload(options: DownloadOptions, resumed: boolean): Promise<void> {
+    this.error = null;
+    this.download = emptyView(resumed);
+    await this.api.download(options, Comlink.proxy((event: IngestProgress) => this.onProgress(event)));
+    if (this.download.status !== 'error' && this.download.status !== 'cancelled') {
+      this.download.status = 'done';
+    }
+    if (this.download.status === 'done') localStorage.removeItem(PENDING_KEY);
+    await this.refresh();
+  }
+
+  private onProgress(event: IngestProgress): void {
+    const view = this.download;
+    if (view === null) return;
+    switch (event.kind) {
+      case 'plan':
+        view.categories = event.categories;
+        view.targetDrawings = event.categories.reduce((sum, c) => sum + c.targetDrawings, 0);
+        view.storedDrawings = event.categories.reduce((sum, c) => sum + c.storedDrawings, 0);
+        view.totalBytes = event.totalBytes;
+        view.bytesDone = event.storedBytes;
+        break;
+      case 'bytes':
+        break;
+      case 'shard-stored': {
+        const category = view.categories.find((c) => c.name === event.category);
+        if (category !== undefined) category.storedDrawings = event.categoryStoredDrawings;
+        view.storedDrawings = event.storedDrawings;
+        view.bytesDone = event.bytesDone;
+        view.drawingsPerSec = event.drawingsPerSec;
+        view.etaSec = event.etaSec;
+        view.retryNote = null;
+        break;
+      }
+      case 'retry':
+        view.retryNote = `${event.reason} — retrying ${event.file} in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt})`;
+        break;
+      case 'storage':
+        this.storage = { usageBytes: event.usageBytes, quotaBytes: event.quotaBytes, persisted: event.persisted };
+        break;
+      case 'done':
+        view.status = 'done';
+        view.storedDrawings = event.storedDrawings;
+        view.drawingsPerSec = event.drawingsPerSec;
+        view.etaSec = 0;
+        break;
+      case 'cancelled':
+        view.status = 'cancelled';
+        break;
+      case 'error':
+        view.status = 'error';
+        this.error = event.error;
+        break;
+    }
+  }
+
+  async cancelDownload(): Promise<void> {
+    localStorage.removeItem(PENDING_KEY);
+    await this.api.cancel();
+  }
+
+  async deleteDataset(datasetId: string): Promise<void> {
+    await this.guard(() => this.api.deleteDataset(datasetId));
+    await this.refresh();
+  }
+
+  /** Runs a worker call, turning a failure into the page's error banner instead of an unhandled rejection. */
+  private async guard(action: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await action();
+      return true;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.error = { code: /quota/i.test(message) ? 'quota' : 'internal', message };
+      return false;
+    }
+  }
+
+  readDrawings(datasetId: string, category: string, offset: number, limit: number): Promise<DrawingPage> {
+    return this.api.readDrawings(datasetId, category, offset, limit);
+  }
+
+  async importFiles(files: ImportFile[]): Promise<void> {
+    const report = { stored: 0, skipped: [] as DataErrorInfo[], running: true };
+    this.importReport = report;
+    const onProgress = (event: ImportProgress): void => {
+      if (this.importReport === null) return;
+      if (event.kind === 'file-stored') this.importReport.stored += event.drawings;
+      if (event.kind === 'file-skipped') this.importReport.skipped.push(event.error);
+    };
+    const transfer = files.map((f) => f.bytes);
+    await this.guard(() => this.api.importFiles(Comlink.transfer(files, transfer), Comlink.proxy(onProgress)));
+    if (this.importReport !== null) this.importReport.running = false;
+    await this.refresh();
+  }
+
+  /** Stores one own drawing; false (with the error shown) when it could not be stored. */
+  async addDrawing(category: string, strokes: Strokes): Promise<boolean> {
+    const stored = await this.guard(() => this.api.addDrawing(category, strokes));
+    await this.refresh();
+    return stored;
+  }
+}
