@@ -9,6 +9,8 @@ export default defineConfig({
   base: './',
   plugins: [svelte()],
   worker: { format: 'es' },
+  // Pre-bundled up front so Vitest browser mode does not reload mid-run to optimise them.
+  optimizeDeps: { include: ['comlink', 'idb'] },
   build: { target: 'es2022', sourcemap: true },
   test: {
     projects: [

@@ -32,7 +32,7 @@ test('imports real simplified and raw stroke files', async ({ page }) => {
 test('saves own drawings as a new class', async ({ page }) => {
   await openFresh(page);
   await page.getByLabel('Class name').fill('zigzag mine');
-  const canvas = page.getByRole('img', { name: 'Own drawing canvas' }).or(page.getByLabel('Own drawing canvas'));
+  const canvas = page.getByLabel('Own drawing canvas');
   const box = await canvas.boundingBox();
   if (box === null) throw new Error('canvas not laid out');
   for (let n = 0; n < 2; n++) {

@@ -16,10 +16,11 @@ export interface NpyHeader {
  * header; throws DataError('bad-header') when it is not an (N, 784) uint8 array in C order.
  */
 export function parseNpyHeader(bytes: Uint8Array, file = 'the .npy file'): NpyHeader | null {
-  if (bytes.length < 10) return null;
-  for (let i = 0; i < MAGIC.length; i++) {
+  // Check the magic on whatever has arrived, so a short non-.npy file is called that, not "truncated".
+  for (let i = 0; i < Math.min(MAGIC.length, bytes.length); i++) {
     if (bytes[i] !== MAGIC[i]) throw new DataError('bad-header', `${file} is not a NumPy .npy file (wrong magic bytes).`, file);
   }
+  if (bytes.length < 10) return null;
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let headerLength: number;

@@ -1,0 +1,77 @@
+// Bench-only worker for `npm run bench:ingest`: the raw-write baseline (the same bitmap bytes put straight
+// into IndexedDB, one transaction a shard, nothing else) and the core ingest with a chosen fetchAhead or
+// without storing, to see what fetching ahead buys and what the network alone costs. Module Web Worker.
+import * as Comlink from 'comlink';
+import { deleteDB, openDB } from 'idb';
+import { ingest } from '../../src/core/ingest.ts';
+import { shardsFor, validateManifest } from '../../src/core/manifest.ts';
+import { BITMAP_BYTES } from '../../src/core/render.ts';
+import { decodeShard } from '../../src/core/shard.ts';
+import { DrawingStore } from '../../src/core/store.ts';
+
+interface Loaded {
+  key: string;
+  category: string;
+  index: number;
+  firstIndex: number;
+  sha256: string;
+  sizeBytes: number;
+  bitmaps: Uint8Array;
+}
+
+const RAW_DB = 'doodle-lab-bench-raw';
+const CORE_DB = 'doodle-lab-bench-core';
+let loaded: Loaded[] = [];
+
+const api = {
+  /** Downloads and decodes the planned shards once, untimed, so `rawWrite` times nothing but IndexedDB. */
+  async load(manifestUrl: string, categories: string[], perCategory: number): Promise<number> {
+    const manifest = validateManifest(await (await fetch(manifestUrl)).json(), manifestUrl);
+    loaded = [];
+    for (const category of categories) {
+      for (const entry of shardsFor(manifest, category, perCategory)) {
+        const bytes = new Uint8Array(await (await fetch(new URL(entry.file, manifestUrl))).arrayBuffer());
+        const keep = Math.min(entry.drawingCount, perCategory - entry.firstIndex);
+        const bitmaps = decodeShard(bytes, entry.file).bitmaps.slice(0, keep * BITMAP_BYTES);
+        loaded.push({ key: `raw/${category}/${entry.index}`, category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes: entry.sizeBytes, bitmaps });
+      }
+    }
+    return loaded.reduce((sum, s) => sum + s.bitmaps.length / BITMAP_BYTES, 0);
+  },
+
+  /** Puts every loaded shard into a fresh database, one relaxed-durability transaction each; returns ms. */
+  async rawWrite(): Promise<number> {
+    await deleteDB(RAW_DB);
+    const db = await openDB(RAW_DB, 1, { upgrade: (database) => void database.createObjectStore('shards') });
+    const started = performance.now();
+    for (const shard of loaded) {
+      const tx = db.transaction('shards', 'readwrite', { durability: 'relaxed' });
+      await Promise.all([tx.store.put({ datasetId: 'raw', drawingCount: shard.bitmaps.length / BITMAP_BYTES, strokes: null, ...shard }, shard.key), tx.done]);
+    }
+    const elapsedMs = performance.now() - started;
+    db.close();
+    await deleteDB(RAW_DB);
+    return elapsedMs;
+  },
+
+  /**
+   * The core ingest (as the data worker runs it) into a fresh database with `fetchAhead` shards in flight;
+   * with `discard`, shards are verified and decoded but not stored: the network-and-verify floor. Returns ms.
+   */
+  async coreIngest(manifestUrl: string, categories: string[], perCategory: number, fetchAhead: number, discard = false): Promise<number> {
+    await deleteDB(CORE_DB);
+    const store = await DrawingStore.open(CORE_DB);
+    const target = discard ? { storedShardKeys: async () => new Map(), putShard: async () => undefined } : store;
+    const started = performance.now();
+    const last = await ingest({ manifestUrl, categories, perCategory, fetchAhead }, { fetch: (url, init) => fetch(url, init), store: target, onProgress: () => undefined });
+    const elapsedMs = performance.now() - started;
+    store.close();
+    await deleteDB(CORE_DB);
+    if (last.kind !== 'done') throw new Error(`core ingest ended with ${JSON.stringify(last)}`);
+    return elapsedMs;
+  },
+};
+
+export type RawWriteApi = typeof api;
+
+Comlink.expose(api);

@@ -1,0 +1,156 @@
+// Fixtures for the browser tests, made by code: shards in format v1 with their manifest, a fake server that
+// answers with real Response objects and streamed bodies (and can misbehave on cue), and throwaway databases.
+import type { IngestProgress } from '../../src/core/ingest-protocol.ts';
+import type { DatasetManifest } from '../../src/core/manifest.ts';
+import type { Strokes } from '../../src/core/ndjson.ts';
+import { BITMAP_BYTES } from '../../src/core/render.ts';
+import { sha256Hex } from '../../src/core/sha256.ts';
+import { encodeShard } from '../../src/core/shard.ts';
+import { DrawingStore } from '../../src/core/store.ts';
+
+export const BASE_URL = 'https://data.example/quickdraw/';
+export const MANIFEST_URL = `${BASE_URL}manifest.json`;
+
+/** The bitmap of drawing `n` of `category`: a byte pattern unique to both, so any mix-up shows. */
+export function drawingBitmap(category: string, n: number): Uint8Array {
+  let seed = n * 31 + 7;
+  for (const ch of category) seed = (seed * 33 + (ch.codePointAt(0) ?? 0)) % 65_521;
+  const bitmap = new Uint8Array(BITMAP_BYTES);
+  for (let i = 0; i < BITMAP_BYTES; i++) bitmap[i] = (seed + i * 13 + n) % 256;
+  return bitmap;
+}
+
+export function drawingsOf(category: string, from: number, to: number): Uint8Array {
+  const out = new Uint8Array((to - from) * BITMAP_BYTES);
+  for (let n = from; n < to; n++) out.set(drawingBitmap(category, n), (n - from) * BITMAP_BYTES);
+  return out;
+}
+
+export interface Dataset {
+  manifest: DatasetManifest;
+  /** Shard bytes by absolute URL (manifest included, as JSON). */
+  files: Map<string, Uint8Array>;
+}
+
+/** A served dataset: each category gets `shardsPer` shards of `perShard` drawings; `withStrokes` adds strokes. */
+export async function makeDataset(categories: string[], shardsPer = 3, perShard = 100, withStrokes = false): Promise<Dataset> {
+  const files = new Map<string, Uint8Array>();
+  const shards: DatasetManifest['shards'] = [];
+  for (const [c, category] of categories.entries()) {
+    for (let index = 0; index < shardsPer; index++) {
+      const firstIndex = index * perShard;
+      const strokes: Strokes[] | null = withStrokes
+        ? Array.from({ length: perShard }, (_, i) => [[[0, 10 + i], [0, 20]]])
+        : null;
+      const bytes = encodeShard({ imageSizePx: 28, firstIndex, bitmaps: drawingsOf(category, firstIndex, firstIndex + perShard), strokes });
+      const file = `shards/${String(c).padStart(3, '0')}-${String(index).padStart(4, '0')}.qds`;
+      files.set(BASE_URL + file, bytes);
+      shards.push({ file, category, index, firstIndex, drawingCount: perShard, sizeBytes: bytes.length, sha256: await sha256Hex(bytes), hasStrokes: withStrokes });
+    }
+  }
+  const manifest: DatasetManifest = {
+    formatVersion: 1, name: 'test', imageSizePx: 28, drawingsPerShard: perShard,
+    categories: categories.map((name) => ({ name, drawingCount: shardsPer * perShard })), shards,
+  };
+  files.set(MANIFEST_URL, new TextEncoder().encode(JSON.stringify(manifest)));
+  return { manifest, files };
+}
+
+export const fileOf = (dataset: Dataset, category: string, index: number): string => {
+  const entry = dataset.manifest.shards.find((s) => s.category === category && s.index === index);
+  if (entry === undefined) throw new Error(`no shard ${category}/${index}`);
+  return BASE_URL + entry.file;
+};
+
+export interface StreamOptions {
+  /** Fail the connection after this many bytes. */
+  dropAfter?: number;
+  chunkBytes?: number;
+  /** 'bytes' (the default) behaves like a fetch body in Chromium and allows BYOB reads; 'default' does not. */
+  type?: 'bytes' | 'default';
+}
+
+/** A body that arrives in chunks and errors when `signal` aborts, as a real fetch body does. */
+export function streamOf(bytes: Uint8Array, signal: AbortSignal, { dropAfter, chunkBytes = 16_384, type = 'bytes' }: StreamOptions = {}): ReadableStream<Uint8Array> {
+  let offset = 0;
+  const source = {
+    start(controller: ReadableStreamController<Uint8Array>) {
+      signal.addEventListener('abort', () => controller.error(signal.reason), { once: true });
+    },
+    pull(controller: ReadableStreamController<Uint8Array>) {
+      if (signal.aborted) return;
+      if (dropAfter !== undefined && offset >= dropAfter) {
+        controller.error(new TypeError('network error: connection reset'));
+        return;
+      }
+      if (offset >= bytes.length) {
+        controller.close();
+        // A byte stream holds a pending BYOB read open until it is answered, even after close().
+        if ('byobRequest' in controller) controller.byobRequest?.respond(0);
+        return;
+      }
+      const end = Math.min(bytes.length, offset + chunkBytes, dropAfter ?? Infinity);
+      controller.enqueue(bytes.slice(offset, end));
+      offset = end;
+    },
+  };
+  return type === 'bytes' ? new ReadableStream({ ...source, type: 'bytes' }) : new ReadableStream<Uint8Array>(source);
+}
+
+/** How the fake server answers one request; `attempt` counts requests for that URL from 1. */
+export type Responder = (url: string, attempt: number, signal: AbortSignal) => Response | undefined;
+
+export interface FakeServer {
+  fetch: (url: string, init: { signal: AbortSignal }) => Promise<Response>;
+  hits: Map<string, number>;
+  /** Overrides answers for one URL until removed. */
+  on: (url: string, responder: Responder) => void;
+}
+
+export function fakeServer(dataset: Dataset): FakeServer {
+  const hits = new Map<string, number>();
+  const overrides = new Map<string, Responder>();
+  return {
+    hits,
+    on: (url, responder) => void overrides.set(url, responder),
+    fetch: async (url, { signal }) => {
+      signal.throwIfAborted();
+      const attempt = (hits.get(url) ?? 0) + 1;
+      hits.set(url, attempt);
+      const special = overrides.get(url)?.(url, attempt, signal);
+      if (special !== undefined) return special;
+      const bytes = dataset.files.get(url);
+      if (bytes === undefined) return new Response('Not Found', { status: 404 });
+      return new Response(streamOf(bytes, signal), { status: 200 });
+    },
+  };
+}
+
+/** A database of its own for one test, deleted afterwards. */
+export async function freshStore(): Promise<{ store: DrawingStore; dispose: () => Promise<void> }> {
+  const name = `doodle-lab-test-${crypto.randomUUID()}`;
+  const store = await DrawingStore.open(name);
+  return {
+    store,
+    dispose: async () => {
+      store.close();
+      await new Promise((resolve) => {
+        const request = indexedDB.deleteDatabase(name);
+        request.onsuccess = request.onerror = request.onblocked = () => resolve(null);
+      });
+    },
+  };
+}
+
+/** Collects progress events, with a typed filter by kind. */
+export function recorder() {
+  const events: IngestProgress[] = [];
+  return {
+    events,
+    onProgress: (event: IngestProgress): void => void events.push(event),
+    of: <K extends IngestProgress['kind']>(kind: K) =>
+      events.filter((e): e is Extract<IngestProgress, { kind: K }> => e.kind === kind),
+  };
+}
+
+export const noSleep = (): Promise<void> => Promise.resolve();
