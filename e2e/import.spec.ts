@@ -33,6 +33,7 @@ test('saves own drawings as a new class', async ({ page }) => {
   await openFresh(page);
   await page.getByLabel('Class name').fill('zigzag mine');
   const canvas = page.getByLabel('Own drawing canvas');
+  await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
   if (box === null) throw new Error('canvas not laid out');
   for (let n = 0; n < 2; n++) {
