@@ -105,6 +105,9 @@ export class DataState {
   }
 
   async startDownload(): Promise<void> {
+    // StorageManager.persist() exists only on the page, not in workers: ask here, before storing much,
+    // so the browser does not evict the drawings under storage pressure. A refusal is not an error.
+    await navigator.storage?.persist?.().catch(() => false);
     const options: DownloadOptions = { manifestUrl: this.manifestUrl, categories: this.downloadable, perCategory: this.perCategory };
     localStorage.setItem(PENDING_KEY, JSON.stringify(options));
     await this.runDownload(options, false);
