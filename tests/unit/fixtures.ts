@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DataError } from '../../src/core/errors.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SHARED_DIR = path.resolve(REPO_ROOT, '..', 'shared');
@@ -146,4 +147,15 @@ export async function serveDirectory(root: string, options: { ignoreRange?: bool
       server.close(() => resolve());
     }),
   };
+}
+
+/** Runs `work` and returns the DataError it throws; fails the test when it throws nothing or something else. */
+export function errorOf(work: () => unknown): DataError {
+  try {
+    work();
+  } catch (error) {
+    if (error instanceof DataError) return error;
+    throw error;
+  }
+  throw new Error('expected a DataError');
 }

@@ -3,19 +3,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DataError } from '../../../src/core/errors.ts';
 import { NdjsonLineSplitter, parseNdjson, parseRecord, strokeFormatOf } from '../../../src/core/ndjson.ts';
-import { HAS_SHARED_QUICKDRAW, ndjsonLine, SHARED_QUICKDRAW, simplifiedDrawing } from '../fixtures.ts';
-
-function errorOf(work: () => unknown): DataError {
-  try {
-    work();
-  } catch (error) {
-    if (error instanceof DataError) return error;
-    throw error;
-  }
-  throw new Error('expected a DataError');
-}
+import { errorOf, HAS_SHARED_QUICKDRAW, ndjsonLine, SHARED_QUICKDRAW, simplifiedDrawing } from '../fixtures.ts';
 
 describe('parseRecord', () => {
   it('reads the fields and the strokes of a simplified record', () => {

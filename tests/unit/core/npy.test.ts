@@ -3,19 +3,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DataError } from '../../../src/core/errors.ts';
 import { decodeNpy, parseNpyHeader } from '../../../src/core/npy.ts';
-import { fixtureRows, HAS_SHARED_QUICKDRAW, makeNpy, SHARED_QUICKDRAW } from '../fixtures.ts';
-
-function errorOf(work: () => unknown): DataError {
-  try {
-    work();
-  } catch (error) {
-    if (error instanceof DataError) return error;
-    throw error;
-  }
-  throw new Error('expected a DataError');
-}
+import { errorOf, fixtureRows, HAS_SHARED_QUICKDRAW, makeNpy, SHARED_QUICKDRAW } from '../fixtures.ts';
 
 describe('parseNpyHeader', () => {
   it('reads rows and where the data starts (v1 and v2)', () => {

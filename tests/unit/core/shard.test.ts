@@ -1,19 +1,8 @@
 // src/core/shard.ts: shard format v1 round-trips bitmaps and strokes byte for byte, keeps its documented
 // header layout, and refuses truncated, foreign, wrong-version and over-long files with typed errors.
 import { describe, expect, it } from 'vitest';
-import { DataError } from '../../../src/core/errors.ts';
 import { decodeShard, encodeShard, SHARD_HEADER_BYTES } from '../../../src/core/shard.ts';
-import { fixtureRows, simplifiedDrawing } from '../fixtures.ts';
-
-function errorOf(work: () => unknown): DataError {
-  try {
-    work();
-  } catch (error) {
-    if (error instanceof DataError) return error;
-    throw error;
-  }
-  throw new Error('expected a DataError');
-}
+import { errorOf, fixtureRows, simplifiedDrawing } from '../fixtures.ts';
 
 const bitmaps = fixtureRows(3);
 const strokes = [simplifiedDrawing(1), simplifiedDrawing(2), [[[5, 6, 7], [8, 9, 10], [0, 12, 30]]]];
