@@ -116,7 +116,8 @@ export class DataState {
   private async runDownload(options: DownloadOptions, resumed: boolean): Promise<void> {
     this.error = null;
     this.download = emptyView(resumed);
-    await this.api.download(options, Comlink.proxy((event: IngestProgress) => this.onProgress(event)));
+    const ended = await this.guard(() => this.api.download(options, Comlink.proxy((event: IngestProgress) => this.onProgress(event))));
+    if (!ended) this.download.status = 'error';
     if (this.download.status !== 'error' && this.download.status !== 'cancelled') {
       this.download.status = 'done';
     }
