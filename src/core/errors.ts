@@ -43,15 +43,18 @@ export function toErrorInfo(error: unknown): DataErrorInfo {
       ? { code: error.code, message: error.message }
       : { code: error.code, message: error.message, file: error.file };
   }
-  if (isQuotaError(error)) {
-    return {
-      code: 'quota',
-      message:
-        'The browser has no room left to store drawings. Delete a dataset you no longer need (Data page, "Delete dataset"), free disk space, or download fewer drawings per category.',
-    };
-  }
+  if (isQuotaError(error)) return { code: 'quota', message: quotaError('the drawings').message };
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'internal', message };
+}
+
+/** The message a full disk gets: what happened, that nothing is lost, and what to free. */
+export function quotaError(what: string): DataError {
+  return new DataError(
+    'quota',
+    `The browser's storage quota is used up, so ${what} could not be stored; everything stored before is kept. ` +
+      'Delete a dataset you no longer need (Data page, "Delete dataset"), free disk space, or download fewer drawings per category.',
+  );
 }
 
 export function isQuotaError(error: unknown): boolean {

@@ -1,12 +1,12 @@
 // Downloads a served dataset into the store: manifest → plan (skipping shards already stored, so a resume
 // never duplicates) → per shard: stream into a preallocated buffer → SHA-256 → decode → one transaction.
 // Pure logic with injected fetch, store, clock and sleep; runs in the data worker and in browser tests.
-import { DataError, isQuotaError, toErrorInfo } from './errors.ts';
+import { DataError, isQuotaError, quotaError, toErrorInfo } from './errors.ts';
 import type { CategoryProgress, DownloadOptions, IngestProgress } from './ingest-protocol.ts';
 import { shardsFor, validateManifest, type ShardEntry } from './manifest.ts';
 import { sha256Hex } from './sha256.ts';
 import { httpError, networkError, streamInto, verify, type FetchedShard, type PlannedShard } from './shard-fetch.ts';
-import { quotaError, shardKey, type DatasetInfo, type NewShard, type StoredShard } from './store.ts';
+import { shardKey, type DatasetInfo, type NewShard, type StoredShard } from './store.ts';
 
 /** The part of DrawingStore that ingest uses; tests wrap it to simulate a full disk. */
 export interface IngestStore {

@@ -2,7 +2,7 @@
 // record, each committed in one transaction together with its dataset row (which catalogues the shards, so
 // listing and paging never load bitmaps). Runs in the data worker (and in browser tests); pure TS on `idb`.
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
-import { DataError, isQuotaError } from './errors.ts';
+import { isQuotaError, quotaError } from './errors.ts';
 import type { CategorySummary, DrawingPage, StoredDatasetSummary } from './ingest-protocol.ts';
 import type { Strokes } from './ndjson.ts';
 import { BITMAP_BYTES } from './render.ts';
@@ -68,15 +68,6 @@ const MIGRATIONS: ((db: Db) => void)[] = [
     db.createObjectStore('datasets', { keyPath: 'datasetId' });
   },
 ];
-
-/** The message a full disk gets: what happened, that nothing is lost, and what to free. */
-export function quotaError(what: string): DataError {
-  return new DataError(
-    'quota',
-    `The browser's storage quota is used up, so ${what} could not be stored; everything stored before is kept. ` +
-      'Delete a dataset you no longer need (Data page, "Delete dataset"), free disk space, or download fewer drawings per category.',
-  );
-}
 
 /**
  * Relaxed durability lets the browser acknowledge a commit before flushing it to disk: a power cut can lose
