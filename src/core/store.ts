@@ -6,9 +6,10 @@ import { isQuotaError, quotaError } from './errors.ts';
 import type { CategorySummary, DrawingPage, StoredDatasetSummary } from './ingest-protocol.ts';
 import type { Strokes } from './ndjson.ts';
 import { BITMAP_BYTES } from './render.ts';
+import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
 
 export const DB_NAME = 'doodle-lab';
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 
 /** What the catalog in a dataset row knows about each of its shards. */
 export interface ShardMeta {
@@ -40,12 +41,14 @@ export interface DatasetRecord extends DatasetInfo {
   shards: ShardMeta[];
 }
 
-interface DoodleLabSchema extends DBSchema {
+export interface DoodleLabSchema extends DBSchema {
   shards: { key: string; value: ShardRecord; indexes: { byCategory: [string, string] } };
   datasets: { key: string; value: DatasetRecord };
+  runs: { key: string; value: RunRecord };
+  checkpoints: { key: string; value: CheckpointRecord };
 }
 
-type Db = IDBPDatabase<DoodleLabSchema>;
+export type Db = IDBPDatabase<DoodleLabSchema>;
 type WriteTx = IDBPTransaction<DoodleLabSchema, StoreNames<DoodleLabSchema>[], 'readwrite'>;
 
 export type NewShard = Omit<ShardMeta, 'drawingCount'> & { bitmaps: Uint8Array; strokes: Strokes[] | null };
@@ -67,7 +70,27 @@ const MIGRATIONS: ((db: Db) => void)[] = [
     db.createObjectStore('shards').createIndex('byCategory', ['datasetId', 'category']);
     db.createObjectStore('datasets', { keyPath: 'datasetId' });
   },
+  (db) => {
+    db.createObjectStore('runs', { keyPath: 'runId' });
+    db.createObjectStore('checkpoints', { keyPath: 'runId' });
+  },
 ];
+
+/** Opens (and upgrades) the app's database; `onClosed` runs when another tab needs it closed. */
+export async function openDatabase(name = DB_NAME, onClosed?: () => void): Promise<Db> {
+  let opened: Db | undefined;
+  opened = await openDB<DoodleLabSchema>(name, DB_VERSION, {
+    upgrade(database, oldVersion) {
+      for (let version = oldVersion; version < MIGRATIONS.length; version++) MIGRATIONS[version]?.(database);
+    },
+    blocking() {
+      // Another tab wants a newer schema (or to delete the database): step aside so it is not stuck behind us.
+      opened?.close();
+      onClosed?.();
+    },
+  });
+  return opened;
+}
 
 /**
  * Relaxed durability lets the browser acknowledge a commit before flushing it to disk: a power cut can lose
@@ -80,18 +103,12 @@ export class DrawingStore {
 
   /** `onClosed` runs when the connection is given up for another tab, so the owner can open a new one later. */
   static async open(name = DB_NAME, onClosed?: () => void): Promise<DrawingStore> {
-    let opened: Db | undefined;
-    opened = await openDB<DoodleLabSchema>(name, DB_VERSION, {
-      upgrade(database, oldVersion) {
-        for (let version = oldVersion; version < MIGRATIONS.length; version++) MIGRATIONS[version]?.(database);
-      },
-      blocking() {
-        // Another tab wants a newer schema (or to delete the database): step aside so it is not stuck behind us.
-        opened?.close();
-        onClosed?.();
-      },
-    });
-    return new DrawingStore(opened);
+    return new DrawingStore(await openDatabase(name, onClosed));
+  }
+
+  /** The dataset row with its shard catalog, or undefined. */
+  async getDataset(datasetId: string): Promise<DatasetRecord | undefined> {
+    return this.db.get('datasets', datasetId);
   }
 
   close(): void {

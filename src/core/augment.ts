@@ -1,0 +1,69 @@
+// Augmentation of square uint8 bitmaps (white strokes on black) for training: random scale, rotation,
+// translation and stroke width, with a seeded Random so a resumed run repeats itself. Pure TS, any thread.
+import type { Random } from './random.ts';
+
+export interface AugmentOptions {
+  /** Largest relative change of size, e.g. 0.15 for ±15 %. */
+  scale: number;
+  rotationDeg: number;
+  /** Largest shift in pixels of the bitmap. */
+  translatePx: number;
+  /** Chance of thickening the strokes by one pixel (a 3×3 max filter blended at half strength). */
+  thickenProbability: number;
+}
+
+export const NO_AUGMENTATION: AugmentOptions = { scale: 0, rotationDeg: 0, translatePx: 0, thickenProbability: 0 };
+
+export function isAugmenting(options: AugmentOptions): boolean {
+  return options.scale > 0 || options.rotationDeg > 0 || options.translatePx > 0 || options.thickenProbability > 0;
+}
+
+/** Augments `count` bitmaps of `sizePx`² back to back in `source` into a new array. */
+export function augmentBitmaps(source: Uint8Array, sizePx: number, options: AugmentOptions, random: Random): Uint8Array {
+  const pixels = sizePx * sizePx;
+  const out = new Uint8Array(source.length);
+  const scratch = new Uint8Array(pixels);
+  for (let offset = 0; offset < source.length; offset += pixels) {
+    const image = source.subarray(offset, offset + pixels);
+    const target = out.subarray(offset, offset + pixels);
+    const scale = 1 + random.symmetric(options.scale);
+    const angle = (random.symmetric(options.rotationDeg) * Math.PI) / 180;
+    const dx = random.symmetric(options.translatePx), dy = random.symmetric(options.translatePx);
+    const thicken = random.next() < options.thickenProbability;
+    warp(image, thicken ? scratch : target, sizePx, scale, angle, dx, dy);
+    if (thicken) dilate(scratch, target, sizePx);
+  }
+  return out;
+}
+
+/** Inverse-maps each output pixel through the affine transform about the centre, sampling bilinearly. */
+function warp(source: Uint8Array, target: Uint8Array, size: number, scale: number, angle: number, dx: number, dy: number): void {
+  const centre = (size - 1) / 2;
+  const cos = Math.cos(angle) / scale, sin = Math.sin(angle) / scale;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const u = x - centre - dx, v = y - centre - dy;
+      const sx = cos * u + sin * v + centre, sy = -sin * u + cos * v + centre;
+      const x0 = Math.floor(sx), y0 = Math.floor(sy);
+      const fx = sx - x0, fy = sy - y0;
+      const value = (1 - fx) * (1 - fy) * at(source, size, x0, y0) + fx * (1 - fy) * at(source, size, x0 + 1, y0)
+        + (1 - fx) * fy * at(source, size, x0, y0 + 1) + fx * fy * at(source, size, x0 + 1, y0 + 1);
+      target[y * size + x] = Math.round(value);
+    }
+  }
+}
+
+function at(image: Uint8Array, size: number, x: number, y: number): number {
+  return x < 0 || y < 0 || x >= size || y >= size ? 0 : image[y * size + x]!;
+}
+
+function dilate(source: Uint8Array, target: Uint8Array, size: number): void {
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      let max = 0;
+      for (let j = -1; j <= 1; j++) for (let i = -1; i <= 1; i++) max = Math.max(max, at(source, size, x + i, y + j));
+      const own = source[y * size + x]!;
+      target[y * size + x] = Math.round(own + (max - own) / 2);
+    }
+  }
+}

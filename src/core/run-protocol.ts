@@ -1,0 +1,79 @@
+// Plain-data shapes that cross between the page, the trainer worker and IndexedDB: training progress events
+// (a union tagged by `kind`), run records and checkpoints. Only copyable values and ArrayBuffers.
+import type { EvaluationResult } from './metrics.ts';
+import type { TrainConfig } from './train-config.ts';
+
+export type BackendName = 'webgpu' | 'webgl' | 'cpu';
+
+export interface BackendChoice {
+  name: BackendName;
+  /** Why this one: what was tried before it and why that failed, or that it was asked for. */
+  reason: string;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  samplesPerSec: number;
+  seconds: number;
+}
+
+export type RunStatus = 'running' | 'paused' | 'interrupted' | 'done' | 'failed' | 'cancelled';
+
+export interface RunTimings {
+  loadSec: number;
+  cacheSec: number;
+  trainSec: number;
+}
+
+export interface RunRecord {
+  runId: string;
+  config: TrainConfig;
+  status: RunStatus;
+  createdAt: number;
+  updatedAt: number;
+  /** SHA-256 of the catalog of the drawings trained on (the dataset's shard checksums). */
+  datasetHash: string;
+  labels: string[];
+  counts: { train: number; validation: number; test: number };
+  backend: BackendChoice | null;
+  epochs: EpochMetrics[];
+  timings: RunTimings;
+  test: EvaluationResult | null;
+  error: string | null;
+}
+
+export interface StoredTensor {
+  name: string;
+  shape: number[];
+  data: ArrayBuffer;
+}
+
+export interface CheckpointRecord {
+  runId: string;
+  /** Completed epochs and, within the next one, completed batches. */
+  epoch: number;
+  batch: number;
+  /** State of the augmentation random stream at this point. */
+  randomState: number;
+  /** Sums of the epoch in progress, so its reported loss and accuracy cover every batch. */
+  partial: { lossSum: number; correct: number; seen: number; seconds: number };
+  weights: StoredTensor[];
+  optimizer: StoredTensor[];
+  savedAt: number;
+}
+
+export type TrainProgress =
+  | { kind: 'backend'; backend: BackendChoice }
+  | { kind: 'phase'; phase: 'loading' | 'caching' | 'training' | 'evaluating'; detail: string }
+  | { kind: 'batch'; epoch: number; batch: number; batches: number; loss: number; accuracy: number; samplesPerSec: number; etaSec: number | null }
+  | { kind: 'epoch'; metrics: EpochMetrics }
+  | { kind: 'checkpoint'; epoch: number; batch: number }
+  | { kind: 'paused' }
+  | { kind: 'resumed' }
+  | { kind: 'done'; run: RunRecord }
+  | { kind: 'cancelled'; run: RunRecord }
+  | { kind: 'error'; message: string };

@@ -1,0 +1,61 @@
+// The training config: one JSON document (schema in train-config.schema.json, presets in presets/) that fully
+// describes a run, so the UI, the pipeline and a resumed run all train the same thing. Pure TS, any thread.
+import Ajv, { type ErrorObject } from 'ajv';
+import type { AugmentOptions } from './augment.ts';
+import type { FineTuneMode } from './mobilenet.ts';
+import schema from './train-config.schema.json' with { type: 'json' };
+import headPreset from './presets/head.json' with { type: 'json' };
+import lastBlocksPreset from './presets/last-blocks.json' with { type: 'json' };
+import wholePreset from './presets/whole.json' with { type: 'json' };
+import tinyPreset from './presets/tiny.json' with { type: 'json' };
+
+export interface TrainConfig {
+  name: string;
+  model: { label: string; url: string };
+  mode: FineTuneMode;
+  /** Blocks trained in 'last-blocks' mode (MobileNet v1 has 13). */
+  trainableBlocks: number;
+  inputSizePx: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  dropoutRate: number;
+  augmentation: AugmentOptions;
+  dataset: { datasetId: string; categories: string[]; maxPerCategory: number };
+  split: { validationFraction: number; testFraction: number };
+  seed: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true });
+const check = ajv.compile<TrainConfig>(schema);
+
+/** Validates (filling defaults) and returns a fresh config; throws ConfigError listing every problem. */
+export function parseConfig(input: unknown): TrainConfig {
+  const copy: unknown = structuredClone(input);
+  if (!check(copy)) throw new ConfigError(`Invalid training config: ${describe(check.errors ?? [])}`);
+  const config = copy;
+  const { validationFraction, testFraction } = config.split;
+  if (validationFraction + testFraction >= 1) throw new ConfigError('Invalid training config: validation and test fractions must leave drawings to train on.');
+  if (new Set(config.dataset.categories).size !== config.dataset.categories.length) throw new ConfigError('Invalid training config: a category is listed twice.');
+  return config;
+}
+
+function describe(errors: ErrorObject[]): string {
+  return errors.map((e) => `${e.instancePath || '(config)'} ${e.message ?? 'is invalid'}`).join('; ');
+}
+
+/** Presets shipped with the app and used by the pipeline's configs; each is a valid config. */
+export const PRESETS: Record<string, TrainConfig> = Object.fromEntries(
+  [headPreset, lastBlocksPreset, wholePreset, tinyPreset].map((preset) => [preset.name, parseConfig(preset)]),
+);
+
+/** How many blocks a config trains, given how many the backbone has. */
+export function trainableBlocksOf(config: TrainConfig, totalBlocks: number): number {
+  if (config.mode === 'head') return 0;
+  if (config.mode === 'whole') return totalBlocks;
+  return Math.min(config.trainableBlocks, totalBlocks);
+}

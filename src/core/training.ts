@@ -1,0 +1,255 @@
+// The training loop: owns the split model, the cached outputs of its frozen part, the optimizer and the
+// random stream; trains batch by batch so it can pause, checkpoint mid-epoch, resume exactly and stop.
+// Runs in the trainer worker (and in Node tests on the cpu backend). Every tensor is tidied or disposed here.
+import * as tf from '@tensorflow/tfjs';
+import { augmentBitmaps, isAugmenting } from './augment.ts';
+import { evaluate, type EvaluationResult } from './metrics.ts';
+import { preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
+import { Random } from './random.ts';
+import type { CheckpointRecord, EpochMetrics, StoredTensor, TrainProgress } from './run-protocol.ts';
+import { trainableBlocksOf, type TrainConfig } from './train-config.ts';
+
+export interface LabeledBitmaps {
+  /** `labels.length` bitmaps of imageSizePx², back to back. */
+  bitmaps: Uint8Array;
+  labels: Int32Array;
+}
+
+export interface TrainingData {
+  classNames: string[];
+  imageSizePx: number;
+  train: LabeledBitmaps;
+  validation: LabeledBitmaps;
+  test: LabeledBitmaps;
+}
+
+export type Checkpoint = Omit<CheckpointRecord, 'runId' | 'savedAt'>;
+
+export interface TrainHooks {
+  onProgress(progress: TrainProgress): void;
+  /** Called at epoch ends and every `checkpointEverySec` within an epoch. */
+  saveCheckpoint(checkpoint: Checkpoint): Promise<void>;
+  /** Awaited between batches: resolves at once, after a pause ends, or with 'stop' to end the run. */
+  betweenBatches(): Promise<'go' | 'stop'>;
+  checkpointEverySec: number;
+}
+
+/** Batches for feature caching and evaluation; large batches amortise per-op cost on emulated GPUs. */
+const INFERENCE_BATCH = 256;
+
+export class Trainer {
+  readonly split: SplitModel;
+  private features: Map<'train' | 'validation' | 'test', Float32Array> | null = null;
+  private readonly featureShape: number[];
+  private readonly optimizer: tf.AdamOptimizer;
+
+  constructor(readonly config: TrainConfig, readonly backbone: Backbone, readonly data: TrainingData) {
+    const blocks = trainableBlocksOf(config, backbone.blockEnds.length);
+    this.split = splitBackbone(backbone, blocks, { numClasses: data.classNames.length, dropoutRate: config.dropoutRate, seed: config.seed });
+    this.featureShape = this.split.trainable.inputs[0]!.shape.slice(1) as number[];
+    this.optimizer = tf.train.adam(config.learningRate);
+    this.split.trainable.compile({ optimizer: this.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  }
+
+  /** Whether training inputs are cached outputs of a frozen part (so augmentation cannot be applied). */
+  get usesCache(): boolean {
+    return this.split.frozen !== null;
+  }
+
+  /** Runs the frozen part once over every split; returns seconds spent. No-op when nothing is frozen. */
+  async cacheFeatures(onProgress: (done: number, total: number) => void): Promise<void> {
+    const frozen = this.split.frozen;
+    if (frozen === null || this.features !== null) return;
+    const total = this.data.train.labels.length + this.data.validation.labels.length + this.data.test.labels.length;
+    const features = new Map<'train' | 'validation' | 'test', Float32Array>();
+    let done = 0;
+    for (const name of ['train', 'validation', 'test'] as const) {
+      features.set(name, await this.mapBatches(this.data[name].bitmaps, (input) => frozen.predict(input) as tf.Tensor, (count) => {
+        done += count;
+        onProgress(done, total);
+      }));
+    }
+    this.features = features;
+  }
+
+  /** Trains from `checkpoint` (or the start) to the configured number of epochs; 'stopped' if told to stop. */
+  async train(hooks: TrainHooks, checkpoint?: Checkpoint): Promise<'finished' | 'stopped'> {
+    const { config } = this;
+    const trainCount = this.data.train.labels.length;
+    const batches = Math.ceil(trainCount / config.batchSize);
+    let epoch = checkpoint?.epoch ?? 0;
+    let batch = checkpoint?.batch ?? 0;
+    const random = new Random(checkpoint?.randomState ?? config.seed);
+    const partial = checkpoint?.partial ?? { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+    let lastSave = performance.now();
+    const snapshot = async (atEpoch: number, atBatch: number): Promise<Checkpoint> => ({ epoch: atEpoch, batch: atBatch, randomState: random.state, partial: { ...partial }, ...(await this.saveWeights()) });
+    for (; epoch < config.epochs; epoch++, batch = 0) {
+      const order = this.epochOrder(epoch);
+      let started = performance.now();
+      for (; batch < batches; batch++) {
+        if ((await hooks.betweenBatches()) === 'stop') {
+          partial.seconds += (performance.now() - started) / 1000;
+          await hooks.saveCheckpoint(await snapshot(epoch, batch));
+          return 'stopped';
+        }
+        const indices = order.subarray(batch * config.batchSize, Math.min(trainCount, (batch + 1) * config.batchSize));
+        const [loss, accuracy] = await this.trainBatch(indices, random);
+        partial.lossSum += loss * indices.length;
+        partial.correct += accuracy * indices.length;
+        partial.seen += indices.length;
+        const seconds = partial.seconds + (performance.now() - started) / 1000;
+        const samplesPerSec = partial.seen / seconds;
+        const remaining = (config.epochs - epoch - 1) * trainCount + (trainCount - partial.seen);
+        hooks.onProgress({ kind: 'batch', epoch, batch: batch + 1, batches, loss, accuracy, samplesPerSec, etaSec: remaining / samplesPerSec });
+        if (batch + 1 < batches && (performance.now() - lastSave) / 1000 >= hooks.checkpointEverySec) {
+          partial.seconds = seconds;
+          started = performance.now();
+          await hooks.saveCheckpoint(await snapshot(epoch, batch + 1));
+          hooks.onProgress({ kind: 'checkpoint', epoch, batch: batch + 1 });
+          lastSave = performance.now();
+        }
+      }
+      const seconds = partial.seconds + (performance.now() - started) / 1000;
+      const validation = this.data.validation.labels.length > 0 ? await this.lossAndAccuracy('validation') : null;
+      const metrics: EpochMetrics = {
+        epoch: epoch + 1, loss: partial.lossSum / partial.seen, accuracy: partial.correct / partial.seen,
+        valLoss: validation?.loss ?? null, valAccuracy: validation?.accuracy ?? null, samplesPerSec: partial.seen / seconds, seconds,
+      };
+      Object.assign(partial, { lossSum: 0, correct: 0, seen: 0, seconds: 0 });
+      await hooks.saveCheckpoint(await snapshot(epoch + 1, 0));
+      lastSave = performance.now();
+      hooks.onProgress({ kind: 'epoch', metrics });
+    }
+    return 'finished';
+  }
+
+  /** The shuffled training order of one epoch, derived from the seed so a resumed epoch sees the same order. */
+  private epochOrder(epoch: number): Uint32Array {
+    const order = Uint32Array.from({ length: this.data.train.labels.length }, (_, i) => i);
+    return new Random((this.config.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(order);
+  }
+
+  private async trainBatch(indices: Uint32Array, random: Random): Promise<[number, number]> {
+    const { x, y } = this.batchTensors('train', indices, random);
+    try {
+      const result = await this.split.trainable.trainOnBatch(x, y);
+      const [loss, accuracy] = Array.isArray(result) ? result : [result, Number.NaN];
+      return [loss!, accuracy!];
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
+  }
+
+  private batchTensors(name: 'train' | 'validation' | 'test', indices: ArrayLike<number>, random: Random | null): { x: tf.Tensor; y: tf.Tensor } {
+    const source = this.data[name];
+    const labels = Int32Array.from(indices, (i) => source.labels[i]!);
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), this.data.classNames.length));
+    const cached = this.features?.get(name);
+    if (cached !== undefined) {
+      const size = this.featureShape.reduce((a, b) => a * b, 1);
+      const values = new Float32Array(indices.length * size);
+      for (let n = 0; n < indices.length; n++) values.set(cached.subarray(indices[n]! * size, (indices[n]! + 1) * size), n * size);
+      return { x: tf.tensor(values, [indices.length, ...this.featureShape]), y };
+    }
+    const pixels = this.data.imageSizePx ** 2;
+    let bitmaps = new Uint8Array(indices.length * pixels);
+    for (let n = 0; n < indices.length; n++) bitmaps.set(source.bitmaps.subarray(indices[n]! * pixels, (indices[n]! + 1) * pixels), n * pixels);
+    if (random !== null && isAugmenting(this.config.augmentation)) bitmaps = augmentBitmaps(bitmaps, this.data.imageSizePx, this.config.augmentation, random);
+    return { x: preprocess(bitmaps, this.data.imageSizePx, this.config.inputSizePx), y };
+  }
+
+  private async lossAndAccuracy(name: 'validation' | 'test'): Promise<{ loss: number; accuracy: number }> {
+    const probabilities = await this.predictSplit(name);
+    const labels = this.data[name].labels;
+    const classes = this.data.classNames.length;
+    let loss = 0, correct = 0;
+    for (let n = 0; n < labels.length; n++) {
+      const scores = probabilities.subarray(n * classes, (n + 1) * classes);
+      loss -= Math.log(Math.max(scores[labels[n]!]!, 1e-7));
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (scores[c]! > scores[best]!) best = c;
+      if (best === labels[n]) correct++;
+    }
+    return { loss: loss / labels.length, accuracy: correct / labels.length };
+  }
+
+  /** Class probabilities for every drawing of a split, back to back. */
+  async predictSplit(name: 'train' | 'validation' | 'test'): Promise<Float32Array> {
+    const count = this.data[name].labels.length;
+    const all = Uint32Array.from({ length: count }, (_, i) => i);
+    const classes = this.data.classNames.length;
+    const out = new Float32Array(count * classes);
+    for (let start = 0; start < count; start += INFERENCE_BATCH) {
+      const { x, y } = this.batchTensors(name, all.subarray(start, start + INFERENCE_BATCH), null);
+      y.dispose();
+      const probabilities = this.split.trainable.predict(x) as tf.Tensor;
+      x.dispose();
+      out.set(await probabilities.data(), start * classes);
+      probabilities.dispose();
+    }
+    return out;
+  }
+
+  async evaluateSplit(name: 'validation' | 'test'): Promise<EvaluationResult> {
+    return evaluate(await this.predictSplit(name), this.data[name].labels, this.data.classNames);
+  }
+
+  async saveWeights(): Promise<{ weights: StoredTensor[]; optimizer: StoredTensor[] }> {
+    const weights = await Promise.all(this.split.trainable.weights.map(async (w) => ({
+      name: w.originalName, shape: w.shape as number[], data: copyOut(await w.read().data()),
+    })));
+    const named = await this.optimizer.getWeights();
+    const optimizer = await Promise.all(named.map(async ({ name, tensor }) => ({ name, shape: tensor.shape, data: copyOut(await tensor.data()) })));
+    // The first entry (the step count) is a scalar made for this call; the rest are the optimizer's own variables.
+    named[0]?.tensor.dispose();
+    return { weights, optimizer };
+  }
+
+  /** Restores weights and optimizer state saved by `saveWeights` on a model built from the same config. */
+  async loadWeights(checkpoint: Pick<Checkpoint, 'weights' | 'optimizer'>): Promise<void> {
+    const variables = this.split.trainable.weights;
+    if (checkpoint.weights.length !== variables.length) throw new Error(`The checkpoint has ${checkpoint.weights.length} weights; this model has ${variables.length}.`);
+    const tensors = checkpoint.weights.map((w, i) => {
+      if (w.name !== variables[i]!.originalName) throw new Error(`Checkpoint weight ${w.name} does not match ${variables[i]!.originalName}.`);
+      return tf.tensor(new Float32Array(w.data), w.shape);
+    });
+    this.split.trainable.setWeights(tensors);
+    tf.dispose(tensors);
+    if (checkpoint.optimizer.length > 0) {
+      // setWeights keeps the tensors it is given as the optimizer's variables' values; it disposes nothing of ours.
+      const named = checkpoint.optimizer.map((w) => ({ name: w.name, tensor: tf.tensor(new Float32Array(w.data), w.shape) }));
+      await this.optimizer.setWeights(named);
+      tf.dispose(named.map((n) => n.tensor));
+    }
+  }
+
+  /** Applies `run` to INFERENCE_BATCH-sized batches of preprocessed bitmaps and gathers its outputs. */
+  private async mapBatches(bitmaps: Uint8Array, run: (input: tf.Tensor4D) => tf.Tensor, onBatch: (count: number) => void): Promise<Float32Array> {
+    const pixels = this.data.imageSizePx ** 2;
+    const count = bitmaps.length / pixels;
+    const size = this.featureShape.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(count * size);
+    for (let start = 0; start < count; start += INFERENCE_BATCH) {
+      const end = Math.min(count, start + INFERENCE_BATCH);
+      const result = tf.tidy(() => run(preprocess(bitmaps.subarray(start * pixels, end * pixels), this.data.imageSizePx, this.config.inputSizePx)));
+      out.set(await result.data(), start * size);
+      result.dispose();
+      onBatch(end - start);
+    }
+    return out;
+  }
+
+  /** Frees every variable: the backbone's, the head's and the optimizer's. The backbone is unusable after. */
+  dispose(): void {
+    // The split models share layers with the backbone, and tfjs's per-layer reference counts would free the
+    // frozen layers twice; disposing each distinct variable once is exact.
+    const variables = new Set([...this.backbone.features.weights, ...this.split.trainable.weights]);
+    for (const variable of variables) variable.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+function copyOut(values: ArrayLike<number>): ArrayBuffer {
+  return Float32Array.from(values).buffer;
+}
