@@ -19,7 +19,7 @@ export function isAugmenting(options: AugmentOptions): boolean {
 }
 
 /** Augments `count` bitmaps of `sizePx`² back to back in `source` into a new array. */
-export function augmentBitmaps(source: Uint8Array, sizePx: number, options: AugmentOptions, random: Random): Uint8Array {
+export function augmentBitmaps(source: Uint8Array, sizePx: number, options: AugmentOptions, random: Random): Uint8Array<ArrayBuffer> {
   const pixels = sizePx * sizePx;
   const out = new Uint8Array(source.length);
   const scratch = new Uint8Array(pixels);
