@@ -98,17 +98,7 @@ export function splitBackbone(backbone: Backbone, trainableBlocks: number, head:
   const startIndex = cut === null ? 1 : features.layers.indexOf(cut) + 1;
   const inputShape = (cut === null ? features.inputs[0]!.shape : cut.outputShape as (number | null)[]).slice(1) as number[];
   const input = tf.input({ shape: inputShape, name: 'trainable_input' });
-  const outputs = new Map<string, tf.SymbolicTensor>([[cut?.name ?? features.layers[0]!.name, input]]);
-  let last = input;
-  for (const layer of features.layers.slice(startIndex)) {
-    const inbound = inboundOf(layer).map((l) => {
-      const tensor = outputs.get(l.name);
-      if (tensor === undefined) throw new Error(`Cannot cut the model at ${cut?.name}: ${layer.name} reads ${l.name}.`);
-      return tensor;
-    });
-    last = layer.apply(inbound.length === 1 ? inbound[0]! : inbound) as tf.SymbolicTensor;
-    outputs.set(layer.name, last);
-  }
+  const last = reapply(features.layers.slice(startIndex), cut?.name ?? features.layers[0]!.name, input);
   let x = tf.layers.globalAveragePooling2d({ name: 'head_pool' }).apply(last) as tf.SymbolicTensor;
   if (head.dropoutRate > 0) x = tf.layers.dropout({ rate: head.dropoutRate, name: 'head_dropout', seed: head.seed }).apply(x) as tf.SymbolicTensor;
   const probabilities = tf.layers.dense({
@@ -116,6 +106,37 @@ export function splitBackbone(backbone: Backbone, trainableBlocks: number, head:
   }).apply(x) as tf.SymbolicTensor;
   const trainable = tf.model({ inputs: input, outputs: probabilities, name: 'trainable' });
   return { frozen, trainable, cutLayer: cut?.name ?? 'input' };
+}
+
+/**
+ * Calls `layers` (in graph order) again on new inputs, starting from `startName`'s output = `input`, so the
+ * new graph shares their weights. Throws when a layer reads something before the start (not a clean cut).
+ */
+export function reapply(layers: tf.layers.Layer[], startName: string, input: tf.SymbolicTensor): tf.SymbolicTensor {
+  const outputs = new Map<string, tf.SymbolicTensor>([[startName, input]]);
+  let last = input;
+  for (const layer of layers) {
+    const inbound = inboundOf(layer).map((l) => {
+      const tensor = outputs.get(l.name);
+      if (tensor === undefined) throw new Error(`Cannot cut the model at ${startName}: ${layer.name} reads ${l.name}.`);
+      return tensor;
+    });
+    last = layer.apply(inbound.length === 1 ? inbound[0]! : inbound) as tf.SymbolicTensor;
+    outputs.set(layer.name, last);
+  }
+  return last;
+}
+
+/** One flat model from image to probabilities (frozen layers, trained blocks and head), for export and inference. */
+export function inferenceModel(backbone: Backbone, split: SplitModel): tf.LayersModel {
+  const { features } = backbone;
+  const input = tf.input({ shape: features.inputs[0]!.shape.slice(1) as number[], name: 'image' });
+  const cutIndex = split.frozen === null ? 0 : features.layers.findIndex((l) => l.name === split.cutLayer);
+  const frozenOut = reapply(features.layers.slice(1, cutIndex + 1), features.layers[0]!.name, input);
+  const trainableLayers = split.trainable.layers.slice(1);
+  // The trained layers' first inbound node is their call in the pretrained graph, which starts at the cut.
+  const output = reapply(trainableLayers, split.frozen === null ? features.layers[0]!.name : split.cutLayer, frozenOut);
+  return tf.model({ inputs: input, outputs: output, name: 'doodle_lab_classifier' });
 }
 
 /** 28×28 (or any square) uint8 bitmaps, white on black, to MobileNet input: resized, 3 channels, [-1, 1]. */

@@ -67,6 +67,7 @@ export interface CheckpointRecord {
 }
 
 export type TrainProgress =
+  | { kind: 'started'; runId: string; resumedFrom: { epoch: number; batch: number } | null }
   | { kind: 'backend'; backend: BackendChoice }
   | { kind: 'phase'; phase: 'loading' | 'caching' | 'training' | 'evaluating'; detail: string }
   | { kind: 'batch'; epoch: number; batch: number; batches: number; loss: number; accuracy: number; samplesPerSec: number; etaSec: number | null }

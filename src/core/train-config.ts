@@ -21,8 +21,10 @@ export interface TrainConfig {
   learningRate: number;
   dropoutRate: number;
   augmentation: AugmentOptions;
-  dataset: { datasetId: string; categories: string[]; maxPerCategory: number };
+  dataset: { datasetId: string; categories: string[]; maxPerCategory: number; testDatasetId?: string };
   split: { validationFraction: number; testFraction: number };
+  /** Which tfjs backend to try first ('auto' probes WebGPU → WebGL → CPU). */
+  backend: 'auto' | 'webgpu' | 'webgl' | 'cpu';
   seed: number;
 }
 

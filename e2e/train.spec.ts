@@ -1,0 +1,38 @@
+// Training through the UI on the built site: a tiny run on real downloaded drawings, live curves, pause and
+// resume, a reload mid-training that resumes from the checkpoint, and the runs table.
+import { expect, test } from '@playwright/test';
+import { choosePerCategory, openFresh } from './helpers.ts';
+
+test('trains a tiny model, survives a reload mid-run, and lists the run', async ({ page }) => {
+  test.setTimeout(300_000);
+  await openFresh(page);
+  await choosePerCategory(page, 100);
+  await page.getByRole('button', { name: 'Download' }).click();
+  await expect(page.getByText('Download complete')).toBeVisible({ timeout: 60_000 });
+
+  await page.getByRole('link', { name: 'Train' }).click();
+  await page.getByLabel('Preset').selectOption('tiny');
+  await page.getByLabel('Epochs').fill('30');
+  await page.getByRole('button', { name: 'Train' }).click();
+
+  await expect(page.getByTestId('backend')).toContainText(/WebGPU|WebGL|CPU/);
+  await expect(page.getByText(/Checkpoint: after epoch 1\b/)).toBeVisible({ timeout: 120_000 });
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await expect(page.getByTestId('run-status')).toHaveText('paused');
+  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  await expect(page.getByTestId('run-status')).toHaveText('running');
+  await expect(page.getByRole('figure', { name: /^Loss curve: [1-9]\d* epochs/ })).toBeVisible();
+
+  await page.reload();
+  await expect(page.getByText(/was interrupted after \d+ of 30 epochs/)).toBeVisible();
+  await page.getByRole('button', { name: 'Resume from checkpoint' }).click();
+  await expect(page.getByText(/Checkpoint: resumed at epoch [2-9]|Checkpoint: resumed at epoch [1-9]\d/)).toBeVisible();
+  await expect(page.getByTestId('run-status')).toHaveText('done', { timeout: 180_000 });
+  await expect(page.getByRole('figure', { name: 'Loss curve: 30 epochs' }).first()).toBeVisible();
+
+  const row = page.getByRole('table', { name: 'Runs' }).getByRole('row').filter({ hasText: 'tiny' });
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText('done');
+  await expect(row).toContainText('30/30 ep');
+  await expect(row).toContainText(/\d+\.\d %/);
+});

@@ -1,0 +1,57 @@
+// Turns a trained run into files others can load: model.json + weights.bin (a plain tfjs LayersModel, from
+// image to class probabilities) and metadata.json with labels, input size and preprocessing, laid out like a
+// Teachable Machine image export. Runs in the trainer worker.
+import * as tf from '@tensorflow/tfjs';
+import { inferenceModel } from './mobilenet.ts';
+import type { RunRecord } from './run-protocol.ts';
+import type { Trainer } from './training.ts';
+
+export interface ExportedFiles {
+  'model.json': string;
+  'weights.bin': ArrayBuffer;
+  'metadata.json': string;
+}
+
+export interface ExportMetadata {
+  packageName: 'doodle-lab';
+  packageVersion: string;
+  tfjsVersion: string;
+  timeStamp: string;
+  modelName: string;
+  labels: string[];
+  imageSize: number;
+  preprocessing: { source: string; resize: string; channels: number; scale: string };
+  datasetHash: string;
+  config: RunRecord['config'];
+  metrics: { top1: number | null; top3: number | null; epochs: RunRecord['epochs'] };
+}
+
+export const PREPROCESSING: ExportMetadata['preprocessing'] = {
+  source: '28×28 uint8 bitmap, white strokes (255) on black (0), rendered as Quick, Draw! numpy_bitmap',
+  resize: 'bilinear with aligned corners to imageSize × imageSize',
+  channels: 3,
+  scale: 'value / 127.5 - 1',
+};
+
+export async function exportModel(trainer: Trainer, run: RunRecord): Promise<ExportedFiles> {
+  const model = inferenceModel(trainer.backbone, trainer.split);
+  let artifacts: tf.io.ModelArtifacts | null = null;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  const saved = artifacts as tf.io.ModelArtifacts | null; // assigned inside the save handler above
+  if (saved === null || saved.weightData === undefined) throw new Error('The model could not be serialised.');
+  const weightData = tf.io.CompositeArrayBuffer.join(saved.weightData);
+  const modelJson: tf.io.ModelJSON = {
+    modelTopology: saved.modelTopology as object, format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`, convertedBy: null,
+    weightsManifest: [{ paths: ['weights.bin'], weights: saved.weightSpecs ?? [] }],
+  };
+  const metadata: ExportMetadata = {
+    packageName: 'doodle-lab', packageVersion: '0.1.0', tfjsVersion: tf.version.tfjs, timeStamp: new Date().toISOString(),
+    modelName: run.config.name, labels: run.labels, imageSize: run.config.inputSizePx, preprocessing: PREPROCESSING,
+    datasetHash: run.datasetHash, config: run.config,
+    metrics: { top1: run.test?.top1 ?? null, top3: run.test?.top3 ?? null, epochs: run.epochs },
+  };
+  return { 'model.json': JSON.stringify(modelJson), 'weights.bin': weightData, 'metadata.json': JSON.stringify(metadata, null, 2) };
+}

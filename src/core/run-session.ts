@@ -1,0 +1,125 @@
+// One training run from start (or from its last checkpoint) to the end: picks the backend, reads the drawings,
+// builds the model, caches frozen features, trains, evaluates on the test split, and keeps the run record and
+// checkpoint in IndexedDB up to date. A failing GPU backend falls back to the next one from the checkpoint.
+// Runs in the trainer worker.
+import * as tf from '@tensorflow/tfjs';
+import { chooseBackend } from './backend.ts';
+import { loadBackbone } from './mobilenet.ts';
+import type { BackendName, RunRecord, TrainProgress } from './run-protocol.ts';
+import type { RunStore } from './runs.ts';
+import type { DrawingStore } from './store.ts';
+import type { TrainConfig } from './train-config.ts';
+import { loadTrainingData } from './training-data.ts';
+import { Trainer, type Checkpoint } from './training.ts';
+
+export interface RunDeps {
+  drawings: DrawingStore;
+  runs: RunStore;
+  /** Where the pretrained model's files come from (tf.io.http in the worker, a folder in Node tests). */
+  modelHandler(url: string): tf.io.IOHandler;
+  onProgress(progress: TrainProgress): void;
+  /** Awaited between batches: 'stop' ends the run as cancelled. */
+  betweenBatches(): Promise<'go' | 'stop'>;
+  checkpointEverySec: number;
+}
+
+export function newRun(config: TrainConfig): RunRecord {
+  const now = Date.now();
+  return {
+    runId: `run-${now.toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`,
+    config, status: 'running', createdAt: now, updatedAt: now, datasetHash: '', labels: [...config.dataset.categories],
+    counts: { train: 0, validation: 0, test: 0 }, backend: null, epochs: [], timings: { loadSec: 0, cacheSec: 0, trainSec: 0 }, test: null, error: null,
+  };
+}
+
+/** Trains `run` (new, or resumed from its checkpoint) and returns its final record. Never throws: failures are recorded. */
+export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunRecord> {
+  const { config } = run;
+  let saves = Promise.resolve();
+  const save = (): Promise<void> => (saves = saves.then(() => deps.runs.putRun(run)));
+  const failed: BackendName[] = [];
+  let trainer: Trainer | null = null;
+  try {
+    run.status = 'running';
+    run.error = null;
+    await save();
+    for (;;) {
+      run.backend = await chooseBackend(config.backend, failed);
+      deps.onProgress({ kind: 'backend', backend: run.backend });
+      let started = performance.now();
+      deps.onProgress({ kind: 'phase', phase: 'loading', detail: `Reading drawings and ${config.model.label}` });
+      const { data, datasetHash } = await loadTrainingData(deps.drawings, config);
+      const checkpoint: Checkpoint | undefined = await deps.runs.getCheckpoint(run.runId);
+      deps.onProgress({ kind: 'started', runId: run.runId, resumedFrom: checkpoint === undefined ? null : { epoch: checkpoint.epoch, batch: checkpoint.batch } });
+      if (checkpoint !== undefined && run.datasetHash !== '' && run.datasetHash !== datasetHash) {
+        throw new Error('The stored drawings changed since this run started, so it cannot resume: start a new run.');
+      }
+      run.datasetHash = datasetHash;
+      run.counts = { train: data.train.labels.length, validation: data.validation.labels.length, test: data.test.labels.length };
+      // A run record can be ahead of its checkpoint when the tab closed between the two writes.
+      run.epochs = run.epochs.slice(0, checkpoint?.epoch ?? 0);
+      trainer = new Trainer(config, await loadBackbone(deps.modelHandler(config.model.url), config.inputSizePx), data);
+      if (checkpoint !== undefined) await trainer.loadWeights(checkpoint);
+      run.timings.loadSec += (performance.now() - started) / 1000;
+      await save();
+      try {
+        started = performance.now();
+        if (trainer.usesCache) {
+          deps.onProgress({ kind: 'phase', phase: 'caching', detail: `Running the frozen layers once over ${data.train.labels.length + data.validation.labels.length + data.test.labels.length} drawings (augmentation does not apply to cached features)` });
+          const t = trainer;
+          await t.cacheFeatures((done, total) => deps.onProgress({ kind: 'phase', phase: 'caching', detail: `Frozen features: ${done} / ${total}` }));
+        }
+        run.timings.cacheSec += (performance.now() - started) / 1000;
+        started = performance.now();
+        deps.onProgress({ kind: 'phase', phase: 'training', detail: `${config.epochs} epochs of ${data.train.labels.length} drawings` });
+        const outcome = await trainer.train({
+          onProgress: (progress) => {
+            if (progress.kind === 'epoch') {
+              run.epochs.push(progress.metrics);
+              void save();
+            }
+            deps.onProgress(progress);
+          },
+          saveCheckpoint: (c) => deps.runs.putCheckpoint({ ...c, runId: run.runId, savedAt: Date.now() }),
+          betweenBatches: deps.betweenBatches,
+          checkpointEverySec: deps.checkpointEverySec,
+        }, checkpoint);
+        run.timings.trainSec += (performance.now() - started) / 1000;
+        if (outcome === 'stopped') {
+          run.status = 'cancelled';
+          await save();
+          deps.onProgress({ kind: 'cancelled', run });
+          return run;
+        }
+        if (data.test.labels.length > 0) {
+          deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${data.test.labels.length} drawings` });
+          run.test = await trainer.evaluateSplit('test');
+        }
+        run.status = 'done';
+        await save();
+        deps.onProgress({ kind: 'done', run });
+        return run;
+      } catch (error) {
+        // A lost WebGPU device or a WebGL context loss surfaces as an error from a kernel: go on from the last
+        // checkpoint on the next backend instead of losing the run.
+        if (run.backend.name === 'cpu') throw error;
+        failed.push(run.backend.name);
+        deps.onProgress({ kind: 'phase', phase: 'loading', detail: `${run.backend.name} failed (${messageOf(error)}); continuing from the last checkpoint on another backend` });
+        trainer.dispose();
+        trainer = null;
+      }
+    }
+  } catch (error) {
+    run.status = 'failed';
+    run.error = messageOf(error);
+    await save().catch(() => undefined);
+    deps.onProgress({ kind: 'error', message: run.error });
+    return run;
+  } finally {
+    trainer?.dispose();
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

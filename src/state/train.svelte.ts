@@ -1,0 +1,205 @@
+// Page-side state of the Train page: the config being edited, the live run (backend, phase, curves, speed),
+// the runs table and the comparison. Owns the trainer worker (the only code that talks to it). Main thread.
+import * as Comlink from 'comlink';
+import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
+import type { ExportedFiles } from '../core/export.ts';
+import type { BackendChoice, EpochMetrics, RunRecord, TrainProgress } from '../core/run-protocol.ts';
+import { PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
+
+export const DEFAULT_PRESET = 'last blocks';
+
+export interface LiveRun {
+  runId: string | null;
+  status: 'starting' | 'running' | 'paused' | 'done' | 'cancelled' | 'failed';
+  backend: BackendChoice | null;
+  phase: string;
+  detail: string;
+  epoch: number;
+  batch: number;
+  batches: number;
+  loss: number | null;
+  accuracy: number | null;
+  samplesPerSec: number | null;
+  etaSec: number | null;
+  epochs: EpochMetrics[];
+  /** Loss of the most recent batches (at most 200), for the live chart. */
+  batchLoss: number[];
+  lastCheckpoint: string | null;
+}
+
+function emptyLive(runId: string | null, epochs: EpochMetrics[] = []): LiveRun {
+  return {
+    runId, status: 'starting', backend: null, phase: 'starting', detail: '', epoch: 0, batch: 0, batches: 0, loss: null,
+    accuracy: null, samplesPerSec: null, etaSec: null, epochs, batchLoss: [], lastCheckpoint: null,
+  };
+}
+
+export class TrainState {
+  config = $state<TrainConfig>(structuredClone(PRESETS[DEFAULT_PRESET]!));
+  preset = $state<string>(DEFAULT_PRESET);
+  live = $state<LiveRun | null>(null);
+  runs = $state<RunRecord[]>([]);
+  compare = $state<string[]>([]);
+  error = $state<string | null>(null);
+
+  private readonly api: Comlink.Remote<TrainerWorkerApi>;
+
+  constructor(private readonly siteUrl: string = document.baseURI) {
+    const worker = new Worker(new URL('../../workers/trainer.worker.ts', import.meta.url), { type: 'module' });
+    this.api = Comlink.wrap<TrainerWorkerApi>(worker);
+  }
+
+  get presetNames(): string[] {
+    return Object.keys(PRESETS);
+  }
+
+  get busy(): boolean {
+    return this.live !== null && (this.live.status === 'starting' || this.live.status === 'running' || this.live.status === 'paused');
+  }
+
+  applyPreset(name: string): void {
+    const preset = PRESETS[name];
+    if (preset === undefined) return;
+    this.preset = name;
+    this.config = structuredClone(preset);
+  }
+
+  async refresh(): Promise<void> {
+    this.runs = await this.api.listRuns();
+  }
+
+  /** Validates the edited config and starts a run with it. */
+  async train(): Promise<void> {
+    let config: TrainConfig;
+    try {
+      config = parseConfig($state.snapshot(this.config));
+    } catch (error) {
+      this.error = messageOf(error);
+      return;
+    }
+    this.error = null;
+    this.live = emptyLive(null);
+    await this.follow(() => this.api.train(config, this.siteUrl, Comlink.proxy((p: TrainProgress) => this.onProgress(p))));
+  }
+
+  /** Continues a paused, interrupted or failed run from its last checkpoint. */
+  async resumeRun(run: RunRecord): Promise<void> {
+    this.error = null;
+    this.live = emptyLive(run.runId, [...run.epochs]);
+    await this.follow(() => this.api.resumeRun(run.runId, this.siteUrl, Comlink.proxy((p: TrainProgress) => this.onProgress(p))));
+  }
+
+  private async follow(start: () => Promise<RunRecord>): Promise<void> {
+    await this.refresh();
+    try {
+      const run = await start();
+      if (this.live !== null) {
+        this.live.runId = run.runId;
+        this.live.status = run.status === 'done' ? 'done' : run.status === 'cancelled' ? 'cancelled' : 'failed';
+      }
+      if (run.status === 'failed') this.error = run.error;
+    } catch (error) {
+      this.error = messageOf(error);
+      if (this.live !== null) this.live.status = 'failed';
+    }
+    await this.refresh();
+  }
+
+  private onProgress(p: TrainProgress): void {
+    const live = this.live;
+    if (live === null) return;
+    switch (p.kind) {
+      case 'started':
+        live.runId = p.runId;
+        live.lastCheckpoint = p.resumedFrom === null ? null : `resumed at epoch ${p.resumedFrom.epoch + 1}, batch ${p.resumedFrom.batch}`;
+        void this.refresh();
+        break;
+      case 'backend':
+        live.backend = p.backend;
+        break;
+      case 'phase':
+        live.phase = p.phase;
+        live.detail = p.detail;
+        if (p.phase === 'training') live.status = 'running';
+        break;
+      case 'batch':
+        Object.assign(live, { status: 'running', epoch: p.epoch + 1, batch: p.batch, batches: p.batches, loss: p.loss, accuracy: p.accuracy, samplesPerSec: p.samplesPerSec, etaSec: p.etaSec });
+        live.batchLoss = [...live.batchLoss.slice(-199), p.loss];
+        break;
+      case 'epoch':
+        live.epochs.push(p.metrics);
+        live.lastCheckpoint = `after epoch ${p.metrics.epoch}`;
+        void this.refresh();
+        break;
+      case 'checkpoint':
+        live.lastCheckpoint = `epoch ${p.epoch + 1}, batch ${p.batch}`;
+        break;
+      case 'paused':
+        live.status = 'paused';
+        break;
+      case 'resumed':
+        live.status = 'running';
+        break;
+      case 'done':
+      case 'cancelled':
+        live.runId = p.run.runId;
+        break;
+      case 'error':
+        this.error = p.message;
+        break;
+    }
+  }
+
+  async pause(): Promise<void> {
+    await this.api.pause();
+  }
+
+  async resume(): Promise<void> {
+    await this.api.resume();
+  }
+
+  async cancel(): Promise<void> {
+    await this.api.cancel();
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    try {
+      await this.api.deleteRun(runId);
+      this.compare = this.compare.filter((id) => id !== runId);
+    } catch (error) {
+      this.error = messageOf(error);
+    }
+    await this.refresh();
+  }
+
+  toggleCompare(runId: string): void {
+    this.compare = this.compare.includes(runId) ? this.compare.filter((id) => id !== runId) : [...this.compare, runId].slice(-2);
+  }
+
+  /** The run's weights as tfjs files, for download or the pipeline. */
+  exportRun(runId: string): Promise<ExportedFiles> {
+    return this.api.exportRun(runId, this.siteUrl);
+  }
+
+  async download(runId: string): Promise<void> {
+    try {
+      const files = await this.exportRun(runId);
+      for (const [name, content] of Object.entries(files)) {
+        const url = URL.createObjectURL(new Blob([content as BlobPart]));
+        const link = Object.assign(document.createElement('a'), { href: url, download: name });
+        link.click();
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      }
+    } catch (error) {
+      this.error = messageOf(error);
+    }
+  }
+
+  setCheckpointInterval(seconds: number): Promise<void> {
+    return this.api.setCheckpointInterval(seconds);
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

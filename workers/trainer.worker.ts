@@ -1,0 +1,129 @@
+// The trainer worker: owns every tensor, the running training run and its pause/cancel state, and wires the
+// pure core (run-session, runs, export) to the page through comlink. Runs in a module Web Worker.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-webgpu';
+import * as Comlink from 'comlink';
+import { exportModel, type ExportedFiles } from '../src/core/export.ts';
+import { loadBackbone } from '../src/core/mobilenet.ts';
+import type { RunRecord, TrainProgress } from '../src/core/run-protocol.ts';
+import { executeRun, newRun } from '../src/core/run-session.ts';
+import { RunStore } from '../src/core/runs.ts';
+import { DrawingStore } from '../src/core/store.ts';
+import { parseConfig } from '../src/core/train-config.ts';
+import { Trainer } from '../src/core/training.ts';
+
+interface Active {
+  runId: string;
+  stop: boolean;
+  paused: boolean;
+  /** Resolves the wait of a paused run. */
+  wake: (() => void) | null;
+}
+
+let active: Active | null = null;
+let checkpointEverySec = 20;
+let stores: Promise<{ drawings: DrawingStore; runs: RunStore }> | null = null;
+const open = () => (stores ??= Promise.all([DrawingStore.open(), RunStore.open()]).then(([drawings, runs]) => ({ drawings, runs })));
+
+const modelHandler = (siteUrl: string) => (url: string) => tf.io.http(new URL(url, siteUrl).href);
+
+async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
+  if (active !== null) throw new Error('A run is already training; pause or cancel it first.');
+  const state: Active = { runId: run.runId, stop: false, paused: false, wake: null };
+  active = state;
+  const { drawings, runs } = await open();
+  // Comlink delivers each callback call as a message; a page that went away must not leave a rejection behind.
+  const send = (p: TrainProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined);
+  try {
+    return await executeRun(run, {
+      drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send, checkpointEverySec,
+      betweenBatches: async () => {
+        if (state.paused && !state.stop) {
+          await runs.putRun({ ...run, status: 'paused' });
+          send({ kind: 'paused' });
+          await new Promise<void>((resolve) => { state.wake = resolve; });
+          await runs.putRun({ ...run, status: 'running' });
+          send({ kind: 'resumed' });
+        }
+        return state.stop ? 'stop' : 'go';
+      },
+    });
+  } finally {
+    active = null;
+  }
+}
+
+const api = {
+  /** Starts a new run from a config (validated here); resolves with the final record. */
+  async train(config: unknown, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
+    return execute(newRun(parseConfig(config)), siteUrl, onProgress);
+  },
+
+  /** Continues a paused, interrupted or failed run from its last checkpoint. */
+  async resumeRun(runId: string, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
+    const run = await (await open()).runs.getRun(runId);
+    if (run === undefined) throw new Error(`There is no run ${runId}.`);
+    if (run.status === 'done') throw new Error('This run has finished; start a new one.');
+    return execute(run, siteUrl, onProgress);
+  },
+
+  pause(): void {
+    if (active !== null) active.paused = true;
+  },
+
+  resume(): void {
+    if (active === null) return;
+    active.paused = false;
+    active.wake?.();
+    active.wake = null;
+  },
+
+  cancel(): void {
+    if (active === null) return;
+    active.stop = true;
+    active.wake?.();
+  },
+
+  /** Newest first; a run marked running or paused that this worker is not running was cut off by a reload. */
+  async listRuns(): Promise<RunRecord[]> {
+    const list = await (await open()).runs.listRuns();
+    return list.map((run) => ((run.status === 'running' || run.status === 'paused') && run.runId !== active?.runId ? { ...run, status: 'interrupted' } : run));
+  },
+
+  async deleteRun(runId: string): Promise<void> {
+    if (active?.runId === runId) throw new Error('Cancel this run before deleting it.');
+    await (await open()).runs.deleteRun(runId);
+  },
+
+  /** The run's final (or latest) weights as tfjs files with labels. */
+  async exportRun(runId: string, siteUrl: string): Promise<ExportedFiles> {
+    const { runs } = await open();
+    const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
+    if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
+    const labels = run.labels;
+    const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
+    const trainer = new Trainer(run.config, await loadBackbone(modelHandler(siteUrl)(run.config.model.url), run.config.inputSizePx), {
+      classNames: labels, imageSizePx: 28, train: none, validation: none, test: none,
+    });
+    try {
+      await trainer.loadWeights({ weights: checkpoint.weights, optimizer: [] });
+      const files = await exportModel(trainer, run);
+      return Comlink.transfer(files, [files['weights.bin']]);
+    } finally {
+      trainer.dispose();
+    }
+  },
+
+  /** Tests and the pipeline shorten this to see mid-epoch checkpoints quickly. */
+  setCheckpointInterval(seconds: number): void {
+    checkpointEverySec = seconds;
+  },
+
+  activeRunId(): string | null {
+    return active?.runId ?? null;
+  },
+};
+
+export type TrainerWorkerApi = typeof api;
+
+Comlink.expose(api);
