@@ -11,7 +11,12 @@ export default defineConfig({
   worker: { format: 'es' },
   // Pre-bundled up front so Vitest browser mode does not reload mid-run to optimise them.
   optimizeDeps: { include: ['comlink', 'idb'] },
-  build: { target: 'es2022', sourcemap: true },
+  build: {
+    target: 'es2022',
+    sourcemap: true,
+    // The app, plus the page the headless pipeline (datasets/pipeline.ts) drives.
+    rollupOptions: { input: { main: 'index.html', pipeline: 'src/pipeline/pipeline.html' } },
+  },
   test: {
     projects: [
       {
@@ -21,6 +26,16 @@ export default defineConfig({
           include: ['tests/unit/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'pipeline',
+          include: ['tests/pipeline/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
         },
       },
       {

@@ -83,10 +83,11 @@ const api = {
     running?.controller.abort();
   },
 
-  async importFiles(files: ImportFile[], onProgress: (event: ImportProgress) => void): Promise<void> {
+  /** Imports into "Imported files", or into `dataset` (the pipeline's train and test sets). */
+  async importFiles(files: ImportFile[], onProgress: (event: ImportProgress) => void, dataset?: DatasetInfo): Promise<void> {
     const progress = relay(onProgress);
     try {
-      await importAll(files, { store: await store(), decodeImage, onProgress: progress.send });
+      await importAll(files, { store: await store(), decodeImage, onProgress: progress.send, ...(dataset === undefined ? {} : { dataset }) });
     } finally {
       await progress.flush();
     }

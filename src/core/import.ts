@@ -31,6 +31,8 @@ export interface ImportDeps {
   /** Throws (anything) when the bytes are not a decodable image. */
   decodeImage: (bytes: Uint8Array<ArrayBuffer>) => Promise<DecodedImage>;
   onProgress: (event: ImportProgress) => void;
+  /** Where the drawings go; "Imported files" unless said otherwise (the pipeline keeps train and test apart). */
+  dataset?: DatasetInfo;
 }
 
 export interface ImportResult {
@@ -63,7 +65,7 @@ export async function importFiles(files: ImportFile[], deps: ImportDeps): Promis
     const count = bitmaps.length / BITMAP_BYTES;
     for (let start = 0; start < count; start += IMPORT_SHARD_DRAWINGS) {
       const end = Math.min(count, start + IMPORT_SHARD_DRAWINGS);
-      await deps.store.addDrawings(IMPORTED_DATASET, category, bitmaps.subarray(start * BITMAP_BYTES, end * BITMAP_BYTES), strokes?.slice(start, end) ?? null);
+      await deps.store.addDrawings(deps.dataset ?? IMPORTED_DATASET, category, bitmaps.subarray(start * BITMAP_BYTES, end * BITMAP_BYTES), strokes?.slice(start, end) ?? null);
     }
     result.storedDrawings += count;
   };

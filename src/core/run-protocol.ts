@@ -27,6 +27,7 @@ export interface RunTimings {
   loadSec: number;
   cacheSec: number;
   trainSec: number;
+  evaluateSec: number;
 }
 
 export interface RunRecord {

@@ -28,7 +28,7 @@ export function newRun(config: TrainConfig): RunRecord {
   return {
     runId: `run-${now.toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`,
     config, status: 'running', createdAt: now, updatedAt: now, datasetHash: '', labels: [...config.dataset.categories],
-    counts: { train: 0, validation: 0, test: 0 }, backend: null, epochs: [], timings: { loadSec: 0, cacheSec: 0, trainSec: 0 }, test: null, error: null,
+    counts: { train: 0, validation: 0, test: 0 }, backend: null, epochs: [], timings: { loadSec: 0, cacheSec: 0, trainSec: 0, evaluateSec: 0 }, test: null, error: null,
   };
 }
 
@@ -93,7 +93,9 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
         }
         if (data.test.labels.length > 0) {
           deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${data.test.labels.length} drawings` });
+          started = performance.now();
           run.test = await trainer.evaluateSplit('test');
+          run.timings.evaluateSec = (performance.now() - started) / 1000;
         }
         run.status = 'done';
         await save();

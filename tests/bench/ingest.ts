@@ -3,9 +3,7 @@
 // Chromium through it, and reports drawings/s into IndexedDB, the ratio to raw IndexedDB writes and the
 // longest main-thread task. The last line of output is one JSON object.
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright';
@@ -14,6 +12,7 @@ import { DEFAULT_CATEGORIES } from '../../src/core/categories.ts';
 import { decodeNpy } from '../../src/core/npy.ts';
 import { sha256Hex } from '../../src/core/sha256.ts';
 import { encodeShard } from '../../src/core/shard.ts';
+import { serve } from '../../datasets/serve.ts';
 import { chromiumLaunchOptions } from '../chromium.ts';
 import type { BenchRequest, BenchResult } from './ingest-page.ts';
 
@@ -24,10 +23,6 @@ const PER_CATEGORY = 3000;
 const DRAWINGS_PER_SHARD = 1000;
 const ROUNDS = 5;
 const TARGETS = { drawingsPerSec: 50_000, rawWriteRatio: 0.7, longestMainThreadTaskMs: 50 };
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.json': 'application/json', '.map': 'application/json', '.qds': 'application/octet-stream',
-};
 
 /** Ten default categories × 3000 drawings in shards of 1000, from ../shared's real bitmaps when present. */
 async function syntheticDataset(dir: string): Promise<string> {
@@ -55,35 +50,6 @@ async function syntheticDataset(dir: string): Promise<string> {
   };
   await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
   return existsSync(SHARED_BITMAPS) ? 'synthetic dataset from ../shared numpy_bitmap rows' : 'synthetic dataset with generated bitmaps';
-}
-
-/** Serves `mounts` (URL prefix → folder) on 127.0.0.1 at a random port; no caching, so every round downloads. */
-async function serve(mounts: Record<string, string>): Promise<{ server: Server; origin: string }> {
-  const cache = new Map<string, Buffer>();
-  const server = createServer((request, response) => {
-    void (async () => {
-      const url = new URL(request.url ?? '/', 'http://localhost');
-      const prefix = Object.keys(mounts).find((p) => url.pathname.startsWith(p));
-      const base = prefix === undefined ? undefined : mounts[prefix];
-      const file = base === undefined || prefix === undefined ? null : path.join(base, decodeURIComponent(url.pathname.slice(prefix.length)));
-      if (file === null || base === undefined || !file.startsWith(base) || !(await stat(file).catch(() => null))?.isFile()) {
-        response.writeHead(404).end('Not Found');
-        return;
-      }
-      // Files are kept in memory after the first request: on a 2-core machine the server shares the CPU with
-      // the browser, and re-reading from disk would be measured as if it were the browser's cost.
-      let body = cache.get(file);
-      if (body === undefined) cache.set(file, (body = await readFile(file)));
-      response.writeHead(200, {
-        'Content-Type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length, 'Cache-Control': 'no-store',
-      });
-      response.end(body);
-    })();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  // listen() on a TCP port always yields an AddressInfo, never a pipe name.
-  const { port } = server.address() as AddressInfo;
-  return { server, origin: `http://127.0.0.1:${port}` };
 }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
