@@ -11,6 +11,10 @@ export class RunStore {
     return new RunStore(await openDatabase(name, onClosed));
   }
 
+  close(): void {
+    this.db.close();
+  }
+
   async putRun(run: RunRecord): Promise<void> {
     await guard('the run record', () => this.db.put('runs', { ...run, updatedAt: Date.now() }));
   }

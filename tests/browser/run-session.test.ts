@@ -1,0 +1,73 @@
+// A whole run in the browser with real IndexedDB: the record and checkpoint land in the database, and a
+// WebGPU device lost mid-run falls back to the next backend and finishes from the last checkpoint.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-webgpu';
+import { afterEach, expect, test } from 'vitest';
+import { Random } from '../../src/core/random.ts';
+import type { TrainProgress } from '../../src/core/run-protocol.ts';
+import { executeRun, newRun } from '../../src/core/run-session.ts';
+import { RunStore } from '../../src/core/runs.ts';
+import { DrawingStore } from '../../src/core/store.ts';
+import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
+
+const CATEGORIES = ['left', 'middle', 'right'];
+let cleanup: (() => Promise<void>) | null = null;
+afterEach(async () => cleanup?.());
+
+async function stores(): Promise<{ drawings: DrawingStore; runs: RunStore }> {
+  const name = `doodle-lab-run-${crypto.randomUUID()}`;
+  const drawings = await DrawingStore.open(name);
+  const runs = await RunStore.open(name);
+  cleanup = async () => {
+    drawings.close();
+    runs.close();
+    await new Promise((resolve) => {
+      const request = indexedDB.deleteDatabase(name);
+      request.onsuccess = request.onerror = request.onblocked = () => resolve(null);
+    });
+  };
+  const random = new Random(3);
+  for (const [c, category] of CATEGORIES.entries()) {
+    const bitmaps = new Uint8Array(30 * 784);
+    for (let n = 0; n < 30; n++) {
+      const shift = Math.floor(random.next() * 3);
+      for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) bitmaps[n * 784 + y * 28 + 3 + c * 9 + x + shift] = 255;
+    }
+    await drawings.putShard({ datasetId: 'quickdraw', label: 'test', source: 'local' }, { category, index: 0, firstIndex: 0, bitmaps, strokes: null, sha256: 'x', sizeBytes: bitmaps.length });
+  }
+  return { drawings, runs };
+}
+
+test('a lost WebGPU device falls back to WebGL and the run finishes from its checkpoint', async () => {
+  const { drawings, runs } = await stores();
+  const config = parseConfig({
+    ...PRESETS['tiny'], backend: 'webgpu', epochs: 3, batchSize: 16,
+    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
+  });
+  const events: TrainProgress[] = [];
+  let destroyed = false;
+  const run = await executeRun(newRun(config), {
+    drawings, runs, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9,
+    betweenBatches: async () => 'go',
+    onProgress: (p) => {
+      events.push(p);
+      if (p.kind === 'epoch' && p.metrics.epoch === 1 && !destroyed) {
+        destroyed = true;
+        // What a driver reset or a GPU process crash does to the page's device.
+        (tf.backend() as unknown as { device: GPUDevice }).device.destroy();
+      }
+    },
+  });
+  expect(destroyed).toBe(true);
+  expect(run.error).toBeNull();
+  expect(run.status).toBe('done');
+  expect(run.backend?.name).toBe('webgl');
+  expect(run.backend?.reason).toMatch(/webgpu failed during training/);
+  expect(run.epochs.map((e) => e.epoch)).toEqual([1, 2, 3]);
+  const started = events.filter((e) => e.kind === 'started');
+  expect(started.at(-1)).toMatchObject({ kind: 'started', resumedFrom: { epoch: 1, batch: 0 } });
+  const stored = await runs.getRun(run.runId);
+  expect(stored?.status).toBe('done');
+  expect(stored?.test?.count).toBe(run.counts.test);
+  expect((await runs.getCheckpoint(run.runId))?.epoch).toBe(3);
+});
