@@ -4,13 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import * as Comlink from 'comlink';
 import { exportModel, type ExportedFiles } from '../src/core/export.ts';
-import { loadBackbone } from '../src/core/mobilenet.ts';
+import { loadRunModel } from '../src/core/inference.ts';
 import type { RunRecord, TrainProgress } from '../src/core/run-protocol.ts';
 import { executeRun, newRun } from '../src/core/run-session.ts';
 import { RunStore } from '../src/core/runs.ts';
 import { DrawingStore } from '../src/core/store.ts';
 import { parseConfig } from '../src/core/train-config.ts';
-import { Trainer } from '../src/core/training.ts';
 
 interface Active {
   runId: string;
@@ -100,17 +99,12 @@ const api = {
     const { runs } = await open();
     const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
     if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
-    const labels = run.labels;
-    const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
-    const trainer = new Trainer(run.config, await loadBackbone(modelHandler(siteUrl)(run.config.model.url), run.config.inputSizePx), {
-      classNames: labels, imageSizePx: 28, train: none, validation: none, test: none,
-    });
+    const loaded = await loadRunModel(run, checkpoint, modelHandler(siteUrl)(run.config.model.url));
     try {
-      await trainer.loadWeights({ weights: checkpoint.weights, optimizer: [] });
-      const files = await exportModel(trainer, run);
+      const files = await exportModel(loaded.trainer, run);
       return Comlink.transfer(files, [files['weights.bin']]);
     } finally {
-      trainer.dispose();
+      loaded.dispose();
     }
   },
 

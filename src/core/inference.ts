@@ -1,0 +1,44 @@
+// A trained run as one inference model (image → class probabilities), rebuilt from its config and latest
+// checkpoint, and classification of a 28×28 bitmap into ranked guesses. Runs in workers; the caller owns the
+// returned LoadedModel and must dispose it.
+import * as tf from '@tensorflow/tfjs';
+import { topK } from './metrics.ts';
+import { inferenceModel, loadBackbone, preprocess } from './mobilenet.ts';
+import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
+import { Trainer } from './training.ts';
+
+export interface LoadedModel {
+  model: tf.LayersModel;
+  trainer: Trainer;
+  labels: string[];
+  inputSizePx: number;
+  dispose(): void;
+}
+
+export interface Guess {
+  label: string;
+  probability: number;
+}
+
+export async function loadRunModel(run: RunRecord, checkpoint: Pick<CheckpointRecord, 'weights'>, handler: tf.io.IOHandler): Promise<LoadedModel> {
+  const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
+  const backbone = await loadBackbone(handler, run.config.inputSizePx);
+  const trainer = new Trainer(run.config, backbone, { classNames: run.labels, imageSizePx: 28, train: none, validation: none, test: none });
+  try {
+    await trainer.loadWeights({ weights: checkpoint.weights, optimizer: [] });
+  } catch (error) {
+    trainer.dispose();
+    throw error;
+  }
+  const model = inferenceModel(trainer.backbone, trainer.split);
+  // The inference model only re-wires the trainer's layers; disposing the trainer frees every variable.
+  return { model, trainer, labels: run.labels, inputSizePx: run.config.inputSizePx, dispose: () => trainer.dispose() };
+}
+
+/** The `k` most likely labels for one 28×28 bitmap, most likely first. */
+export async function classifyBitmap(loaded: LoadedModel, bitmap: Uint8Array, k = 5): Promise<Guess[]> {
+  const output = tf.tidy(() => loaded.model.predict(preprocess(bitmap, 28, loaded.inputSizePx)) as tf.Tensor);
+  const probabilities = await output.data();
+  output.dispose();
+  return topK(probabilities, Math.min(k, loaded.labels.length)).map((i) => ({ label: loaded.labels[i]!, probability: probabilities[i]! }));
+}
