@@ -47,7 +47,12 @@ export function parseConfig(input: unknown): TrainConfig {
 }
 
 function describe(errors: ErrorObject[]): string {
-  return errors.map((e) => `${e.instancePath || '(config)'} ${e.message ?? 'is invalid'}`).join('; ');
+  return errors.map((e) => {
+    const where = e.instancePath || '(config)';
+    if (e.keyword === 'additionalProperties') return `${where} has an unknown field “${String(e.params['additionalProperty'])}”`;
+    if (e.keyword === 'enum') return `${where} must be one of ${(e.params['allowedValues'] as unknown[]).join(', ')}`;
+    return `${where} ${e.message ?? 'is invalid'}`;
+  }).join('; ');
 }
 
 /** Presets shipped with the app and used by the pipeline's configs; each is a valid config. */

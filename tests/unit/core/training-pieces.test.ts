@@ -1,0 +1,79 @@
+// The pure pieces of training: deterministic splits and randomness, augmentation, metrics, config schema.
+import { describe, expect, it } from 'vitest';
+import { augmentBitmaps, NO_AUGMENTATION } from '../../../src/core/augment.ts';
+import { evaluate, topK } from '../../../src/core/metrics.ts';
+import { Random, splitOf } from '../../../src/core/random.ts';
+import { ConfigError, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
+
+describe('splitOf', () => {
+  it('puts a drawing in the same split every time, in about the asked proportions', () => {
+    const counts = { train: 0, validation: 0, test: 0 };
+    for (let i = 0; i < 20_000; i++) counts[splitOf(`cat/${i}`, 0.1, 0.1)]++;
+    expect(counts.test / 20_000).toBeCloseTo(0.1, 1);
+    expect(counts.validation / 20_000).toBeCloseTo(0.1, 1);
+    for (let i = 0; i < 100; i++) expect(splitOf(`dog/${i}`, 0.1, 0.1)).toBe(splitOf(`dog/${i}`, 0.1, 0.1));
+    // Growing the validation share only moves drawings out of training, never between test and validation.
+    for (let i = 0; i < 1000; i++) if (splitOf(`cat/${i}`, 0.1, 0.1) === 'test') expect(splitOf(`cat/${i}`, 0.3, 0.1)).toBe('test');
+  });
+});
+
+describe('Random', () => {
+  it('continues the same sequence from a saved state', () => {
+    const a = new Random(42);
+    a.next(); a.next();
+    const b = new Random(a.state);
+    expect([a.next(), a.next(), a.next()]).toEqual([b.next(), b.next(), b.next()]);
+  });
+  it('shuffles into a permutation', () => {
+    const order = new Random(1).shuffle(Uint32Array.from({ length: 100 }, (_, i) => i));
+    expect([...order].sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect([...order]).not.toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+});
+
+describe('augmentBitmaps', () => {
+  const square = new Uint8Array(784);
+  for (let y = 10; y < 18; y++) for (let x = 10; x < 18; x++) square[y * 28 + x] = 255;
+  it('changes nothing without augmentation', () => {
+    expect(augmentBitmaps(square, 28, NO_AUGMENTATION, new Random(1))).toEqual(square);
+  });
+  it('moves, turns and thickens strokes while keeping ink on the page', () => {
+    const out = augmentBitmaps(square, 28, { scale: 0.2, rotationDeg: 20, translatePx: 2, thickenProbability: 1 }, new Random(5));
+    expect(out).not.toEqual(square);
+    const ink = (b: Uint8Array) => b.reduce((s, v) => s + v, 0);
+    // Thickening adds ink; scaling by at most ±20 % cannot lose most of it.
+    expect(ink(out)).toBeGreaterThan(ink(square) * 0.6);
+  });
+});
+
+describe('evaluate', () => {
+  it('gives top-1, top-3, per-class precision, recall, F1 and the confusion matrix', () => {
+    // 4 examples, 3 classes: truth [0, 0, 1, 2]; predictions 0, 1, 1, 0 (top-1).
+    const p = new Float32Array([0.7, 0.2, 0.1, 0.3, 0.6, 0.1, 0.1, 0.8, 0.1, 0.5, 0.3, 0.2]);
+    const r = evaluate(p, [0, 0, 1, 2], ['a', 'b', 'c']);
+    expect(r.top1).toBe(0.5);
+    expect(r.top3).toBe(1);
+    expect(r.confusion).toEqual([[1, 1, 0], [0, 1, 0], [1, 0, 0]]);
+    expect(r.perClass[0]).toMatchObject({ label: 'a', precision: 0.5, recall: 0.5, f1: 0.5, support: 2 });
+    expect(r.perClass[1]).toMatchObject({ precision: 0.5, recall: 1, support: 1 });
+    expect(r.perClass[2]).toMatchObject({ precision: 0, recall: 0, f1: 0, support: 1 });
+    expect(topK([0.1, 0.5, 0.5, 0.2], 3)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('parseConfig', () => {
+  it('accepts every preset and fills defaults', () => {
+    for (const preset of Object.values(PRESETS)) expect(parseConfig(preset)).toEqual(preset);
+    const { seed: _seed, backend: _backend, ...minimal } = PRESETS['tiny']!;
+    expect(parseConfig(minimal)).toMatchObject({ seed: 1, backend: 'auto' });
+  });
+  it('lists every problem of a bad config', () => {
+    const bad = { ...PRESETS['tiny'], epochs: 0, mode: 'everything', inputSizePx: 16, extra: true };
+    expect(() => parseConfig(bad)).toThrow(ConfigError);
+    for (const problem of ['/epochs must be >= 1', '/inputSizePx must be >= 32', '/mode must be one of head, last-blocks, whole', '(config) has an unknown field “extra”']) {
+      expect(() => parseConfig(bad)).toThrow(problem);
+    }
+    expect(() => parseConfig({ ...PRESETS['tiny'], split: { validationFraction: 0.5, testFraction: 0.5 } })).toThrow(/leave drawings to train on/);
+    expect(() => parseConfig({ ...PRESETS['tiny'], dataset: { datasetId: 'q', categories: ['cat', 'cat'] } })).toThrow(/listed twice/);
+  });
+});
