@@ -66,6 +66,16 @@ test('guesses real drawings live with a model trained in the test; undo and clea
   // A tiny model trained in a minute on emulated GPU: most, not necessarily all, real drawings are right.
   expect(right.length, `right: ${right.join(', ')}`).toBeGreaterThanOrEqual(3);
 
+  // "That's wrong": the drawing is stored under the right label in My drawings.
+  await replay(page, strokesOf('simplified', 'cat', 2));
+  await page.getByLabel('It was').selectOption('cat');
+  await page.getByRole('button', { name: "That's wrong: save it" }).click();
+  await expect(page.getByText('Saved as “cat” in My drawings.')).toBeVisible();
+  await expect(predictions.getByRole('listitem')).toHaveCount(0);
+  await page.getByRole('link', { name: 'Data' }).click();
+  await expect(page.getByTestId('dataset-count-my-drawings')).toContainText('1 drawing');
+  await page.getByRole('link', { name: 'Play' }).click();
+
   // Undo removes one stroke at a time: guesses stay until the last stroke is gone.
   const rainbow = strokesOf('simplified', 'rainbow', 3);
   expect(rainbow.length).toBeGreaterThan(1);

@@ -35,4 +35,13 @@ test('trains a tiny model, survives a reload mid-run, and lists the run', async 
   await expect(row).toContainText('done');
   await expect(row).toContainText('30/30 ep');
   await expect(row).toContainText(/\d+\.\d %/);
+
+  // The evaluation on the held-out test split: per-class metrics and a confusion matrix over every class.
+  await row.getByRole('button', { name: 'Evaluation' }).click();
+  await expect(page.getByRole('table', { name: 'Per-class metrics' }).getByRole('row')).toHaveCount(4);
+  const matrix = page.getByRole('table', { name: 'Confusion matrix' });
+  await expect(matrix.getByRole('row')).toHaveCount(4);
+  const cells = await matrix.locator('tbody td').allTextContents();
+  const testCount = Number((await page.getByText(/On \d+ test drawings/).textContent())?.match(/On (\d+)/)?.[1]);
+  expect(cells.map(Number).reduce((a, b) => a + b, 0)).toBe(testCount);
 });
