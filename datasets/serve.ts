@@ -18,7 +18,9 @@ export async function serve(mounts: Record<string, string>): Promise<{ server: S
       const url = new URL(request.url ?? '/', 'http://localhost');
       const prefix = Object.keys(mounts).find((p) => url.pathname.startsWith(p));
       const base = prefix === undefined ? undefined : mounts[prefix];
-      const file = base === undefined || prefix === undefined ? null : path.join(base, decodeURIComponent(url.pathname.slice(prefix.length)));
+      const relative = decodeURIComponent(url.pathname.slice(prefix?.length ?? 0));
+      // A folder URL serves its index.html, as a static host does.
+      const file = base === undefined || prefix === undefined ? null : path.join(base, relative === '' || relative.endsWith('/') ? `${relative}index.html` : relative);
       if (file === null || base === undefined || !file.startsWith(base) || !(await stat(file).catch(() => null))?.isFile()) {
         response.writeHead(404).end('Not Found');
         return;
