@@ -69,6 +69,9 @@ describe('Trainer', () => {
     const frozenBn = t.backbone.features.getLayer('conv_pw_12_bn');
     const trainedBn = t.backbone.features.getLayer('conv_pw_13_bn');
     const read = (layer: tf.layers.Layer) => layer.getWeights().map((w) => Array.from(w.dataSync()));
+    // Fine-tuned BatchNormalization tracks its statistics faster than ImageNet's 0.99; frozen layers are untouched.
+    expect(trainedBn.getConfig()['momentum']).toBe(0.9);
+    expect(frozenBn.getConfig()['momentum']).toBe(0.99);
     const before = { frozen: read(frozenBn), trained: read(trainedBn) };
     await t.cacheFeatures(() => {});
     expect(await t.train(hooks([]))).toBe('finished');
