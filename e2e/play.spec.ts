@@ -76,6 +76,35 @@ test('guesses real drawings live with a model trained in the test; undo and clea
   await expect(page.getByTestId('dataset-count-my-drawings')).toContainText('1 drawing');
   await page.getByRole('link', { name: 'Play' }).click();
 
+  // Export model → three files; importing them back gives the same guesses for the same drawing.
+  const rainbowOne = strokesOf('simplified', 'rainbow', 5);
+  await replay(page, rainbowOne);
+  await expect(predictions.getByRole('listitem')).toHaveCount(3);
+  // A guess made while the last stroke was drawn may still be replaced by the pointer-up one: let it settle.
+  await page.waitForTimeout(1500);
+  const fromRun = await predictions.getByRole('listitem').evaluateAll((items) => items.map((i) => i.getAttribute('aria-label')));
+  await page.getByRole('button', { name: 'Clear' }).click();
+  const downloads: string[] = [];
+  page.on('download', (d) => void d.path().then((p) => downloads.push(`${d.suggestedFilename()}=${p}`)));
+  await page.getByRole('button', { name: 'Export model' }).click();
+  await expect.poll(() => downloads.length).toBe(3);
+  const saved = Object.fromEntries(downloads.map((d) => d.split('=') as [string, string]));
+  expect(Object.keys(saved).sort()).toEqual(['metadata.json', 'model.json', 'weights.bin']);
+  await page.getByLabel('Model files').setInputFiles(Object.values(saved).map((p, i) => ({ name: Object.keys(saved)[i]!, mimeType: 'application/octet-stream', buffer: readFileSync(p) })));
+  await expect(page.getByText(/Imported “tiny” \(Doodle Lab, 3 classes\)/)).toBeVisible();
+  await replay(page, rainbowOne);
+  await expect(predictions.getByRole('listitem')).toHaveCount(3);
+  await expect.poll(() => predictions.getByRole('listitem').evaluateAll((items) => items.map((i) => i.getAttribute('aria-label')))).toEqual(fromRun);
+  await page.getByRole('button', { name: 'Clear' }).click();
+
+  // A real Teachable Machine export imports; a malformed set says what is missing.
+  const tm = path.join(SHARED_DIR, 'models', 'teachable-machine-mobilenet_v2_0.35_224');
+  await page.getByLabel('Model files').setInputFiles(['model.json', 'weights.bin', 'metadata.json'].map((f) => path.join(tm, f)));
+  await expect(page.getByText(/Imported “tm-my-image-model” \(Teachable Machine, 10 classes\)/)).toBeVisible({ timeout: 60_000 });
+  await page.getByLabel('Model files').setInputFiles([path.join(tm, 'model.json'), path.join(tm, 'weights.bin')]);
+  await expect(page.getByRole('alert')).toContainText('No metadata.json among the files');
+  await page.getByLabel('Model to play with').selectOption({ index: 1 });
+
   // Undo removes one stroke at a time: guesses stay until the last stroke is gone.
   const rainbow = strokesOf('simplified', 'rainbow', 3);
   expect(rainbow.length).toBeGreaterThan(1);

@@ -4,14 +4,16 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import * as Comlink from 'comlink';
 import { chooseBackend } from '../src/core/backend.ts';
-import { classifyBitmap, loadRunModel, type Guess, type LoadedModel } from '../src/core/inference.ts';
+import { classifyBitmap, loadRunModel, type Classifier, type Guess } from '../src/core/inference.ts';
+import { checkModelFiles, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/model-import.ts';
 import type { Strokes } from '../src/core/ndjson.ts';
 import { strokesToBitmap } from '../src/core/render.ts';
 import type { BackendChoice } from '../src/core/run-protocol.ts';
 import { RunStore } from '../src/core/runs.ts';
 
 let runs: Promise<RunStore> | null = null;
-let loaded: { runId: string; model: LoadedModel } | null = null;
+/** The model in use: a run ('run:<id>') or an imported model ('model:<id>'). */
+let loaded: { key: string; model: Classifier } | null = null;
 let backend: Promise<BackendChoice> | null = null;
 
 export interface ClassifyResult {
@@ -20,22 +22,53 @@ export interface ClassifyResult {
   workerMs: number;
 }
 
+const store = (): Promise<RunStore> => (runs ??= RunStore.open());
+
+async function use(key: string, load: () => Promise<Classifier>): Promise<{ labels: string[]; backend: BackendChoice }> {
+  // One small image at a time: the CPU backend avoids a GPU round trip per guess, and is always there.
+  const chosen = await (backend ??= chooseBackend('cpu'));
+  if (loaded?.key !== key) {
+    const model = await load();
+    loaded?.model.dispose();
+    loaded = { key, model };
+    // The first prediction compiles kernels; pay for it now, not on the first stroke.
+    await classifyBitmap(model, new Uint8Array(784));
+  }
+  return { labels: loaded.model.labels, backend: chosen };
+}
+
 const api = {
-  /** Loads a finished (or checkpointed) run's model; returns its labels and the backend used. */
+  /** Loads a run's latest weights; returns its labels and the backend used. */
   async useRun(runId: string, siteUrl: string): Promise<{ labels: string[]; backend: BackendChoice }> {
-    // One small image at a time: the CPU backend avoids a GPU round trip per guess, and is always there.
-    const chosen = await (backend ??= chooseBackend('cpu'));
-    if (loaded?.runId !== runId) {
-      const store = await (runs ??= RunStore.open());
-      const [run, checkpoint] = await Promise.all([store.getRun(runId), store.getCheckpoint(runId)]);
+    return use(`run:${runId}`, async () => {
+      const s = await store();
+      const [run, checkpoint] = await Promise.all([s.getRun(runId), s.getCheckpoint(runId)]);
       if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights to play with yet.');
-      const model = await loadRunModel(run, checkpoint, tf.io.http(new URL(run.config.model.url, siteUrl).href));
-      loaded?.model.dispose();
-      loaded = { runId, model };
-      // The first prediction compiles kernels; pay for it now, not on the first stroke.
-      await classifyBitmap(model, new Uint8Array(784));
-    }
-    return { labels: loaded.model.labels, backend: chosen };
+      return loadRunModel(run, checkpoint, tf.io.http(new URL(run.config.model.url, siteUrl).href));
+    });
+  },
+
+  async useModel(modelId: string): Promise<{ labels: string[]; backend: BackendChoice }> {
+    return use(`model:${modelId}`, async () => {
+      const stored = await (await store()).getModel(modelId);
+      if (stored === undefined) throw new Error('This imported model is no longer stored.');
+      const model = await loadChecked(stored);
+      return { model, labels: stored.info.labels, inputSizePx: stored.info.imageSize, inkOnWhite: stored.info.inkOnWhite, dispose: () => model.dispose() };
+    });
+  },
+
+  /** Checks and stores model files as a new imported model; a bad set throws a message saying what to fix. */
+  async importModel(files: ModelFile[]): Promise<{ modelId: string; info: ImportedModelInfo }> {
+    await (backend ??= chooseBackend('cpu'));
+    const checked = checkModelFiles(files);
+    (await loadChecked(checked)).dispose();
+    const modelId = `model-${Date.now().toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+    await (await store()).putModel({ ...checked, modelId, importedAt: Date.now() });
+    return { modelId, info: checked.info };
+  },
+
+  async listModels(): Promise<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]> {
+    return (await store()).listModels();
   },
 
   async classify(strokes: Strokes): Promise<ClassifyResult> {

@@ -7,12 +7,18 @@ import { inferenceModel, loadBackbone, preprocess } from './mobilenet.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
 import { Trainer } from './training.ts';
 
-export interface LoadedModel {
+/** What classification needs of a model, whether trained here or imported. */
+export interface Classifier {
   model: tf.LayersModel;
-  trainer: Trainer;
   labels: string[];
   inputSizePx: number;
+  /** Feed drawings as dark ink on white (photo-trained models) instead of Quick, Draw!'s white on black. */
+  inkOnWhite: boolean;
   dispose(): void;
+}
+
+export interface LoadedModel extends Classifier {
+  trainer: Trainer;
 }
 
 export interface Guess {
@@ -32,12 +38,13 @@ export async function loadRunModel(run: RunRecord, checkpoint: Pick<CheckpointRe
   }
   const model = inferenceModel(trainer.backbone, trainer.split);
   // The inference model only re-wires the trainer's layers; disposing the trainer frees every variable.
-  return { model, trainer, labels: run.labels, inputSizePx: run.config.inputSizePx, dispose: () => trainer.dispose() };
+  return { model, trainer, labels: run.labels, inputSizePx: run.config.inputSizePx, inkOnWhite: false, dispose: () => trainer.dispose() };
 }
 
 /** The `k` most likely labels for one 28×28 bitmap, most likely first. */
-export async function classifyBitmap(loaded: LoadedModel, bitmap: Uint8Array, k = 5): Promise<Guess[]> {
-  const output = tf.tidy(() => loaded.model.predict(preprocess(bitmap, 28, loaded.inputSizePx)) as tf.Tensor);
+export async function classifyBitmap(loaded: Classifier, bitmap: Uint8Array, k = 5): Promise<Guess[]> {
+  const input = loaded.inkOnWhite ? bitmap.map((v) => 255 - v) : bitmap;
+  const output = tf.tidy(() => loaded.model.predict(preprocess(input, 28, loaded.inputSizePx)) as tf.Tensor);
   const probabilities = await output.data();
   output.dispose();
   return topK(probabilities, Math.min(k, loaded.labels.length)).map((i) => ({ label: loaded.labels[i]!, probability: probabilities[i]! }));

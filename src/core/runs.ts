@@ -1,6 +1,7 @@
-// The IndexedDB repository of training runs and their checkpoints (the latest one per run, which after the
-// last epoch holds the final weights). Runs in the trainer worker and in browser tests; pure TS on `idb`.
+// The IndexedDB repository of training runs, their checkpoints (the latest one per run, which after the
+// last epoch holds the final weights) and imported models. Runs in the trainer worker and in browser tests; pure TS on `idb`.
 import { isQuotaError, quotaError } from './errors.ts';
+import type { StoredModel } from './model-import.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
 import { openDatabase, type Db } from './store.ts';
 
@@ -34,6 +35,20 @@ export class RunStore {
 
   async getCheckpoint(runId: string): Promise<CheckpointRecord | undefined> {
     return this.db.get('checkpoints', runId);
+  }
+
+  async putModel(model: StoredModel): Promise<void> {
+    await guard('the imported model', () => this.db.add('models', model));
+  }
+
+  async getModel(modelId: string): Promise<StoredModel | undefined> {
+    return this.db.get('models', modelId);
+  }
+
+  /** Imported models without their weights, newest first. */
+  async listModels(): Promise<Pick<StoredModel, 'modelId' | 'info' | 'importedAt'>[]> {
+    const all = await this.db.getAll('models');
+    return all.map(({ modelId, info, importedAt }) => ({ modelId, info, importedAt })).sort((a, b) => b.importedAt - a.importedAt);
   }
 
   async deleteRun(runId: string): Promise<void> {

@@ -6,10 +6,11 @@ import { isQuotaError, quotaError } from './errors.ts';
 import type { CategorySummary, DrawingPage, StoredDatasetSummary } from './ingest-protocol.ts';
 import type { Strokes } from './ndjson.ts';
 import { BITMAP_BYTES } from './render.ts';
+import type { StoredModel } from './model-import.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
 
 export const DB_NAME = 'doodle-lab';
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 /** What the catalog in a dataset row knows about each of its shards. */
 export interface ShardMeta {
@@ -46,6 +47,7 @@ export interface DoodleLabSchema extends DBSchema {
   datasets: { key: string; value: DatasetRecord };
   runs: { key: string; value: RunRecord };
   checkpoints: { key: string; value: CheckpointRecord };
+  models: { key: string; value: StoredModel };
 }
 
 export type Db = IDBPDatabase<DoodleLabSchema>;
@@ -73,6 +75,9 @@ const MIGRATIONS: ((db: Db) => void)[] = [
   (db) => {
     db.createObjectStore('runs', { keyPath: 'runId' });
     db.createObjectStore('checkpoints', { keyPath: 'runId' });
+  },
+  (db) => {
+    db.createObjectStore('models', { keyPath: 'modelId' });
   },
 ];
 

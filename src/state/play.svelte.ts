@@ -3,6 +3,7 @@
 import * as Comlink from 'comlink';
 import type { InferWorkerApi } from '../../workers/infer.worker.ts';
 import type { Guess } from '../core/inference.ts';
+import type { ImportedModelInfo, ModelFile } from '../core/model-import.ts';
 import type { Strokes } from '../core/ndjson.ts';
 import type { BackendChoice } from '../core/run-protocol.ts';
 
@@ -10,7 +11,10 @@ import type { BackendChoice } from '../core/run-protocol.ts';
 export const DRAWING_REFRESH_MS = 150;
 
 export class PlayState {
-  runId = $state<string | null>(null);
+  /** 'run:<runId>' or 'model:<modelId>'. */
+  selected = $state<string | null>(null);
+  models = $state<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]>([]);
+  importNote = $state<string | null>(null);
   labels = $state<string[]>([]);
   backend = $state<BackendChoice | null>(null);
   strokes = $state<Strokes>([]);
@@ -29,12 +33,23 @@ export class PlayState {
     this.api = Comlink.wrap<InferWorkerApi>(new Worker(new URL('../../workers/infer.worker.ts', import.meta.url), { type: 'module' }));
   }
 
-  async useRun(runId: string): Promise<void> {
+  get runId(): string | null {
+    return this.selected?.startsWith('run:') ? this.selected.slice(4) : null;
+  }
+
+  async refreshModels(): Promise<void> {
+    this.models = await this.api.listModels();
+  }
+
+  /** Switches to 'run:<id>' or 'model:<id>'. */
+  async use(selection: string): Promise<void> {
     this.loading = true;
     this.error = null;
     try {
-      const { labels, backend } = await this.api.useRun(runId, this.siteUrl);
-      this.runId = runId;
+      const { labels, backend } = selection.startsWith('run:')
+        ? await this.api.useRun(selection.slice(4), this.siteUrl)
+        : await this.api.useModel(selection.slice(6));
+      this.selected = selection;
       this.labels = labels;
       this.backend = backend;
       await this.guess(this.strokes);
@@ -42,6 +57,21 @@ export class PlayState {
       this.error = error instanceof Error ? error.message : String(error);
     } finally {
       this.loading = false;
+    }
+  }
+
+  /** Checks and stores model files (model.json, weights, metadata.json), then plays with them. */
+  async importModel(files: File[]): Promise<void> {
+    this.error = null;
+    this.importNote = null;
+    try {
+      const payload: ModelFile[] = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: await f.arrayBuffer() })));
+      const { modelId, info } = await this.api.importModel(Comlink.transfer(payload, payload.map((p) => p.bytes)));
+      this.importNote = `Imported “${info.name}” (${info.kind === 'teachable-machine' ? 'Teachable Machine' : 'Doodle Lab'}, ${info.labels.length} classes).`;
+      await this.refreshModels();
+      await this.use(`model:${modelId}`);
+    } catch (error) {
+      this.error = error instanceof Error ? error.message : String(error);
     }
   }
 
@@ -68,7 +98,7 @@ export class PlayState {
   }
 
   private async guess(strokes: Strokes): Promise<void> {
-    if (this.runId === null) return;
+    if (this.selected === null) return;
     if (strokes.length === 0) {
       this.guesses = [];
       this.latencyMs = null;

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     }, config);
     if (run.status !== 'done') throw new Error(`training for the benchmark ${run.status}`);
     await page.goto(`${origin}/#play`);
-    await page.getByLabel('Model to play with').selectOption(run.runId, { timeout: 5000 });
+    await page.getByLabel('Model to play with').selectOption(`run:${run.runId}`);
     await page.getByRole('list', { name: 'Predictions' }).waitFor({ state: 'attached' });
     await page.waitForFunction(() => !document.body.textContent?.includes('Loading the model'));
     const { source, strokes } = drawings();

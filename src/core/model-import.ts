@@ -1,0 +1,106 @@
+// Checks model files a person hands us (a Doodle Lab export or a Teachable Machine image-model export:
+// model.json + weight files + metadata.json) and turns them into tfjs artifacts plus what the app needs to
+// use them (labels, input size, how to feed a drawing). Every problem is a ModelImportError that says what
+// to fix. Runs in the inference worker and in Node tests.
+import * as tf from '@tensorflow/tfjs';
+
+export class ModelImportError extends Error {
+  override name = 'ModelImportError';
+}
+
+export interface ModelFile {
+  name: string;
+  bytes: ArrayBuffer;
+}
+
+export interface ImportedModelInfo {
+  name: string;
+  kind: 'doodle-lab' | 'teachable-machine';
+  labels: string[];
+  imageSize: number;
+  /** Doodle Lab models read white strokes on black; Teachable Machine image models read photos, so dark ink on white. */
+  inkOnWhite: boolean;
+}
+
+export interface CheckedModel {
+  info: ImportedModelInfo;
+  artifacts: { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer };
+}
+
+/** An imported model as kept in IndexedDB: a new record per import, so nothing stored is overwritten. */
+export interface StoredModel extends CheckedModel {
+  modelId: string;
+  importedAt: number;
+}
+
+const BYTES_PER: Record<string, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2, bool: 1 };
+
+/** Checks the files without building the model; `loadChecked` then builds it and checks its shapes. */
+export function checkModelFiles(files: ModelFile[]): CheckedModel {
+  const byName = new Map(files.map((f) => [f.name.split(/[\\/]/).pop() ?? f.name, f.bytes]));
+  const modelBytes = byName.get('model.json');
+  if (modelBytes === undefined) throw new ModelImportError('No model.json among the files: choose model.json, its weight file(s) and metadata.json together.');
+  const json = parseJson(modelBytes, 'model.json') as Partial<tf.io.ModelJSON>;
+  if (typeof json.modelTopology !== 'object' || json.modelTopology === null || !Array.isArray(json.weightsManifest)) {
+    throw new ModelImportError('model.json is not a tfjs LayersModel (it needs modelTopology and weightsManifest).');
+  }
+  const metadataBytes = byName.get('metadata.json');
+  if (metadataBytes === undefined) throw new ModelImportError('No metadata.json among the files: it holds the class labels, so the model cannot be used without it.');
+  const metadata = parseJson(metadataBytes, 'metadata.json') as { labels?: unknown; imageSize?: unknown; modelName?: unknown; packageName?: unknown };
+  if (!Array.isArray(metadata.labels) || metadata.labels.length < 2 || !metadata.labels.every((l) => typeof l === 'string')) {
+    throw new ModelImportError('metadata.json has no "labels" list of at least two class names.');
+  }
+  const kind = metadata.packageName === 'doodle-lab' ? 'doodle-lab' : 'teachable-machine';
+  const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
+  const parts: Uint8Array[] = [];
+  for (const group of json.weightsManifest) {
+    for (const p of group.paths) {
+      const bytes = byName.get(p.split('/').pop() ?? p);
+      if (bytes === undefined) throw new ModelImportError(`model.json lists the weight file ${p}, which is not among the files.`);
+      parts.push(new Uint8Array(bytes));
+    }
+  }
+  const expected = weightSpecs.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * (BYTES_PER[w.quantization?.dtype ?? w.dtype] ?? 4), 0);
+  const actual = parts.reduce((sum, p) => sum + p.length, 0);
+  if (expected !== actual) throw new ModelImportError(`The weight files hold ${actual} bytes but model.json describes ${expected}: they are not from the same export.`);
+  const weightData = new Uint8Array(actual);
+  let offset = 0;
+  for (const p of parts) {
+    weightData.set(p, offset);
+    offset += p.length;
+  }
+  const imageSize = typeof metadata.imageSize === 'number' && Number.isInteger(metadata.imageSize) ? metadata.imageSize : 224;
+  return {
+    info: { name: typeof metadata.modelName === 'string' ? metadata.modelName : 'Imported model', kind, labels: metadata.labels as string[], imageSize, inkOnWhite: kind === 'teachable-machine' },
+    artifacts: { modelTopology: json.modelTopology, weightSpecs, weightData: weightData.buffer },
+  };
+}
+
+/** Builds the model and checks it takes square RGB images of imageSize and gives one score per label. */
+export async function loadChecked(checked: CheckedModel): Promise<tf.LayersModel> {
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel(tf.io.fromMemory(checked.artifacts));
+  } catch (error) {
+    throw new ModelImportError(`The model could not be built from these files (${error instanceof Error ? error.message : String(error)}).`);
+  }
+  const input = model.inputs[0]?.shape ?? [];
+  const output = model.outputs[0]?.shape ?? [];
+  const { labels, imageSize } = checked.info;
+  const problem = input.length !== 4 || input[3] !== 3 ? `it takes input ${JSON.stringify(input)}, not RGB images`
+    : input[1] !== null && input[1] !== imageSize ? `it takes ${input[1]}×${input[2]} images but metadata.json says ${imageSize}`
+      : output.at(-1) !== labels.length ? `it gives ${output.at(-1)} scores but metadata.json has ${labels.length} labels` : null;
+  if (problem !== null) {
+    model.dispose();
+    throw new ModelImportError(`This model does not match its metadata: ${problem}.`);
+  }
+  return model;
+}
+
+function parseJson(bytes: ArrayBuffer, name: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new ModelImportError(`${name} is not valid JSON.`);
+  }
+}

@@ -1,0 +1,80 @@
+// Importing model files: a real Teachable Machine export (../shared), our own export round trip with the same
+// predictions, and a clear error for each malformed or mismatched set of files.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exportModel } from '../../../src/core/export.ts';
+import { inferenceModel, loadBackbone } from '../../../src/core/mobilenet.ts';
+import { checkModelFiles, loadChecked, ModelImportError, type ModelFile } from '../../../src/core/model-import.ts';
+import { newRun } from '../../../src/core/run-session.ts';
+import { parseConfig, PRESETS } from '../../../src/core/train-config.ts';
+import { Trainer } from '../../../src/core/training.ts';
+import { folderHandler } from '../model-fixtures.ts';
+
+const TM_DIR = path.resolve(import.meta.dirname, '..', '..', '..', '..', 'shared', 'models', 'teachable-machine-mobilenet_v2_0.35_224');
+const file = (name: string, text: string): ModelFile => ({ name, bytes: new TextEncoder().encode(text).buffer as ArrayBuffer });
+const bytesOf = async (p: string): Promise<ArrayBuffer> => new Uint8Array(await readFile(p)).buffer;
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+async function ownExport(): Promise<{ files: ModelFile[]; expected: Float32Array; input: tf.Tensor }> {
+  const config = parseConfig({ ...PRESETS['tiny'], inputSizePx: 32 });
+  const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
+  const trainer = new Trainer(config, await loadBackbone(folderHandler(), 32), { classNames: config.dataset.categories, imageSizePx: 28, train: none, validation: none, test: none });
+  const run = newRun(config);
+  const exported = await exportModel(trainer, run);
+  const input = tf.randomUniform([4, 32, 32, 3], -1, 1, 'float32', 3);
+  const out = inferenceModel(trainer.backbone, trainer.split).predict(input) as tf.Tensor;
+  const expected = (await out.data()) as Float32Array;
+  out.dispose();
+  trainer.dispose();
+  return {
+    files: [file('model.json', exported['model.json']), { name: 'weights.bin', bytes: exported['weights.bin'] }, file('metadata.json', exported['metadata.json'])],
+    expected, input,
+  };
+}
+
+describe('model import', () => {
+  it('loads our own export with its labels and gives the same predictions', async () => {
+    const { files, expected, input } = await ownExport();
+    const checked = checkModelFiles(files);
+    expect(checked.info).toMatchObject({ kind: 'doodle-lab', labels: ['cat', 'airplane', 'rainbow'], imageSize: 32, inkOnWhite: false });
+    const model = await loadChecked(checked);
+    const actual = await (model.predict(input) as tf.Tensor).data();
+    Array.from(actual).forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
+    model.dispose();
+    input.dispose();
+  });
+
+  it.skipIf(!existsSync(TM_DIR))('loads a real Teachable Machine export (needs ../shared)', async () => {
+    const files = await Promise.all(['model.json', 'weights.bin', 'metadata.json'].map(async (name) => ({ name, bytes: await bytesOf(path.join(TM_DIR, name)) })));
+    const checked = checkModelFiles(files);
+    expect(checked.info).toMatchObject({ kind: 'teachable-machine', imageSize: 224, inkOnWhite: true });
+    expect(checked.info.labels).toHaveLength(10);
+    const model = await loadChecked(checked);
+    const scores = tf.tidy(() => (model.predict(tf.zeros([1, 224, 224, 3])) as tf.Tensor).sum().dataSync()[0]);
+    expect(scores).toBeCloseTo(1, 4);
+    model.dispose();
+  });
+
+  it('explains each malformed or mismatched set of files', async () => {
+    const { files, input } = await ownExport();
+    input.dispose();
+    const [model, weights, metadata] = files as [ModelFile, ModelFile, ModelFile];
+    const fails = (set: ModelFile[], message: RegExp) => expect(() => checkModelFiles(set)).toThrow(message);
+    fails([weights, metadata], /No model\.json/);
+    fails([model, weights], /No metadata\.json/);
+    fails([file('model.json', '{ nope'), weights, metadata], /model\.json is not valid JSON/);
+    fails([file('model.json', '{"format":"graph-model"}'), weights, metadata], /not a tfjs LayersModel/);
+    fails([model, metadata], /lists the weight file weights\.bin, which is not among the files/);
+    fails([model, { name: 'weights.bin', bytes: weights.bytes.slice(0, 100) }, metadata], /hold 100 bytes but model\.json describes \d+/);
+    fails([model, weights, file('metadata.json', '{"labels":["only one"]}')], /no "labels" list/);
+    const fourLabels = file('metadata.json', JSON.stringify({ ...JSON.parse(new TextDecoder().decode(metadata.bytes)), labels: ['a', 'b', 'c', 'd'] }));
+    await expect(loadChecked(checkModelFiles([model, weights, fourLabels]))).rejects.toThrow(/gives 3 scores but metadata\.json has 4 labels/);
+    expect(() => checkModelFiles([weights])).toThrow(ModelImportError);
+  });
+});
