@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright';
+import { messageOf } from '../src/core/errors.ts';
 import type { RunRecord } from '../src/core/run-protocol.ts';
 import { parseConfig, type TrainConfig } from '../src/core/train-config.ts';
 import type { PipelineApi } from '../src/pipeline/pipeline-protocol.ts';
@@ -51,7 +52,7 @@ export async function runPipeline(options: { config: string; out: string; trainS
   try {
     config = parseConfig(JSON.parse(await readFile(options.config, 'utf8')));
   } catch (error) {
-    throw new PipelineError(`${options.config}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new PipelineError(`${options.config}: ${messageOf(error)}`);
   }
   if (options.testSource !== undefined && options.trainSource === undefined) throw new PipelineError('--test-source needs --train-source.');
   const trainFiles = await sourceFiles(options.trainSource, '--train-source');

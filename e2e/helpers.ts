@@ -1,7 +1,7 @@
 // Shared e2e helpers: where ../shared is, and small byte fixtures generated in code.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
 
 export const SHARED_DIR = path.resolve(import.meta.dirname, '..', '..', 'shared');
 export const HAS_SHARED = existsSync(path.join(SHARED_DIR, 'quickdraw'));
@@ -35,4 +35,14 @@ export async function openFresh(page: Page): Promise<void> {
 
 export async function choosePerCategory(page: Page, perCategory: number): Promise<void> {
   await page.getByLabel('Drawings per category').selectOption(String(perCategory));
+}
+
+/** A clean profile with the default categories downloaded (`perCategory` each), then the Train page on the tiny preset. */
+export async function openTrainWithDefaults(page: Page, perCategory: number): Promise<void> {
+  await openFresh(page);
+  await choosePerCategory(page, perCategory);
+  await page.getByRole('button', { name: 'Download' }).click();
+  await expect(page.getByText('Download complete')).toBeVisible({ timeout: 60_000 });
+  await page.getByRole('link', { name: 'Train' }).click();
+  await page.getByLabel('Preset').selectOption('tiny');
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { choosePerCategory, HAS_SHARED, openFresh, SHARED_DIR } from './helpers.ts';
+import { HAS_SHARED, openTrainWithDefaults, SHARED_DIR } from './helpers.ts';
 
 const CLASSES = ['airplane', 'cat', 'rainbow'];
 
@@ -32,13 +32,7 @@ async function replay(page: Page, strokes: number[][][]): Promise<void> {
 test('guesses real drawings live with a model trained in the test; undo and clear', async ({ page }) => {
   test.skip(!HAS_SHARED, 'needs ../shared/quickdraw for real strokes to replay');
   test.setTimeout(300_000);
-  await openFresh(page);
-  await choosePerCategory(page, 500);
-  await page.getByRole('button', { name: 'Download' }).click();
-  await expect(page.getByText('Download complete')).toBeVisible({ timeout: 60_000 });
-
-  await page.getByRole('link', { name: 'Train' }).click();
-  await page.getByLabel('Preset').selectOption('tiny');
+  await openTrainWithDefaults(page, 500);
   const classes = page.getByLabel('Classes to train');
   await classes.fill(CLASSES.join(', '));
   await classes.blur();

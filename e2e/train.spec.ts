@@ -1,17 +1,11 @@
 // Training through the UI on the built site: a tiny run on real downloaded drawings, live curves, pause and
 // resume, a reload mid-training that resumes from the checkpoint, and the runs table.
 import { expect, test } from '@playwright/test';
-import { choosePerCategory, openFresh } from './helpers.ts';
+import { openTrainWithDefaults } from './helpers.ts';
 
 test('trains a tiny model, survives a reload mid-run, and lists the run', async ({ page }) => {
   test.setTimeout(300_000);
-  await openFresh(page);
-  await choosePerCategory(page, 100);
-  await page.getByRole('button', { name: 'Download' }).click();
-  await expect(page.getByText('Download complete')).toBeVisible({ timeout: 60_000 });
-
-  await page.getByRole('link', { name: 'Train' }).click();
-  await page.getByLabel('Preset').selectOption('tiny');
+  await openTrainWithDefaults(page, 100);
   await page.getByLabel('Epochs').fill('30');
   await page.getByRole('button', { name: 'Train' }).click();
 

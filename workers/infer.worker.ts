@@ -7,6 +7,7 @@ import { chooseBackend } from '../src/core/backend.ts';
 import { classifyBitmap, loadRunModel, type Classifier, type Guess } from '../src/core/inference.ts';
 import { checkModelFiles, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/model-import.ts';
 import type { Strokes } from '../src/core/ndjson.ts';
+import { newId } from '../src/core/random.ts';
 import { strokesToBitmap } from '../src/core/render.ts';
 import type { BackendChoice } from '../src/core/run-protocol.ts';
 import { RunStore } from '../src/core/runs.ts';
@@ -62,7 +63,7 @@ const api = {
     await (backend ??= chooseBackend('cpu'));
     const checked = checkModelFiles(files);
     (await loadChecked(checked)).dispose();
-    const modelId = `model-${Date.now().toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+    const modelId = newId('model');
     await (await store()).putModel({ ...checked, modelId, importedAt: Date.now() });
     return { modelId, info: checked.info };
   },

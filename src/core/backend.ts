@@ -1,6 +1,7 @@
 // Picks the tfjs backend for training by probing WebGPU → WebGL → CPU, and says why it picked it: the page
 // shows the reason. Runs in the trainer worker (and in Node tests, where only 'cpu' exists).
 import * as tf from '@tensorflow/tfjs';
+import { messageOf } from './errors.ts';
 import type { BackendChoice, BackendName } from './run-protocol.ts';
 
 export type BackendPreference = 'auto' | BackendName;
@@ -35,7 +36,7 @@ async function tryBackend(name: BackendName): Promise<string | null> {
     probe.dispose();
     return value === 2 ? null : 'it computed 1 + 1 wrongly';
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return messageOf(error);
   }
 }
 

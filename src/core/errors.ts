@@ -37,6 +37,11 @@ export interface DataErrorInfo {
   file?: string;
 }
 
+/** The message of anything thrown, for a person to read. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 export function toErrorInfo(error: unknown): DataErrorInfo {
   if (error instanceof DataError) {
     return error.file === undefined
@@ -44,8 +49,7 @@ export function toErrorInfo(error: unknown): DataErrorInfo {
       : { code: error.code, message: error.message, file: error.file };
   }
   if (isQuotaError(error)) return { code: 'quota', message: quotaError('the drawings').message };
-  const message = error instanceof Error ? error.message : String(error);
-  return { code: 'internal', message };
+  return { code: 'internal', message: messageOf(error) };
 }
 
 /** The message a full disk gets: what happened, that nothing is lost, and what to free. */

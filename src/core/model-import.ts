@@ -3,6 +3,7 @@
 // use them (labels, input size, how to feed a drawing). Every problem is a ModelImportError that says what
 // to fix. Runs in the inference worker and in Node tests.
 import * as tf from '@tensorflow/tfjs';
+import { messageOf } from './errors.ts';
 
 export class ModelImportError extends Error {
   override name = 'ModelImportError';
@@ -82,7 +83,7 @@ export async function loadChecked(checked: CheckedModel): Promise<tf.LayersModel
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory(checked.artifacts));
   } catch (error) {
-    throw new ModelImportError(`The model could not be built from these files (${error instanceof Error ? error.message : String(error)}).`);
+    throw new ModelImportError(`The model could not be built from these files (${messageOf(error)}).`);
   }
   const input = model.inputs[0]?.shape ?? [];
   const output = model.outputs[0]?.shape ?? [];

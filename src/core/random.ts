@@ -33,6 +33,11 @@ export class Random {
   }
 }
 
+/** A unique, roughly time-ordered id such as "run-mfx2k1a-3f9z" for records that must never overwrite others. */
+export function newId(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+}
+
 /** FNV-1a over the UTF-16 code units of `text`, as a fraction in [0, 1): a stable hash for splits. */
 export function hashToUnit(text: string): number {
   let hash = 0x811c9dc5;

@@ -4,7 +4,9 @@
 // Runs in the trainer worker.
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend } from './backend.ts';
+import { messageOf } from './errors.ts';
 import { loadBackbone } from './mobilenet.ts';
+import { newId } from './random.ts';
 import type { BackendName, RunRecord, TrainProgress } from './run-protocol.ts';
 import type { RunStore } from './runs.ts';
 import type { DrawingStore } from './store.ts';
@@ -26,7 +28,7 @@ export interface RunDeps {
 export function newRun(config: TrainConfig): RunRecord {
   const now = Date.now();
   return {
-    runId: `run-${now.toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`,
+    runId: newId('run'),
     config, status: 'running', createdAt: now, updatedAt: now, datasetHash: '', labels: [...config.dataset.categories],
     counts: { train: 0, validation: 0, test: 0 }, backend: null, epochs: [], timings: { loadSec: 0, cacheSec: 0, trainSec: 0, evaluateSec: 0 }, test: null, error: null,
   };
@@ -120,8 +122,4 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
   } finally {
     trainer?.dispose();
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

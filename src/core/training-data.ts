@@ -3,7 +3,7 @@
 import { sha256Hex } from './sha256.ts';
 import { splitOf } from './random.ts';
 import { BITMAP_BYTES, BITMAP_SIDE_PX } from './render.ts';
-import type { DrawingStore } from './store.ts';
+import type { DatasetRecord, DrawingStore } from './store.ts';
 import type { TrainConfig } from './train-config.ts';
 import type { LabeledBitmaps, TrainingData } from './training.ts';
 
@@ -22,6 +22,8 @@ export async function loadTrainingData(store: DrawingStore, config: TrainConfig)
     train: { bitmaps: [], labels: [] }, validation: { bitmaps: [], labels: [] }, test: { bitmaps: [], labels: [] },
   };
   const fingerprint: unknown[] = [maxPerCategory, validationFraction, testFraction];
+  // The catalogs are read once, not once per category: they list every shard of the dataset.
+  const [row, testRow] = await Promise.all([store.getDataset(datasetId), testDatasetId === undefined ? undefined : store.getDataset(testDatasetId)]);
   for (const [label, category] of categories.entries()) {
     const page = await store.readDrawings(datasetId, category, 0, maxPerCategory);
     if (page.total === 0) throw new Error(`No stored drawings of “${category}” in dataset “${datasetId}”: download or import them on the Data page first.`);
@@ -30,14 +32,14 @@ export async function loadTrainingData(store: DrawingStore, config: TrainConfig)
       part.bitmaps.push(page.bitmaps.subarray(i * BITMAP_BYTES, (i + 1) * BITMAP_BYTES));
       part.labels.push(label);
     }
-    fingerprint.push(category, await catalogOf(store, datasetId, category));
+    fingerprint.push(category, catalogOf(row, category));
     if (testDatasetId !== undefined) {
       const test = await store.readDrawings(testDatasetId, category, 0, maxPerCategory);
       for (let i = 0; i * BITMAP_BYTES < test.bitmaps.length; i++) {
         parts.test.bitmaps.push(test.bitmaps.subarray(i * BITMAP_BYTES, (i + 1) * BITMAP_BYTES));
         parts.test.labels.push(label);
       }
-      fingerprint.push(`test:${category}`, await catalogOf(store, testDatasetId, category));
+      fingerprint.push(`test:${category}`, catalogOf(testRow, category));
     }
   }
   if (parts.train.labels.length === 0) throw new Error('No drawings left to train on after the validation and test split.');
@@ -53,7 +55,6 @@ export async function loadTrainingData(store: DrawingStore, config: TrainConfig)
 }
 
 /** The checksums and sizes of a category's stored shards: what identifies the drawings read. */
-async function catalogOf(store: DrawingStore, datasetId: string, category: string): Promise<string[]> {
-  const row = await store.getDataset(datasetId);
+function catalogOf(row: DatasetRecord | undefined, category: string): string[] {
   return (row?.shards ?? []).filter((s) => s.category === category).sort((a, b) => a.index - b.index).map((s) => `${s.index}:${s.drawingCount}:${s.sha256}`);
 }

@@ -2,6 +2,7 @@
 // and how long they took. Owns the inference worker. Main thread.
 import * as Comlink from 'comlink';
 import type { InferWorkerApi } from '../../workers/infer.worker.ts';
+import { messageOf } from '../core/errors.ts';
 import type { Guess } from '../core/inference.ts';
 import type { ImportedModelInfo, ModelFile } from '../core/model-import.ts';
 import type { Strokes } from '../core/ndjson.ts';
@@ -54,7 +55,7 @@ export class PlayState {
       this.backend = backend;
       await this.guess(this.strokes);
     } catch (error) {
-      this.error = error instanceof Error ? error.message : String(error);
+      this.error = messageOf(error);
     } finally {
       this.loading = false;
     }
@@ -71,7 +72,7 @@ export class PlayState {
       await this.refreshModels();
       await this.use(`model:${modelId}`);
     } catch (error) {
-      this.error = error instanceof Error ? error.message : String(error);
+      this.error = messageOf(error);
     }
   }
 
@@ -115,7 +116,7 @@ export class PlayState {
       this.guesses = result.guesses;
       this.latencyMs = performance.now() - started;
     } catch (error) {
-      this.error = error instanceof Error ? error.message : String(error);
+      this.error = messageOf(error);
     } finally {
       this.inFlight = false;
     }

@@ -2,6 +2,7 @@
 // the runs table and the comparison. Owns the trainer worker (the only code that talks to it). Main thread.
 import * as Comlink from 'comlink';
 import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
+import { messageOf } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/export.ts';
 import type { BackendChoice, EpochMetrics, RunRecord, TrainProgress } from '../core/run-protocol.ts';
 import { PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
@@ -90,7 +91,7 @@ export class TrainState {
   }
 
   private async follow(start: () => Promise<RunRecord>): Promise<void> {
-    await this.refresh();
+    // The runs table is refreshed when the worker reports the run 'started', and again at the end.
     try {
       const run = await start();
       if (this.live !== null) {
@@ -198,8 +199,4 @@ export class TrainState {
   setCheckpointInterval(seconds: number): Promise<void> {
     return this.api.setCheckpointInterval(seconds);
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

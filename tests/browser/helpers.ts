@@ -134,12 +134,17 @@ export async function freshStore(): Promise<{ store: DrawingStore; dispose: () =
     store,
     dispose: async () => {
       store.close();
-      await new Promise((resolve) => {
-        const request = indexedDB.deleteDatabase(name);
-        request.onsuccess = request.onerror = request.onblocked = () => resolve(null);
-      });
+      await deleteDatabase(name);
     },
   };
+}
+
+/** Deletes a test's own database; resolves even when the deletion is blocked or fails. */
+export function deleteDatabase(name: string): Promise<void> {
+  return new Promise((resolve) => {
+    const request = indexedDB.deleteDatabase(name);
+    request.onsuccess = request.onerror = request.onblocked = () => resolve();
+  });
 }
 
 /** Collects progress events, with a typed filter by kind. */

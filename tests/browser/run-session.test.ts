@@ -9,6 +9,7 @@ import { executeRun, newRun } from '../../src/core/run-session.ts';
 import { RunStore } from '../../src/core/runs.ts';
 import { DrawingStore } from '../../src/core/store.ts';
 import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
+import { deleteDatabase } from './helpers.ts';
 
 const CATEGORIES = ['left', 'middle', 'right'];
 let cleanup: (() => Promise<void>) | null = null;
@@ -21,10 +22,7 @@ async function stores(): Promise<{ drawings: DrawingStore; runs: RunStore }> {
   cleanup = async () => {
     drawings.close();
     runs.close();
-    await new Promise((resolve) => {
-      const request = indexedDB.deleteDatabase(name);
-      request.onsuccess = request.onerror = request.onblocked = () => resolve(null);
-    });
+    await deleteDatabase(name);
   };
   const random = new Random(3);
   for (const [c, category] of CATEGORIES.entries()) {
