@@ -2,6 +2,7 @@
 // pure core (run-session, runs, export) to the page through comlink. Runs in a module Web Worker.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
+import './wasm-backend.ts';
 import * as Comlink from 'comlink';
 import { exportModel, type ExportedFiles } from '../src/core/export.ts';
 import { loadRunModel } from '../src/core/inference.ts';

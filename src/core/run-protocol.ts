@@ -3,7 +3,7 @@
 import type { EvaluationResult } from './metrics.ts';
 import type { TrainConfig } from './train-config.ts';
 
-export type BackendName = 'webgpu' | 'webgl' | 'cpu';
+export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
 export interface BackendChoice {
   name: BackendName;

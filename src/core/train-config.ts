@@ -24,7 +24,7 @@ export interface TrainConfig {
   dataset: { datasetId: string; categories: string[]; maxPerCategory: number; testDatasetId?: string };
   split: { validationFraction: number; testFraction: number };
   /** Which tfjs backend to try first ('auto' probes WebGPU → WebGL → CPU). */
-  backend: 'auto' | 'webgpu' | 'webgl' | 'cpu';
+  backend: 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
   seed: number;
 }
 

@@ -1,7 +1,8 @@
-// Training on the browser's GPU backends (SwiftShader here): a few epochs of the last MobileNet blocks on
-// WebGPU and on WebGL give finite, falling loss; and the backend probe reports what it chose and why.
+// Training in the browser's backends (GPU ones on SwiftShader here): a few epochs of the last MobileNet blocks
+// on WebGPU, WebGL and WASM give finite, falling loss; and the backend probe reports what it chose and why.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
+import '../../workers/wasm-backend.ts';
 import { describe, expect, it } from 'vitest';
 import { chooseBackend } from '../../src/core/backend.ts';
 import { loadBackbone } from '../../src/core/mobilenet.ts';
@@ -23,11 +24,13 @@ function bars(perClass: number, seed: number): TrainingData['train'] {
   return { bitmaps, labels };
 }
 
-describe.each(['webgpu', 'webgl'] as const)('training on %s', (backend) => {
+const REASONS = { webgpu: /^WebGPU: as asked/, webgl: /^WebGL: as asked/, wasm: /^WASM \(CPU\): as asked/ };
+
+describe.each(['webgpu', 'webgl', 'wasm'] as const)('training on %s', (backend) => {
   it('is the backend the probe picks when asked, with a reason', async () => {
     const choice = await chooseBackend(backend);
     expect(choice.name).toBe(backend);
-    expect(choice.reason).toMatch(backend === 'webgpu' ? /^WebGPU: as asked/ : /^WebGL: as asked/);
+    expect(choice.reason).toMatch(REASONS[backend]);
     expect(tf.getBackend()).toBe(backend);
   });
 
@@ -52,7 +55,7 @@ describe.each(['webgpu', 'webgl'] as const)('training on %s', (backend) => {
     expect(losses).toHaveLength(4);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses.at(-1)!).toBeLessThan(losses[0]!);
-    // Nothing is left behind per epoch on the GPU backends either.
+    // Nothing is left behind per epoch on these backends either.
     expect(new Set(tensorCounts).size).toBe(1);
     trainer.dispose();
   });
