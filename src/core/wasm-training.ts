@@ -3,6 +3,9 @@
 // fine-tuned on CPUs without a usable GPU. Pure tfjs; registered once in the trainer worker and in Node tests.
 import * as tf from '@tensorflow/tfjs';
 
+// The `as tf.Tensor4D` casts below: tfjs types reshape/stack/stridedSlice results as rank-generic, and the
+// shapes passed to them make each one 4-D.
+
 type Pad = 'same' | 'valid' | number | number[][];
 
 interface ConvGeometry {
@@ -100,7 +103,7 @@ export function depthwiseInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, inputSh
     let spread: tf.Tensor4D = dy;
     if (sh > 1 || sw > 1) {
       const zeros = tf.pad(dy.reshape([n, g.outH, 1, g.outW, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-      spread = tf.slice(zeros.reshape<tf.Rank.R4>([n, g.outH * sh, g.outW * sw, c]), [0, 0, 0, 0], [n, (g.outH - 1) * sh + 1, (g.outW - 1) * sw + 1, c]);
+      spread = tf.slice(tf.reshape(zeros, [n, g.outH * sh, g.outW * sw, c]) as tf.Tensor4D, [0, 0, 0, 0], [n, (g.outH - 1) * sh + 1, (g.outW - 1) * sw + 1, c]);
     }
     const top = kh - 1 - g.top, left = kw - 1 - g.left;
     const bottom = inH + kh - 1 - top - spread.shape[1], right = inW + kw - 1 - left - spread.shape[2];
