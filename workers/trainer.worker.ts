@@ -6,7 +6,8 @@ import './wasm-backend.ts';
 import * as Comlink from 'comlink';
 import { exportModel, type ExportedFiles } from '../src/core/export.ts';
 import { loadRunModel } from '../src/core/inference.ts';
-import type { RunRecord, TrainProgress } from '../src/core/run-protocol.ts';
+import { reevaluateRun } from '../src/core/reevaluate.ts';
+import type { EvaluateProgress, RunRecord, TrainProgress } from '../src/core/run-protocol.ts';
 import { executeRun, newRun } from '../src/core/run-session.ts';
 import { RunStore } from '../src/core/runs.ts';
 import { DrawingStore } from '../src/core/store.ts';
@@ -21,6 +22,8 @@ interface Active {
 }
 
 let active: Active | null = null;
+/** The run being evaluated again, if any: one model at a time in this worker. */
+let evaluating: string | null = null;
 let checkpointEverySec = 20;
 let stores: Promise<{ drawings: DrawingStore; runs: RunStore }> | null = null;
 const open = () => (stores ??= Promise.all([DrawingStore.open(), RunStore.open()]).then(([drawings, runs]) => ({ drawings, runs })));
@@ -29,6 +32,7 @@ const modelHandler = (siteUrl: string) => (url: string) => tf.io.http(new URL(ur
 
 async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
   if (active !== null) throw new Error('A run is already training; pause or cancel it first.');
+  if (evaluating !== null) throw new Error('A run is being evaluated; train when it is done.');
   const state: Active = { runId: run.runId, stop: false, paused: false, wake: null };
   active = state;
   const { drawings, runs } = await open();
@@ -106,6 +110,20 @@ const api = {
       return Comlink.transfer(files, [files['weights.bin']]);
     } finally {
       loaded.dispose();
+    }
+  },
+
+  /** Evaluates a finished run again on its test split as stored now; resolves with the updated record. */
+  async evaluateRun(runId: string, siteUrl: string, onProgress: (p: EvaluateProgress) => void): Promise<RunRecord> {
+    if (active !== null) throw new Error('A run is training: evaluate again when it has finished.');
+    if (evaluating !== null) throw new Error('Another run is being evaluated; wait for it to finish.');
+    evaluating = runId;
+    try {
+      const { drawings, runs } = await open();
+      const send = (p: EvaluateProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined);
+      return await reevaluateRun(runId, { drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send });
+    } finally {
+      evaluating = null;
     }
   },
 

@@ -1,5 +1,6 @@
 // Classification metrics from predicted probabilities: top-1/top-3 accuracy, per-class precision, recall and
 // F1, and the confusion matrix. Used by training (validation), evaluation and the pipeline. Pure TS.
+import type { MistakeGallery } from './mistakes.ts';
 
 export interface ClassMetrics {
   label: string;
@@ -16,6 +17,11 @@ export interface EvaluationResult {
   perClass: ClassMetrics[];
   /** confusion[actual][predicted] counts. */
   confusion: number[][];
+  /**
+   * The most confident misclassified drawings. Absent on runs evaluated before the gallery existed (records
+   * in IndexedDB keep whatever shape they were written with) until they are evaluated again.
+   */
+  mistakes?: MistakeGallery;
 }
 
 /** `probabilities` holds `labels.length` scores per example, back to back; `actual` the true class indices. */

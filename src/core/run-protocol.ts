@@ -45,6 +45,8 @@ export interface RunRecord {
   timings: RunTimings;
   test: EvaluationResult | null;
   error: string | null;
+  /** Set when `test` comes from "Evaluate again": when, and on which drawings (compare with `datasetHash`). */
+  evaluatedAgain?: { at: number; datasetHash: string };
 }
 
 export interface StoredTensor {
@@ -79,3 +81,6 @@ export type TrainProgress =
   | { kind: 'done'; run: RunRecord }
   | { kind: 'cancelled'; run: RunRecord }
   | { kind: 'error'; message: string };
+
+/** Progress of evaluating a finished run again (src/core/reevaluate.ts). */
+export type EvaluateProgress = { kind: 'phase'; phase: 'loading' | 'caching' | 'evaluating'; detail: string };

@@ -3,7 +3,8 @@
 // Runs in the trainer worker (and in Node tests on the cpu backend). Every tensor is tidied or disposed here.
 import * as tf from '@tensorflow/tfjs';
 import { augmentBitmaps, isAugmenting } from './augment.ts';
-import { evaluate, type EvaluationResult } from './metrics.ts';
+import type { EvaluationResult } from './metrics.ts';
+import { evaluateWithMistakes } from './mistakes.ts';
 import { preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
 import { Random } from './random.ts';
 import type { CheckpointRecord, EpochMetrics, StoredTensor, TrainProgress } from './run-protocol.ts';
@@ -192,7 +193,8 @@ export class Trainer {
   }
 
   async evaluateSplit(name: 'validation' | 'test'): Promise<EvaluationResult> {
-    return evaluate(await this.predictSplit(name), this.data[name].labels, this.data.classNames);
+    const split = this.data[name];
+    return evaluateWithMistakes(await this.predictSplit(name), split.labels, this.data.classNames, split.bitmaps, this.data.imageSizePx ** 2);
   }
 
   async saveWeights(): Promise<{ weights: StoredTensor[]; optimizer: StoredTensor[] }> {

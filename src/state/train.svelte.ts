@@ -4,7 +4,7 @@ import * as Comlink from 'comlink';
 import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
 import { messageOf } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/export.ts';
-import type { BackendChoice, EpochMetrics, RunRecord, TrainProgress } from '../core/run-protocol.ts';
+import type { BackendChoice, EpochMetrics, EvaluateProgress, RunRecord, TrainProgress } from '../core/run-protocol.ts';
 import { PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
 
 export const DEFAULT_PRESET = 'last blocks';
@@ -42,6 +42,9 @@ export class TrainState {
   runs = $state<RunRecord[]>([]);
   compare = $state<string[]>([]);
   error = $state<string | null>(null);
+  /** The run being evaluated again and what the worker is doing; the last such attempt's failure, per run. */
+  evaluating = $state<{ runId: string; detail: string } | null>(null);
+  evaluationError = $state<{ runId: string; message: string } | null>(null);
 
   private readonly api: Comlink.Remote<TrainerWorkerApi>;
 
@@ -169,6 +172,23 @@ export class TrainState {
       this.compare = this.compare.filter((id) => id !== runId);
     } catch (error) {
       this.error = messageOf(error);
+    }
+    await this.refresh();
+  }
+
+  /** Recomputes a finished run's test metrics and gallery of mistakes in the trainer worker. */
+  async evaluateAgain(runId: string): Promise<void> {
+    if (this.evaluating !== null) return;
+    this.evaluating = { runId, detail: 'Starting' };
+    this.evaluationError = null;
+    try {
+      await this.api.evaluateRun(runId, this.siteUrl, Comlink.proxy((p: EvaluateProgress) => {
+        if (this.evaluating?.runId === runId) this.evaluating.detail = p.detail;
+      }));
+    } catch (error) {
+      this.evaluationError = { runId, message: messageOf(error) };
+    } finally {
+      this.evaluating = null;
     }
     await this.refresh();
   }
