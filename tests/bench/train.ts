@@ -1,7 +1,8 @@
 // `npm run bench:train` (Node): samples/s per fine-tuning mode and backend on a small slice of the served
 // Quick, Draw! data, then the quality run (datasets/configs/quality.json: 10 categories × 3000) against the
 // ≥ 96 % top-1 target on held-out drawings, with the time it took. Everything goes through the headless
-// pipeline, so through the app's own workers. `--skip-quality` runs only the speed matrix. Last line: JSON.
+// pipeline, so through the app's own workers. `--skip-quality` runs only the speed matrix; `--backends wasm,webgl`
+// limits it to those backends. Last line: JSON.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,14 +15,14 @@ const TARGET_TOP1 = 0.96;
 const MODES: { mode: TrainConfig['mode']; trainableBlocks: number }[] = [
   { mode: 'head', trainableBlocks: 1 }, { mode: 'last-blocks', trainableBlocks: 2 }, { mode: 'last-blocks', trainableBlocks: 10 }, { mode: 'whole', trainableBlocks: 1 },
 ];
-const BACKENDS = ['webgpu', 'webgl', 'cpu'] as const;
+const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
 
 interface SpeedRow { mode: string; backend: string; inputSizePx: number; batchSize: number; samplesPerSec: number; cacheSec: number; trainSec: number }
 
-async function speedMatrix(dir: string): Promise<SpeedRow[]> {
+async function speedMatrix(dir: string, backends: readonly string[]): Promise<SpeedRow[]> {
   const rows: SpeedRow[] = [];
   for (const { mode, trainableBlocks } of MODES) {
-    for (const backend of BACKENDS) {
+    for (const backend of BACKENDS.filter((b) => backends.includes(b))) {
       const config = parseConfig({
         ...PRESETS['tiny'], name: `speed ${mode} ${backend}`, mode, trainableBlocks, backend, inputSizePx: 32, epochs: 2, batchSize: 64,
         dataset: { datasetId: 'quickdraw', categories: PRESETS['head']!.dataset.categories, maxPerCategory: 48 }, split: { validationFraction: 0, testFraction: 0.2 },
@@ -47,14 +48,14 @@ async function quality(dir: string): Promise<PipelineMetrics> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') } } });
   const dir = await mkdtemp(path.join(tmpdir(), 'doodle-lab-bench-train-'));
   try {
     console.log('Training benchmark — MobileNet v1 α=0.25, headless Chromium (SwiftShader WebGPU/WebGL on this CPU-only machine)');
     let speed: SpeedRow[] = [];
     if (!values['skip-speed']) {
       console.log('Speed: 10 categories × 48 drawings, 32 px, batch 64, 2 epochs each');
-      speed = await speedMatrix(dir);
+      speed = await speedMatrix(dir, values.backends.split(','));
     }
     let q: Record<string, unknown> | null = null;
     if (!values['skip-quality']) {
