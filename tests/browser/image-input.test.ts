@@ -1,9 +1,13 @@
 // Decoding uploaded image files in real Chromium (createImageBitmap + OffscreenCanvas, as in the inference
-// worker): the centre square for photo models, the whole picture for drawing models, and a clear error for
-// bytes that are not an image.
+// worker): the centre square for photo models, the whole picture for drawing models, a picture of a drawing
+// fed to a sketch model as a 28×28 bitmap, and a clear error for bytes that are not an image.
+import * as tf from '@tensorflow/tfjs';
 import { expect, test } from 'vitest';
 import { DataError } from '../../src/core/errors.ts';
+import { classifyImageFile } from '../../src/core/image-classify.ts';
 import { decodeImage } from '../../src/core/image-input.ts';
+import { imageToBitmap } from '../../src/core/import.ts';
+import { classifyBitmap, type Classifier } from '../../src/core/inference.ts';
 
 /** A PNG `width`×`height`: red left third, green middle, blue right third. */
 async function stripes(width: number, height: number): Promise<ArrayBuffer> {
@@ -48,4 +52,51 @@ test('text, a corrupt JPEG and an empty file each give a DataError naming the fi
     expect((error as DataError).code).toBe(code);
     expect((error as DataError).message).toContain(`“${name}”`);
   }
+});
+
+/** A tiny model reading `sidePx` RGB images, seeded so it is the same each run. */
+function tinyModel(sidePx: number, inkOnWhite: boolean): Classifier {
+  const labels = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const model = tf.sequential({ layers: [
+    tf.layers.conv2d({ inputShape: [sidePx, sidePx, 3], filters: 4, kernelSize: 3, strides: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+    tf.layers.flatten({}),
+    tf.layers.dense({ units: labels.length, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+  ] });
+  return { model, labels, inputSizePx: sidePx, inkOnWhite, dispose: () => model.dispose() };
+}
+
+test('a sketch model reads the picture as a drawing, as imported images are; a photo model as a photo', async () => {
+  await tf.setBackend('cpu');
+  // A dark zigzag on white paper, as a photo or scan of a drawing would be.
+  const canvas = new OffscreenCanvas(200, 120);
+  const context = canvas.getContext('2d')!;
+  context.fillStyle = '#f4f4f0';
+  context.fillRect(0, 0, 200, 120);
+  context.strokeStyle = '#202020';
+  context.lineWidth = 8;
+  context.beginPath();
+  context.moveTo(20, 100);
+  for (const [x, y] of [[60, 20], [100, 100], [140, 20], [180, 100]] as const) context.lineTo(x, y);
+  context.stroke();
+  const png = await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer();
+
+  const sketch = tinyModel(32, false);
+  const asDrawing = await classifyImageFile(png.slice(0), 'zigzag.png', { kind: 'selected', classifier: sketch });
+  expect(asDrawing.input).toBe('drawing');
+  const bitmap = imageToBitmap(await decodeImage(png.slice(0), 'zigzag.png', { sidePx: 256, crop: false }));
+  // White strokes on a black background, like Quick, Draw!'s bitmaps.
+  expect(bitmap[0]).toBeLessThan(30);
+  expect(Math.max(...bitmap)).toBeGreaterThan(200);
+  expect(asDrawing.guesses).toEqual(await classifyBitmap(sketch, bitmap));
+
+  const photo = tinyModel(32, true);
+  const asPhoto = await classifyImageFile(png.slice(0), 'zigzag.png', { kind: 'selected', classifier: photo });
+  expect(asPhoto.input).toBe('photo');
+  expect(asPhoto.guesses).toHaveLength(5);
+  const before = tf.memory().numTensors;
+  await classifyImageFile(png.slice(0), 'zigzag.png', { kind: 'selected', classifier: photo });
+  await classifyImageFile(png.slice(0), 'zigzag.png', { kind: 'selected', classifier: sketch });
+  expect(tf.memory().numTensors).toBe(before);
+  sketch.dispose();
+  photo.dispose();
 });
