@@ -10,7 +10,7 @@ export default defineConfig({
   plugins: [svelte()],
   worker: { format: 'es' },
   // Pre-bundled up front so Vitest browser mode does not reload mid-run to optimise them.
-  optimizeDeps: { include: ['comlink', 'idb'] },
+  optimizeDeps: { include: ['comlink', 'idb', '@tensorflow-models/mobilenet'] },
   build: {
     target: 'es2022',
     sourcemap: true,

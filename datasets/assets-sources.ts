@@ -1,6 +1,7 @@
-// Gets the assets script's inputs into local folders: MobileNet's model.json + weight files, and Google's
-// .npy bitmaps fetched with Range requests into .cache/quickdraw (as valid .npy files holding just the
-// rows asked for, so reruns download nothing). Also the online probe. Node only.
+// Gets the assets script's inputs into local folders: MobileNet's model.json + weight files (the trainable
+// LayersModel and the ImageNet GraphModel alike), and Google's .npy bitmaps fetched with Range requests into
+// .cache/quickdraw (as valid .npy files holding just the rows asked for, so reruns download nothing). Also
+// the online probe. Node only.
 import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DataError } from '../src/core/errors.ts';
@@ -44,7 +45,7 @@ export function weightFilesOf(modelJson: string, file: string): string[] {
     throw new DataError('bad-header', `${file} is not valid JSON (a cut-off download?). Delete it and run npm run assets again.`, file);
   }
   const manifest = field(value, 'weightsManifest');
-  if (!Array.isArray(manifest)) throw new DataError('bad-header', `${file} has no "weightsManifest"; it is not a tfjs LayersModel.`, file);
+  if (!Array.isArray(manifest)) throw new DataError('bad-header', `${file} has no "weightsManifest"; it is not a tfjs LayersModel or GraphModel.`, file);
   const paths: unknown[] = manifest.flatMap((group: unknown) => {
     const groupPaths = field(group, 'paths');
     return Array.isArray(groupPaths) ? groupPaths : [null];
@@ -58,7 +59,10 @@ export function weightFilesOf(modelJson: string, file: string): string[] {
   return valid;
 }
 
-/** Downloads model.json and its weight files into `cacheDir` unless already there. Returns the files fetched. */
+/**
+ * Downloads model.json and its weight files (a LayersModel or a GraphModel: both list them in
+ * weightsManifest) into `cacheDir` unless already there. Returns the files fetched.
+ */
 export async function cacheModel(modelUrl: string, cacheDir: string): Promise<number> {
   let fetched = 0;
   const fetchTo = async (url: string, file: string): Promise<void> => {
@@ -70,7 +74,13 @@ export async function cacheModel(modelUrl: string, cacheDir: string): Promise<nu
   const modelFile = path.join(cacheDir, 'model.json');
   await fetchTo(modelUrl, modelFile);
   const weights = weightFilesOf(await readFile(modelFile, 'utf8'), modelFile);
-  for (const weight of weights) await fetchTo(new URL(weight, modelUrl).href, path.join(cacheDir, weight));
+  for (const weight of weights) {
+    // As tfjs's http loader does: weights sit beside model.json and carry its query, which TF Hub needs
+    // (`?tfjs-format=file` makes it serve the files instead of a web page).
+    const weightUrl = new URL(weight, modelUrl);
+    weightUrl.search = new URL(modelUrl).search;
+    await fetchTo(weightUrl.href, path.join(cacheDir, weight));
+  }
   return fetched;
 }
 
@@ -78,7 +88,7 @@ export async function cacheModel(modelUrl: string, cacheDir: string): Promise<nu
 export async function copyModel(from: string, to: string): Promise<number> {
   const modelFile = path.join(from, 'model.json');
   if (!(await exists(modelFile))) {
-    throw new BuildError('missing-file', `${modelFile} is missing: put Google's ${path.basename(from)} LayersModel (model.json + weight files) there.`, modelFile);
+    throw new BuildError('missing-file', `${modelFile} is missing: put Google's ${path.basename(from)} model (model.json + weight files) there.`, modelFile);
   }
   const weights = weightFilesOf(await readFile(modelFile, 'utf8'), modelFile);
   await rm(to, { recursive: true, force: true });

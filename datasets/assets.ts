@@ -15,6 +15,13 @@ import { BuildError, openSource } from './sources.ts';
 
 const MODEL_NAME = 'mobilenet_v1_0.25_224';
 const MODEL_URL = `https://storage.googleapis.com/tfjs-models/tfjs/${MODEL_NAME}/model.json`;
+/**
+ * The stock ImageNet classifier for image upload: the same network as a TF-Hub GraphModel (1001 outputs).
+ * The URL is the one @tensorflow-models/mobilenet loads for version 1, alpha 0.25 (`fromTFHub` adds
+ * `model.json?tfjs-format=file`); the app loads our copy through the package's `modelUrl` option.
+ */
+const IMAGENET_MODEL_NAME = 'imagenet_mobilenet_v1_0.25_224';
+const IMAGENET_MODEL_URL = 'https://tfhub.dev/google/imagenet/mobilenet_v1_025_224/classification/1/model.json?tfjs-format=file';
 const QUICKDRAW_BASE_URL = 'https://storage.googleapis.com/quickdraw_dataset/full';
 const DATASET_NAME = 'quickdraw';
 /** Drawings served for each of the ten default categories (from numpy_bitmap). */
@@ -25,12 +32,16 @@ const DRAWINGS_PER_SHARD = 1000;
 const ONLINE_PROBE_TIMEOUT_MS = 5000;
 const DOWNLOAD_CONCURRENCY = 8;
 /** Bump when the layout under public/assets changes in a way the code hash would not show. */
-const STAMP_VERSION = 1;
+const STAMP_VERSION = 2;
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHARED_DIR = path.resolve(REPO_ROOT, '..', 'shared');
 const ASSETS_DIR = path.join(REPO_ROOT, 'public', 'assets');
 const MODEL_OUT = path.join(ASSETS_DIR, 'models', MODEL_NAME);
+// A sibling of MODEL_OUT, not inside it: copyModel replaces its whole target folder.
+const IMAGENET_MODEL_OUT = path.join(ASSETS_DIR, 'models', IMAGENET_MODEL_NAME);
+/** Where ../shared keeps the GraphModel: beside the LayersModel of the same network. */
+const SHARED_IMAGENET_DIR = path.join(SHARED_DIR, 'models', MODEL_NAME, 'imagenet');
 const DATASET_OUT = path.join(ASSETS_DIR, 'data', DATASET_NAME);
 const STAMP_FILE = path.join(ASSETS_DIR, '.stamp.json');
 const CACHE_DIR = path.join(REPO_ROOT, '.cache');
@@ -74,11 +85,12 @@ function describeInputs(mode: Mode): string {
     stampVersion: STAMP_VERSION,
     code: hashOf(GENERATOR_FILES.map((file) => readFileSync(path.join(REPO_ROOT, file), 'utf8'))),
     model: MODEL_NAME,
+    imagenetModel: IMAGENET_MODEL_NAME,
     dataset: { name: DATASET_NAME, defaults: DEFAULT_CATEGORIES, defaultDrawings: DEFAULT_CATEGORY_DRAWINGS,
       otherDrawings: OTHER_CATEGORY_DRAWINGS, drawingsPerShard: DRAWINGS_PER_SHARD },
   };
   const inputs = mode.kind === 'online'
-    ? { source: 'online', modelUrl: MODEL_URL, dataUrl: QUICKDRAW_BASE_URL }
+    ? { source: 'online', modelUrl: MODEL_URL, imagenetModelUrl: IMAGENET_MODEL_URL, dataUrl: QUICKDRAW_BASE_URL }
     : { source: SHARED_DIR, files: treeSignature(path.join(SHARED_DIR, 'quickdraw')), modelFiles: treeSignature(path.join(SHARED_DIR, 'models', MODEL_NAME)) };
   return `${JSON.stringify({ ...common, inputs }, null, 2)}\n`;
 }
@@ -86,7 +98,7 @@ function describeInputs(mode: Mode): string {
 async function upToDate(description: string): Promise<boolean> {
   const stamp = await readFile(STAMP_FILE, 'utf8').catch(() => null);
   if (stamp !== description) return false;
-  const outputs = [path.join(MODEL_OUT, 'model.json'), path.join(DATASET_OUT, 'manifest.json')];
+  const outputs = [path.join(MODEL_OUT, 'model.json'), path.join(IMAGENET_MODEL_OUT, 'model.json'), path.join(DATASET_OUT, 'manifest.json')];
   const present = await Promise.all(outputs.map(async (file) => (await stat(file).catch(() => null))?.isFile() === true));
   return present.every(Boolean);
 }
@@ -121,6 +133,10 @@ async function buildOnline(): Promise<void> {
   const fetched = await cacheModel(MODEL_URL, modelCache);
   const modelBytes = await copyModel(modelCache, MODEL_OUT);
   log(`model ${shown(MODEL_OUT)}: ${(modelBytes / 1e6).toFixed(1)} MB (${fetched} files downloaded, the rest from ${shown(modelCache)})`);
+  const imagenetCache = path.join(CACHE_DIR, 'models', IMAGENET_MODEL_NAME);
+  const imagenetFetched = await cacheModel(IMAGENET_MODEL_URL, imagenetCache);
+  const imagenetBytes = await copyModel(imagenetCache, IMAGENET_MODEL_OUT);
+  log(`model ${shown(IMAGENET_MODEL_OUT)}: ${(imagenetBytes / 1e6).toFixed(1)} MB (${imagenetFetched} files downloaded, the rest from ${shown(imagenetCache)})`);
   const dataCache = path.join(CACHE_DIR, 'quickdraw');
   const started = performance.now();
   const limits = perCategoryLimits(ALL_CATEGORIES);
@@ -135,6 +151,8 @@ async function buildOffline(): Promise<void> {
   const modelDir = path.join(SHARED_DIR, 'models', MODEL_NAME);
   const modelBytes = await copyModel(modelDir, MODEL_OUT);
   log(`model ${shown(MODEL_OUT)}: ${(modelBytes / 1e6).toFixed(1)} MB copied from ${modelDir}`);
+  const imagenetBytes = await copyModel(SHARED_IMAGENET_DIR, IMAGENET_MODEL_OUT);
+  log(`model ${shown(IMAGENET_MODEL_OUT)}: ${(imagenetBytes / 1e6).toFixed(1)} MB copied from ${SHARED_IMAGENET_DIR}`);
   const quickdraw = path.join(SHARED_DIR, 'quickdraw');
   const source = openSource(quickdraw);
   const found = await Promise.all(ALL_CATEGORIES.map(async (c) => (await source.locate(c, 'auto')).file));
@@ -148,11 +166,12 @@ async function buildOffline(): Promise<void> {
 }
 
 const NOTHING_TO_BUILD_FROM = (reason: string): string => [
-  `Cannot get the MobileNet weights and the Quick, Draw! data: ${reason}, and ${SHARED_DIR} lacks quickdraw/ or models/${MODEL_NAME}/.`,
+  `Cannot get the MobileNet weights and the Quick, Draw! data: ${reason}, and ${SHARED_DIR} lacks quickdraw/, models/${MODEL_NAME}/ or models/${MODEL_NAME}/imagenet/.`,
   'Do one of these, then run `npm run assets` again:',
   `  - connect this machine to the internet (storage.googleapis.com must be reachable${process.env['DOODLE_OFFLINE'] === '1' ? ') and unset DOODLE_OFFLINE' : ')'}, or`,
   `  - put Google's files in ${path.join(SHARED_DIR, 'quickdraw')} (numpy_bitmap/<category>.npy and/or simplified/<category>.ndjson)`,
-  `    and the weights in ${path.join(SHARED_DIR, 'models', MODEL_NAME)} (model.json + group*-shard1of1), as README.md describes.`,
+  `    and the weights in ${path.join(SHARED_DIR, 'models', MODEL_NAME)} (model.json + group*-shard1of1), with the ImageNet`,
+  `    GraphModel (TF Hub's mobilenet_v1_025_224/classification, model.json + group*-shard1of1) in ${SHARED_IMAGENET_DIR}, as README.md describes.`,
 ].join('\n');
 
 async function main(): Promise<number> {
@@ -163,7 +182,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const mode = await chooseMode();
-  const sharedFolders = [path.join(SHARED_DIR, 'quickdraw'), path.join(SHARED_DIR, 'models', MODEL_NAME)];
+  const sharedFolders = [path.join(SHARED_DIR, 'quickdraw'), path.join(SHARED_DIR, 'models', MODEL_NAME), SHARED_IMAGENET_DIR];
   const hasShared = (await Promise.all(sharedFolders.map((dir) => stat(dir).catch(() => null)))).every((info) => info?.isDirectory() === true);
   if (mode.kind === 'offline' && !hasShared) {
     console.error(`assets: ${NOTHING_TO_BUILD_FROM(mode.reason)}`);

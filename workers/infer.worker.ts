@@ -1,10 +1,14 @@
 // The inference worker: owns the model being played with and classifies drawings as they are made, apart
-// from the trainer so guessing stays quick while a run trains. Wires core (inference, render) to comlink.
+// from the trainer so guessing stays quick while a run trains, and classifies uploaded images (also by the
+// stock ImageNet MobileNet, which it keeps once loaded). Wires core (inference, render, image-classify) to comlink.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import * as Comlink from 'comlink';
+import type { MobileNet } from '@tensorflow-models/mobilenet';
 import { chooseBackend } from '../src/core/backend.ts';
+import { classifyImageFile, loadImagenet, type ImageClassifyResult, type ImageModelChoice } from '../src/core/image-classify.ts';
 import { classifyBitmap, loadRunModel, type Classifier, type Guess } from '../src/core/inference.ts';
+import { messageOf } from '../src/core/errors.ts';
 import { checkModelFiles, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/model-import.ts';
 import type { Strokes } from '../src/core/ndjson.ts';
 import { newId } from '../src/core/random.ts';
@@ -16,6 +20,8 @@ let runs: Promise<RunStore> | null = null;
 /** The model in use: a run ('run:<id>') or an imported model ('model:<id>'). */
 let loaded: { key: string; model: Classifier } | null = null;
 let backend: Promise<BackendChoice> | null = null;
+/** The stock ImageNet classifier, loaded on the first upload that asks for it and kept. */
+let imagenet: Promise<MobileNet> | null = null;
 
 export interface ClassifyResult {
   guesses: Guess[];
@@ -77,6 +83,20 @@ const api = {
     const started = performance.now();
     const guesses = await classifyBitmap(loaded.model, strokesToBitmap(strokes));
     return { guesses, workerMs: performance.now() - started };
+  },
+
+  /** Classifies an uploaded image file (its bytes transferred here) by ImageNet MobileNet or the model in use. */
+  async classifyImage(bytes: ArrayBuffer, fileName: string, using: ImageModelChoice, siteUrl: string): Promise<ImageClassifyResult> {
+    await (backend ??= chooseBackend('cpu'));
+    if (using === 'selected') {
+      if (loaded === null) throw new Error('Choose a model to play with first, or classify with ImageNet MobileNet.');
+      return classifyImageFile(bytes, fileName, { kind: 'selected', classifier: loaded.model });
+    }
+    imagenet ??= loadImagenet(siteUrl).catch((error: unknown) => {
+      imagenet = null;
+      throw new Error(`ImageNet MobileNet could not be loaded from this site (${messageOf(error)}); run npm run assets and rebuild.`);
+    });
+    return classifyImageFile(bytes, fileName, { kind: 'imagenet', model: await imagenet });
   },
 };
 

@@ -7,6 +7,7 @@ import type { Guess } from '../core/inference.ts';
 import type { ImportedModelInfo, ModelFile } from '../core/model-import.ts';
 import type { Strokes } from '../core/ndjson.ts';
 import type { BackendChoice } from '../core/run-protocol.ts';
+import { UploadState } from './upload.svelte.ts';
 
 /** While a stroke is being drawn, guesses are refreshed at most this often. */
 export const DRAWING_REFRESH_MS = 150;
@@ -24,6 +25,8 @@ export class PlayState {
   latencyMs = $state<number | null>(null);
   loading = $state(false);
   error = $state<string | null>(null);
+  /** "Classify an image": shares this page's inference worker, so it can use the model chosen here. */
+  readonly upload: UploadState;
 
   private readonly api: Comlink.Remote<InferWorkerApi>;
   private inFlight = false;
@@ -32,6 +35,7 @@ export class PlayState {
 
   constructor(private readonly siteUrl: string = document.baseURI) {
     this.api = Comlink.wrap<InferWorkerApi>(new Worker(new URL('../../workers/infer.worker.ts', import.meta.url), { type: 'module' }));
+    this.upload = new UploadState(this.api, siteUrl);
   }
 
   get runId(): string | null {
@@ -53,6 +57,7 @@ export class PlayState {
       this.selected = selection;
       this.labels = labels;
       this.backend = backend;
+      this.upload.modelChanged();
       await this.guess(this.strokes);
     } catch (error) {
       this.error = messageOf(error);

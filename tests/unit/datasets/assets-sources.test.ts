@@ -1,6 +1,8 @@
 // datasets/assets-sources.ts: the assets script's inputs — model files copied by what model.json names,
 // Google's .npy rows cached as valid smaller .npy files that reruns reuse, and the online probe.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataError } from '../../../src/core/errors.ts';
@@ -63,6 +65,50 @@ describe('model files', () => {
     } finally {
       await server.close();
     }
+  }));
+});
+
+/** A GraphModel's model.json as TF Hub serves it: a graph topology and one weight group. */
+const GRAPH_MODEL_JSON = JSON.stringify({
+  modelTopology: { node: [{ name: 'images', op: 'Placeholder' }] },
+  weightsManifest: [{ paths: ['group1-shard1of1'], weights: [] }],
+});
+
+describe('GraphModel from TF Hub', () => {
+  it('fetches the weights with the query of model.json, as tfjs does and TF Hub requires', () => withTempDir(async (dir) => {
+    const requested: string[] = [];
+    // TF Hub answers without `?tfjs-format=file` with a web page, not the file: here, a 404.
+    const server = createServer((request, response) => {
+      requested.push(request.url ?? '');
+      const url = new URL(request.url ?? '/', 'http://x');
+      const body = url.pathname.endsWith('/model.json') ? GRAPH_MODEL_JSON : url.pathname.endsWith('/group1-shard1of1') ? 'graph weights' : null;
+      if (body === null || url.search !== '?tfjs-format=file') response.writeHead(404).end();
+      else response.writeHead(200).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo; // listen() on a TCP port always gives an AddressInfo
+      const url = `http://127.0.0.1:${port}/google/imagenet/mobilenet_v1_025_224/classification/1/model.json?tfjs-format=file`;
+      expect(await cacheModel(url, path.join(dir, 'cache'))).toBe(2);
+      expect(requested).toEqual([
+        '/google/imagenet/mobilenet_v1_025_224/classification/1/model.json?tfjs-format=file',
+        '/google/imagenet/mobilenet_v1_025_224/classification/1/group1-shard1of1?tfjs-format=file',
+      ]);
+      expect(await copyModel(path.join(dir, 'cache'), path.join(dir, 'out'))).toBe(GRAPH_MODEL_JSON.length + 'graph weights'.length);
+      expect((await readdir(path.join(dir, 'out'))).sort()).toEqual(['group1-shard1of1', 'model.json']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }));
+
+  it('copies the GraphModel ../shared keeps, and names what is missing', () => withTempDir(async (dir) => {
+    await expect(copyModel(path.join(dir, 'imagenet'), path.join(dir, 'out'))).rejects.toThrow(
+      `${path.join(dir, 'imagenet', 'model.json')} is missing: put Google's imagenet model (model.json + weight files) there.`);
+    await mkdir(path.join(dir, 'imagenet'));
+    await writeFile(path.join(dir, 'imagenet', 'model.json'), GRAPH_MODEL_JSON);
+    await expect(copyModel(path.join(dir, 'imagenet'), path.join(dir, 'out'))).rejects.toThrow(/group1-shard1of1 is missing or empty/);
+    await writeFile(path.join(dir, 'imagenet', 'group1-shard1of1'), 'graph weights');
+    expect(await copyModel(path.join(dir, 'imagenet'), path.join(dir, 'out'))).toBe(GRAPH_MODEL_JSON.length + 'graph weights'.length);
   }));
 });
 
