@@ -15,6 +15,10 @@ function strokesOf(kind: 'simplified' | 'raw', category: string, n: number): num
 
 async function replay(page: Page, strokes: number[][][]): Promise<void> {
   const canvas = page.getByRole('img', { name: 'Drawing canvas' });
+  // Just after a page switch the previous page can still be laid out above the canvas for a frame: wait until
+  // the canvas is really on screen before reading its position.
+  await canvas.scrollIntoViewIfNeeded();
+  await expect(canvas).toBeInViewport();
   const box = (await canvas.boundingBox())!;
   const xs = strokes.flatMap((s) => s[0]!), ys = strokes.flatMap((s) => s[1]!);
   const size = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys), 1);
