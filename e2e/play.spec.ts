@@ -48,7 +48,7 @@ test('guesses real drawings live with a model trained in the test; undo and clea
   await page.getByRole('link', { name: 'Play' }).click();
   const select = page.getByLabel('Model to play with');
   await select.selectOption({ index: 1 });
-  const predictions = page.getByRole('list', { name: 'Predictions' });
+  const predictions = page.getByRole('list', { name: 'Predictions', exact: true });
 
   const right: string[] = [];
   for (const [kind, category, n] of [['simplified', 'rainbow', 0], ['simplified', 'airplane', 1], ['raw', 'cat', 0], ['raw', 'rainbow', 2]] as const) {

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     if (run.status !== 'done') throw new Error(`training for the benchmark ${run.status}`);
     await page.goto(`${origin}/#play`);
     await page.getByLabel('Model to play with').selectOption(`run:${run.runId}`);
-    await page.getByRole('list', { name: 'Predictions' }).waitFor({ state: 'attached' });
+    await page.getByRole('list', { name: 'Predictions', exact: true }).waitFor({ state: 'attached' });
     await page.waitForFunction(() => !document.body.textContent?.includes('Loading the model'));
     const { source, strokes } = drawings();
     const times: number[] = [];
