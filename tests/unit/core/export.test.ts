@@ -63,14 +63,17 @@ afterAll(() => {
 });
 
 describe('quantized export', () => {
-  it('weights.bin is exactly 1/2 (float16) and 1/4 (uint8) of float32, and metadata says which', () => {
+  it('weights.bin is exactly 1/2 of float32 at float16 and just over 1/4 at uint8, and metadata says which', () => {
     const size = (p: WeightPrecision) => exports.get(p)!['weights.bin'].byteLength;
     expect(size('float32')).toBeGreaterThan(500_000);
     expect(size('float16') * 2).toBe(size('float32'));
-    expect(size('uint8') * 4).toBe(size('float32'));
+    // uint8 quarters the large kernels and halves the small tensors (quantize.ts says why).
+    expect(size('uint8') / size('float32')).toBeGreaterThan(0.25);
+    expect(size('uint8') / size('float32')).toBeLessThan(0.3);
     expect(JSON.parse(exports.get('uint8')!['metadata.json'])).toMatchObject({ weightPrecision: 'uint8', labels: ['cat', 'airplane', 'rainbow'] });
     const specs = (JSON.parse(exports.get('uint8')!['model.json']) as tf.io.ModelJSON).weightsManifest[0]!.weights;
-    expect(specs.every((s) => s.dtype === 'float32' && s.quantization?.dtype === 'uint8' && typeof s.quantization.scale === 'number')).toBe(true);
+    expect(specs.every((s) => s.dtype === 'float32' && (s.quantization?.dtype === 'float16' || (s.quantization?.dtype === 'uint8' && typeof s.quantization.scale === 'number')))).toBe(true);
+    expect(specs.filter((s) => s.quantization?.dtype === 'uint8').length).toBeGreaterThanOrEqual(5);
   });
 
   for (const [precision, tolerance] of [['float16', 2e-3], ['uint8', 0.1]] as const) {

@@ -1,20 +1,27 @@
 // Weight quantization decoded by tfjs itself (tf.io.decodeWeights, what tf.loadLayersModel uses): uint8 within
-// scale/2 of every weight, float16 within half a unit in the last place, sizes exactly 1/4 and 1/2 of float32.
+// scale/2 of every weight in exactly 1/4 of the bytes, float16 within half a unit in the last place in exactly
+// 1/2; uint8 exports keep small tensors at float16.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quantizeWeights, specBytes, toFloat16 } from '../../../src/core/quantize.ts';
+import { quantizeWeights, specBytes, toFloat16, UINT8_MIN_VALUES } from '../../../src/core/quantize.ts';
 import { Random } from '../../../src/core/random.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-/** Weights like a network's: a wide conv kernel, small biases, a constant tensor, BN variances, an int32 counter. */
+/**
+ * Weights like a network's: large conv and dense kernels (uint8 in uint8 exports), and small tensors (float16
+ * there): biases, BN variances, tiny values; a large constant tensor, large non-negative weights, an int32.
+ */
 function fixture(): { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer; values: Float32Array[] } {
   const random = new Random(11);
   const normal = (n: number, sd: number, mean = 0) => Float32Array.from({ length: n }, () => mean + sd * (random.next() + random.next() + random.next() - 1.5) * 2);
-  const values = [normal(3 * 3 * 8 * 16, 0.3), normal(16, 0.01), new Float32Array(5).fill(0.25), Float32Array.from(normal(16, 0.5, 1), Math.abs), Float32Array.of(-7e-6, 3e-7, 1e-9, 0, -0)];
-  const shapes = [[3, 3, 8, 16], [16], [5], [16], [5]];
+  const shapes = [[3, 3, 32, 16], [16], [64, 64], [16], [5], [4096]];
+  const values = [
+    normal(3 * 3 * 32 * 16, 0.3), normal(16, 0.01), new Float32Array(4096).fill(0.25), Float32Array.from(normal(16, 0.5, 1), Math.abs),
+    Float32Array.of(-7e-6, 3e-7, 1e-9, 0, -0), Float32Array.from(normal(4096, 2, 1), Math.abs),
+  ];
   const specs: tf.io.WeightsManifestEntry[] = values.map((_, i) => ({ name: `w${i}`, shape: shapes[i]!, dtype: 'float32' }));
   specs.push({ name: 'steps', shape: [2], dtype: 'int32' });
   const bytes = new Uint8Array(values.reduce((s, v) => s + v.byteLength, 0) + 8);
@@ -27,6 +34,8 @@ function fixture(): { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer; va
   return { specs, data: bytes.buffer, values };
 }
 
+const LARGE = [0, 2, 5];
+
 async function decoded(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer): Promise<Record<string, Float32Array | Int32Array>> {
   const tensors = tf.io.decodeWeights(data, specs);
   const out: Record<string, Float32Array | Int32Array> = {};
@@ -38,32 +47,39 @@ async function decoded(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer): 
 const floatBytes = (specs: tf.io.WeightsManifestEntry[]) => specs.filter((s) => s.dtype === 'float32').reduce((s, w) => s + specBytes(w), 0);
 
 describe('quantizeWeights', () => {
-  it('uint8: tfjs decodes every weight to within scale / 2, in exactly a quarter of the float bytes', async () => {
+  it('uint8: large tensors in a quarter of their bytes, each weight within scale / 2; small ones float16', async () => {
     const { specs, data, values } = fixture();
     const q = quantizeWeights(specs, data, 'uint8');
-    expect(q.weightData.byteLength).toBe(floatBytes(specs) / 4 + 8);
+    const large = LARGE.reduce((s, i) => s + specBytes(specs[i]!), 0);
+    expect(large / 4).toBeGreaterThanOrEqual(UINT8_MIN_VALUES * 3);
+    expect(q.weightData.byteLength).toBe(large / 4 + (floatBytes(specs) - large) / 2 + 8);
     const out = await decoded(q.weightSpecs, q.weightData);
     values.forEach((v, i) => {
+      const got = out[`w${i}`]!;
+      if (!LARGE.includes(i)) {
+        expect(q.weightSpecs[i]!.quantization).toEqual({ dtype: 'float16' });
+        v.forEach((x, j) => expect(Math.abs(got[j]! - x)).toBeLessThanOrEqual(Math.max(Math.abs(x) * 2 ** -11, 2 ** -25)));
+        return;
+      }
       const { scale, min } = q.weightSpecs[i]!.quantization as { scale: number; min: number };
       expect(q.weightSpecs[i]!.quantization?.dtype).toBe('uint8');
       expect(min).toBe(Math.min(...v));
-      const got = out[`w${i}`]!;
       // float32 storage of the dequantized value adds at most one rounding of the result.
       v.forEach((x, j) => expect(Math.abs(got[j]! - x)).toBeLessThanOrEqual(scale / 2 + Math.abs(x) * 2 ** -23 + 1e-12));
     });
     // A constant tensor comes back exactly; the int32 weight is untouched.
-    expect(Array.from(out['w2']!)).toEqual([0.25, 0.25, 0.25, 0.25, 0.25]);
-    expect(q.weightSpecs[5]!.quantization).toBeUndefined();
+    expect(out['w2']!.every((x) => x === 0.25)).toBe(true);
+    expect(q.weightSpecs[6]!.quantization).toBeUndefined();
     expect(Array.from(out['steps']!)).toEqual([41, -3]);
-    // Non-negative weights (BN variances) never decode below their true minimum.
-    expect(Math.min(...out['w3']!)).toBeGreaterThanOrEqual(Math.min(...values[3]!) - 1e-7);
+    // Non-negative weights never decode below their true minimum.
+    expect(Math.min(...out['w5']!)).toBeGreaterThanOrEqual(Math.min(...values[5]!) - 1e-7);
   });
 
   it('float16: tfjs decodes within half a unit in the last place (relative 2^-11), in exactly half the float bytes', async () => {
     const { specs, data, values } = fixture();
     const q = quantizeWeights(specs, data, 'float16');
     expect(q.weightData.byteLength).toBe(floatBytes(specs) / 2 + 8);
-    expect(q.weightSpecs.slice(0, 5).every((s) => s.quantization?.dtype === 'float16' && s.dtype === 'float32')).toBe(true);
+    expect(q.weightSpecs.slice(0, 6).every((s) => s.quantization?.dtype === 'float16' && s.dtype === 'float32')).toBe(true);
     const out = await decoded(q.weightSpecs, q.weightData);
     values.forEach((v, i) => {
       const got = out[`w${i}`]!;
@@ -79,9 +95,11 @@ describe('quantizeWeights', () => {
     expect(new Uint8Array(same.weightData)).toEqual(new Uint8Array(data));
     expect(same.weightSpecs.every((s) => s.quantization === undefined)).toBe(true);
     expect(() => quantizeWeights(specs, data.slice(4), 'uint8')).toThrow(/hold \d+ bytes but their specs describe \d+/);
-    const nan = new Float32Array([1, Number.NaN]);
-    expect(() => quantizeWeights([{ name: 'n', shape: [2], dtype: 'float32' }], nan.buffer, 'uint8')).toThrow(/NaN or infinite/);
-    expect(() => quantizeWeights([{ name: 'n', shape: [2], dtype: 'float32' }], nan.buffer, 'float16')).toThrow(/NaN/);
+    const nan = new Float32Array(UINT8_MIN_VALUES).fill(1);
+    nan[7] = Number.NaN;
+    const spec: tf.io.WeightsManifestEntry = { name: 'n', shape: [UINT8_MIN_VALUES], dtype: 'float32' };
+    expect(() => quantizeWeights([spec], nan.buffer, 'uint8')).toThrow(/NaN or infinite/);
+    expect(() => quantizeWeights([spec], nan.buffer, 'float16')).toThrow(/NaN/);
   });
 });
 
