@@ -1,5 +1,6 @@
-// Shared e2e helpers: where ../shared is, and small byte fixtures generated in code.
-import { existsSync } from 'node:fs';
+// Shared e2e helpers: where ../shared is, small byte fixtures generated in code, training setup, and real
+// Quick, Draw! strokes replayed on the Play page's canvas.
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, type Page } from '@playwright/test';
 
@@ -45,4 +46,45 @@ export async function openTrainWithDefaults(page: Page, perCategory: number): Pr
   await expect(page.getByText('Download complete')).toBeVisible({ timeout: 60_000 });
   await page.getByRole('link', { name: 'Train' }).click();
   await page.getByLabel('Preset').selectOption('tiny');
+}
+
+/** The `n`-th drawing of a category from ../shared, as [xs, ys] strokes. */
+export function strokesOf(kind: 'simplified' | 'raw', category: string, n: number): number[][][] {
+  const line = readFileSync(path.join(SHARED_DIR, 'quickdraw', kind, `${category}.ndjson`), 'utf8').split('\n')[n]!;
+  return (JSON.parse(line) as { drawing: number[][][] }).drawing;
+}
+
+/** Draws `strokes` on the "Drawing canvas" with the mouse, scaled to fill most of it. */
+export async function replay(page: Page, strokes: number[][][]): Promise<void> {
+  const canvas = page.getByRole('img', { name: 'Drawing canvas' });
+  // Just after a page switch the previous page can still be laid out above the canvas for a frame: wait until
+  // the canvas is really on screen before reading its position.
+  await canvas.scrollIntoViewIfNeeded();
+  await expect(canvas).toBeInViewport();
+  const box = (await canvas.boundingBox())!;
+  const xs = strokes.flatMap((s) => s[0]!), ys = strokes.flatMap((s) => s[1]!);
+  const size = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys), 1);
+  const scale = (box.width * 0.8) / size;
+  const at = (x: number, y: number): [number, number] => [box.x + box.width * 0.1 + (x - Math.min(...xs)) * scale, box.y + box.height * 0.1 + (y - Math.min(...ys)) * scale];
+  for (const stroke of strokes) {
+    const [x0, y0] = at(stroke[0]![0]!, stroke[1]![0]!);
+    await page.mouse.move(x0, y0);
+    await page.mouse.down();
+    for (let i = 1; i < stroke[0]!.length; i++) await page.mouse.move(...at(stroke[0]![i]!, stroke[1]![i]!));
+    await page.mouse.up();
+  }
+}
+
+/** Trains the tiny preset on `classes` (real drawings), then opens the Play page with that run chosen. */
+export async function trainTinyAndPlay(page: Page, classes: string[], trainTimeoutMs = 240_000): Promise<void> {
+  await openTrainWithDefaults(page, 500);
+  const field = page.getByLabel('Classes to train');
+  await field.fill(classes.join(', '));
+  await field.blur();
+  await page.getByLabel('Max drawings per class').fill('300');
+  await page.getByLabel('Epochs').fill('5');
+  await page.getByRole('button', { name: 'Train' }).click();
+  await expect(page.getByTestId('run-status')).toHaveText('done', { timeout: trainTimeoutMs });
+  await page.getByRole('link', { name: 'Play' }).click();
+  await page.getByLabel('Model to play with').selectOption({ index: 1 });
 }

@@ -2,52 +2,15 @@
 // strokes (simplified and raw) replayed through pointer events on the canvas; live top guesses; undo, clear.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-import { HAS_SHARED, openTrainWithDefaults, SHARED_DIR } from './helpers.ts';
+import { expect, test } from '@playwright/test';
+import { HAS_SHARED, replay, SHARED_DIR, strokesOf, trainTinyAndPlay } from './helpers.ts';
 
 const CLASSES = ['airplane', 'cat', 'rainbow'];
-
-/** The `n`-th drawing of a category from ../shared, as [xs, ys] strokes. */
-function strokesOf(kind: 'simplified' | 'raw', category: string, n: number): number[][][] {
-  const line = readFileSync(path.join(SHARED_DIR, 'quickdraw', kind, `${category}.ndjson`), 'utf8').split('\n')[n]!;
-  return (JSON.parse(line) as { drawing: number[][][] }).drawing;
-}
-
-async function replay(page: Page, strokes: number[][][]): Promise<void> {
-  const canvas = page.getByRole('img', { name: 'Drawing canvas' });
-  // Just after a page switch the previous page can still be laid out above the canvas for a frame: wait until
-  // the canvas is really on screen before reading its position.
-  await canvas.scrollIntoViewIfNeeded();
-  await expect(canvas).toBeInViewport();
-  const box = (await canvas.boundingBox())!;
-  const xs = strokes.flatMap((s) => s[0]!), ys = strokes.flatMap((s) => s[1]!);
-  const size = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys), 1);
-  const scale = (box.width * 0.8) / size;
-  const at = (x: number, y: number): [number, number] => [box.x + box.width * 0.1 + (x - Math.min(...xs)) * scale, box.y + box.height * 0.1 + (y - Math.min(...ys)) * scale];
-  for (const stroke of strokes) {
-    const [x0, y0] = at(stroke[0]![0]!, stroke[1]![0]!);
-    await page.mouse.move(x0, y0);
-    await page.mouse.down();
-    for (let i = 1; i < stroke[0]!.length; i++) await page.mouse.move(...at(stroke[0]![i]!, stroke[1]![i]!));
-    await page.mouse.up();
-  }
-}
 
 test('guesses real drawings live with a model trained in the test; undo and clear', async ({ page }) => {
   test.skip(!HAS_SHARED, 'needs ../shared/quickdraw for real strokes to replay');
   test.setTimeout(300_000);
-  await openTrainWithDefaults(page, 500);
-  const classes = page.getByLabel('Classes to train');
-  await classes.fill(CLASSES.join(', '));
-  await classes.blur();
-  await page.getByLabel('Max drawings per class').fill('300');
-  await page.getByLabel('Epochs').fill('5');
-  await page.getByRole('button', { name: 'Train' }).click();
-  await expect(page.getByTestId('run-status')).toHaveText('done', { timeout: 240_000 });
-
-  await page.getByRole('link', { name: 'Play' }).click();
-  const select = page.getByLabel('Model to play with');
-  await select.selectOption({ index: 1 });
+  await trainTinyAndPlay(page, CLASSES);
   const predictions = page.getByRole('list', { name: 'Predictions', exact: true });
 
   const right: string[] = [];

@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
 import * as Comlink from 'comlink';
 import { exportModel, type ExportedFiles } from '../src/core/export.ts';
+import { exportForDownload, type ExportDownload, type ExportOptions } from '../src/core/export-report.ts';
 import { loadRunModel } from '../src/core/inference.ts';
 import { reevaluateRun } from '../src/core/reevaluate.ts';
 import type { EvaluateProgress, RunRecord, TrainProgress } from '../src/core/run-protocol.ts';
@@ -12,6 +13,7 @@ import { executeRun, newRun } from '../src/core/run-session.ts';
 import { RunStore } from '../src/core/runs.ts';
 import { DrawingStore } from '../src/core/store.ts';
 import { parseConfig } from '../src/core/train-config.ts';
+import { loadTrainingData } from '../src/core/training-data.ts';
 
 interface Active {
   runId: string;
@@ -124,6 +126,24 @@ const api = {
       return await reevaluateRun(runId, { drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send });
     } finally {
       evaluating = null;
+      }
+    },
+
+  /** What the Export controls download (loose files or one .zip, at the chosen weight precision), with the
+   * size and, for quantized weights, test top-1 against float32. */
+  async exportDownload(runId: string, siteUrl: string, options: ExportOptions): Promise<ExportDownload> {
+    const { runs, drawings } = await open();
+    const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
+    if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
+    const loaded = await loadRunModel(run, checkpoint, modelHandler(siteUrl)(run.config.model.url));
+    try {
+      const result = await exportForDownload(loaded.trainer, run, options, async () => {
+        const { data, datasetHash } = await loadTrainingData(drawings, run.config);
+        return { test: data.test, imageSizePx: data.imageSizePx, datasetHash };
+      });
+      return Comlink.transfer(result, result.files.map((f) => f.bytes));
+    } finally {
+      loaded.dispose();
     }
   },
 

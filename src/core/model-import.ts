@@ -1,8 +1,9 @@
 // Checks model files a person hands us (a Doodle Lab export or a Teachable Machine image-model export:
-// model.json + weight files + metadata.json) and turns them into tfjs artifacts plus what the app needs to
-// use them (labels, input size, how to feed a drawing). Every problem is a ModelImportError that says what
-// to fix. Runs in the inference worker and in Node tests.
+// model.json + weight files + metadata.json, loose or in one .zip) and turns them into tfjs artifacts plus
+// what the app needs to use them (labels, input size, how to feed a drawing). Every problem is a
+// ModelImportError that says what to fix. Runs in the inference worker and in Node tests.
 import * as tf from '@tensorflow/tfjs';
+import { unzipSync } from 'fflate';
 import { messageOf } from './errors.ts';
 
 export class ModelImportError extends Error {
@@ -37,7 +38,8 @@ export interface StoredModel extends CheckedModel {
 const BYTES_PER: Record<string, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2, bool: 1 };
 
 /** Checks the files without building the model; `loadChecked` then builds it and checks its shapes. */
-export function checkModelFiles(files: ModelFile[]): CheckedModel {
+export function checkModelFiles(given: ModelFile[]): CheckedModel {
+  const files = given.flatMap((f) => (isZip(f) ? unzipModelFiles(f) : [f]));
   const byName = new Map(files.map((f) => [f.name.split(/[\\/]/).pop() ?? f.name, f.bytes]));
   const modelBytes = byName.get('model.json');
   if (modelBytes === undefined) throw new ModelImportError('No model.json among the files: choose model.json, its weight file(s) and metadata.json together.');
@@ -96,6 +98,36 @@ export async function loadChecked(checked: CheckedModel): Promise<tf.LayersModel
     throw new ModelImportError(`This model does not match its metadata: ${problem}.`);
   }
   return model;
+}
+
+/** Larger than any MobileNet export by far; keeps a hostile zip from filling the tab's memory. */
+export const MAX_UNZIPPED_BYTES = 512 * 1024 * 1024;
+
+function isZip(file: ModelFile): boolean {
+  const head = new Uint8Array(file.bytes, 0, Math.min(2, file.bytes.byteLength));
+  // "PK" starts every zip archive, whatever the file was renamed to.
+  return file.name.toLowerCase().endsWith('.zip') || (head[0] === 0x50 && head[1] === 0x4b);
+}
+
+/** The files inside a zip; folders inside it are flattened to file names above, macOS extras skipped. */
+function unzipModelFiles(zip: ModelFile): ModelFile[] {
+  let total = 0;
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(new Uint8Array(zip.bytes), {
+      filter: (info) => {
+        total += info.originalSize;
+        if (total > MAX_UNZIPPED_BYTES) throw new ModelImportError(`${zip.name} unpacks to more than ${MAX_UNZIPPED_BYTES / 1024 ** 2} MB; that is not a model export.`);
+        return !info.name.endsWith('/') && !info.name.startsWith('__MACOSX/');
+      },
+    });
+  } catch (error) {
+    if (error instanceof ModelImportError) throw error;
+    throw new ModelImportError(`${zip.name} is not a readable .zip archive (${messageOf(error)}): download the export again, or choose the loose model.json, weights.bin and metadata.json.`);
+  }
+  const files = Object.entries(entries).map(([name, bytes]) => ({ name, bytes: bytes.slice().buffer }));
+  if (files.length === 0) throw new ModelImportError(`${zip.name} holds no files: it should hold model.json, its weight file(s) and metadata.json.`);
+  return files;
 }
 
 function parseJson(bytes: ArrayBuffer, name: string): unknown {

@@ -4,6 +4,7 @@ import * as Comlink from 'comlink';
 import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
 import { messageOf } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/export.ts';
+import type { DownloadFile, ExportOptions, ExportReport } from '../core/export-report.ts';
 import type { BackendChoice, EpochMetrics, EvaluateProgress, RunRecord, TrainProgress } from '../core/run-protocol.ts';
 import { PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
 
@@ -202,15 +203,17 @@ export class TrainState {
     return this.api.exportRun(runId, this.siteUrl);
   }
 
+  /** Downloads the run as loose files or one .zip at the chosen weight precision; what it cost, for the page. */
+  async exportDownload(runId: string, options: ExportOptions): Promise<ExportReport> {
+    const { files, report } = await this.api.exportDownload(runId, this.siteUrl, options);
+    saveFiles(files);
+    return report;
+  }
+
+  /** The Runs table's Export: full-precision loose files; errors shown on the Train page. */
   async download(runId: string): Promise<void> {
     try {
-      const files = await this.exportRun(runId);
-      for (const [name, content] of Object.entries(files)) {
-        const url = URL.createObjectURL(new Blob([content as BlobPart]));
-        const link = Object.assign(document.createElement('a'), { href: url, download: name });
-        link.click();
-        setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      }
+      await this.exportDownload(runId, { precision: 'float32', zip: false });
     } catch (error) {
       this.error = messageOf(error);
     }
@@ -218,5 +221,15 @@ export class TrainState {
 
   setCheckpointInterval(seconds: number): Promise<void> {
     return this.api.setCheckpointInterval(seconds);
+  }
+}
+
+function saveFiles(files: DownloadFile[]): void {
+  for (const { name, bytes } of files) {
+    const url = URL.createObjectURL(new Blob([bytes]));
+    const link = Object.assign(document.createElement('a'), { href: url, download: name });
+    link.click();
+    // The browser reads the blob when the download starts, which is after click() returns.
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 }
