@@ -57,6 +57,8 @@ export function strokesOf(kind: 'simplified' | 'raw', category: string, n: numbe
 /** Draws `strokes` on the "Drawing canvas" with the mouse, scaled to fill most of it. */
 export async function replay(page: Page, strokes: number[][][]): Promise<void> {
   const canvas = page.getByRole('img', { name: 'Drawing canvas' });
+  // Right after a page switch the Play page may not be laid out yet.
+  await expect(canvas).toBeVisible();
   const box = (await canvas.boundingBox())!;
   const xs = strokes.flatMap((s) => s[0]!), ys = strokes.flatMap((s) => s[1]!);
   const size = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys), 1);
@@ -83,4 +85,18 @@ export async function trainTinyAndPlay(page: Page, classes: string[], trainTimeo
   await expect(page.getByTestId('run-status')).toHaveText('done', { timeout: trainTimeoutMs });
   await page.getByRole('link', { name: 'Play' }).click();
   await page.getByLabel('Model to play with').selectOption({ index: 1 });
+}
+
+/** The Predictions' labels once they stop changing: a guess made mid-stroke can land after the pointer-up one
+ * is asked for, and on a loaded machine that takes longer than any fixed wait. */
+export async function settledGuesses(page: Page): Promise<string[]> {
+  const items = page.getByRole('list', { name: 'Predictions' }).getByRole('listitem');
+  let last = '';
+  await expect.poll(async () => {
+    const now = JSON.stringify(await items.evaluateAll((list) => list.map((i) => i.getAttribute('aria-label') ?? '')));
+    const same = now === last && now !== '[]';
+    last = now;
+    return same;
+  }, { intervals: [1500] }).toBe(true);
+  return JSON.parse(last) as string[];
 }
