@@ -3,7 +3,7 @@
 // with the same top guess for real drawings replayed on the canvas.
 import { readFileSync, statSync } from 'node:fs';
 import { expect, test, type Download, type Page } from '@playwright/test';
-import { HAS_SHARED, replay, strokesOf, trainTinyAndPlay } from './helpers.ts';
+import { HAS_SHARED, replay, settledGuesses, strokesOf, trainTinyAndPlay } from './helpers.ts';
 
 const DRAWINGS = [['simplified', 'rainbow', 5], ['simplified', 'airplane', 3]] as const;
 
@@ -14,9 +14,7 @@ async function topGuesses(page: Page): Promise<string[]> {
   for (const [kind, category, n] of DRAWINGS) {
     await replay(page, strokesOf(kind, category, n));
     await expect(items).toHaveCount(3);
-    // A guess made while the last stroke was drawn may still be replaced by the pointer-up one.
-    await page.waitForTimeout(1500);
-    tops.push((await items.first().getAttribute('aria-label'))!.replace(/ \d+%$/, ''));
+    tops.push((await settledGuesses(page))[0]!.replace(/ \d+%$/, ''));
     await page.getByRole('button', { name: 'Clear' }).click();
   }
   return tops;

@@ -88,3 +88,17 @@ export async function trainTinyAndPlay(page: Page, classes: string[], trainTimeo
   await page.getByRole('link', { name: 'Play' }).click();
   await page.getByLabel('Model to play with').selectOption({ index: 1 });
 }
+
+/** The Predictions' labels once they stop changing: a guess made mid-stroke can land after the pointer-up one
+ * is asked for, and on a loaded machine that takes longer than any fixed wait. */
+export async function settledGuesses(page: Page): Promise<string[]> {
+  const items = page.getByRole('list', { name: 'Predictions', exact: true }).getByRole('listitem');
+  let last = '';
+  await expect.poll(async () => {
+    const now = JSON.stringify(await items.evaluateAll((list) => list.map((i) => i.getAttribute('aria-label') ?? '')));
+    const same = now === last && now !== '[]';
+    last = now;
+    return same;
+  }, { intervals: [1500] }).toBe(true);
+  return JSON.parse(last) as string[];
+}

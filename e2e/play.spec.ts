@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
-import { HAS_SHARED, replay, SHARED_DIR, strokesOf, trainTinyAndPlay } from './helpers.ts';
+import { HAS_SHARED, replay, settledGuesses, SHARED_DIR, strokesOf, trainTinyAndPlay } from './helpers.ts';
 
 const CLASSES = ['airplane', 'cat', 'rainbow'];
 
@@ -41,9 +41,7 @@ test('guesses real drawings live with a model trained in the test; undo and clea
   const rainbowOne = strokesOf('simplified', 'rainbow', 5);
   await replay(page, rainbowOne);
   await expect(predictions.getByRole('listitem')).toHaveCount(3);
-  // A guess made while the last stroke was drawn may still be replaced by the pointer-up one: let it settle.
-  await page.waitForTimeout(1500);
-  const fromRun = await predictions.getByRole('listitem').evaluateAll((items) => items.map((i) => i.getAttribute('aria-label')));
+  const fromRun = await settledGuesses(page);
   await page.getByRole('button', { name: 'Clear' }).click();
   const downloads: string[] = [];
   page.on('download', (d) => void d.path().then((p) => downloads.push(`${d.suggestedFilename()}=${p}`)));
