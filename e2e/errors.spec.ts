@@ -80,6 +80,9 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
   const cdp = await context.newCDPSession(page);
   const origin = new URL(baseURL ?? 'http://127.0.0.1:4173/').origin;
   await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 2_000_000 });
+  // The override reaches the quota manager asynchronously; on a busy machine the page's first write could
+  // otherwise beat it (seen: 5 GB quota, no error). Wait until the browser reports it active.
+  await expect.poll(async () => (await cdp.send('Storage.getUsageAndQuota', { origin })).overrideActive, { timeout: 10_000 }).toBe(true);
   await openFresh(page);
   await download(page, ['airplane', 'banana', 'bird', 'book', 'cat']);
   await expect(page.getByRole('alert')).toContainText(/Storage full/);
