@@ -84,6 +84,10 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
   // otherwise beat it (seen: 5 GB quota, no error). Wait until the browser reports it active.
   await expect.poll(async () => (await cdp.send('Storage.getUsageAndQuota', { origin })).overrideActive, { timeout: 10_000 }).toBe(true);
   await openFresh(page);
+  // Some Chromium builds (seen: Debian's 150.0.7871.100) accept the override and still report their default
+  // quota; then no disk can fill here. The quota error path stays covered by tests/browser/ingest.test.ts.
+  const quota = await page.evaluate(async () => (await navigator.storage.estimate()).quota ?? 0);
+  test.skip(quota > 2_000_000, `this Chromium ignores Storage.overrideQuotaForOrigin (reports a quota of ${quota} bytes)`);
   await download(page, ['airplane', 'banana', 'bird', 'book', 'cat']);
   await expect(page.getByRole('alert')).toContainText(/Storage full/);
   await expect(page.getByRole('alert')).toContainText(/Delete a dataset/);
