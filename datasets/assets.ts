@@ -28,7 +28,7 @@ const DATASET_NAME = 'quickdraw';
 const DEFAULT_CATEGORY_DRAWINGS = 3000;
 /** At most this many for every other category (../shared has 25 strokes for most of them). */
 const OTHER_CATEGORY_DRAWINGS = 500;
-const DRAWINGS_PER_SHARD = 1000;
+const DRAWINGS_PER_SHARD = 3000;
 const ONLINE_PROBE_TIMEOUT_MS = 5000;
 const DOWNLOAD_CONCURRENCY = 8;
 /** Bump when the layout under public/assets changes in a way the code hash would not show. */

@@ -80,7 +80,7 @@ test('a server error (500) is retried and the download completes', async ({ page
 });
 
 /**
- * A browser profile on a real, small disk: a 6 MB tmpfs (Chromium's own profile files take about 2.3 MB of it).
+ * A browser profile on a real, small disk: a tmpfs of `megabytes` (Chromium's own profile files take about 2.3 MB).
  * Mounting needs root on Linux (CI and this project's machines run as root); elsewhere this says why it can't.
  */
 function smallDisk(megabytes: number): { dir: string; release: () => void } | string {
@@ -104,14 +104,15 @@ function smallDisk(megabytes: number): { dir: string; release: () => void } | st
 test('a full disk gets a message that says what to free, and keeps what fit', async ({ playwright, baseURL }) => {
   // A real full disk, not a simulated quota: Chromium's quota follows the free space of the profile's disk, and
   // some builds (seen: Debian's 150.0.7871.100) ignore the CDP quota override.
-  const disk = smallDisk(6);
+  const disk = smallDisk(10);
   test.skip(typeof disk === 'string', typeof disk === 'string' ? disk : '');
   if (typeof disk === 'string') return;
   const context = await playwright.chromium.launchPersistentContext(disk.dir, { ...chromiumLaunchOptions(), baseURL });
   try {
     const page = context.pages()[0] ?? await context.newPage();
     await openFresh(page);
-    // All ten default categories × 3000: 23.5 MB of bitmaps, far more than the ~3.7 MB left on the disk.
+    // All ten default categories × 3000: ten shards, 23.5 MB of bitmaps once decoded, far more than the
+    // ~7.7 MB left on the disk.
     await choosePerCategory(page, 3000);
     await page.getByRole('button', { name: 'Download' }).click();
     await expect(page.getByRole('alert')).toContainText(/Storage full/);
@@ -119,10 +120,10 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
     await page.reload();
     const text = (await page.getByTestId('dataset-count-quickdraw').textContent()) ?? '';
     const stored = Number(/^([\d,]+) drawings/.exec(text)?.[1]?.replace(/,/g, '') ?? 'NaN');
-    // Whole shards only: at least one fit, and not all thirty.
-    expect(stored).toBeGreaterThanOrEqual(1000);
+    // Whole shards (3000 drawings each) only: at least one fit, and not all ten.
+    expect(stored).toBeGreaterThanOrEqual(3000);
     expect(stored).toBeLessThan(30_000);
-    expect(stored % 1000).toBe(0);
+    expect(stored % 3000).toBe(0);
   } finally {
     await context.close();
     disk.release();

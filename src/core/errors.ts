@@ -69,7 +69,7 @@ export function isQuotaError(error: unknown): boolean {
   const named = error as { name?: unknown; message?: unknown };
   if (named.name === 'QuotaExceededError') return true;
   // Chromium keeps large values as blob files beside its LevelDB; when the disk itself fills up it fails those
-  // writes with a DOMException named DataError, "Failed to write blobs (IOError)", instead (seen on a real 6 MB
+  // writes with a DOMException named DataError, "Failed to write blobs (IOError)", instead (seen on a real small
   // disk in e2e/errors.spec.ts; UnknownError is the name other IndexedDB I/O failures get).
   return (named.name === 'DataError' || named.name === 'UnknownError') && typeof named.message === 'string' && DISK_FULL_MESSAGE.test(named.message);
 }

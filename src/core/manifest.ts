@@ -1,7 +1,7 @@
 // The dataset manifest (`manifest.json` beside the shards): what a dataset holds and how to verify it.
 // Written by `npm run dataset`, validated by the ingest worker before any download. Pure.
 import { DataError } from './errors.ts';
-import { SHARD_FORMAT_VERSION } from './shard.ts';
+import { READABLE_FORMAT_VERSIONS } from './shard.ts';
 
 export interface ShardEntry {
   /** Path relative to manifest.json; ASCII only (category names with spaces or accents are not used in it). */
@@ -44,7 +44,10 @@ const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isI
 /** Checks every field and the consistency between shards and category counts; returns the typed manifest. */
 export function validateManifest(value: unknown, file = 'manifest.json'): DatasetManifest {
   if (!isRecord(value)) fail('not a JSON object', file);
-  if (value['formatVersion'] !== SHARD_FORMAT_VERSION) fail(`formatVersion is ${String(value['formatVersion'])}, expected ${SHARD_FORMAT_VERSION}`, file);
+  const version = value['formatVersion'];
+  if (typeof version !== 'number' || !READABLE_FORMAT_VERSIONS.includes(version)) {
+    fail(`formatVersion is ${String(version)}, expected ${READABLE_FORMAT_VERSIONS.join(' or ')}`, file);
+  }
   const name = value['name'];
   if (typeof name !== 'string' || name.length === 0) fail('"name" is missing', file);
   const imageSizePx = value['imageSizePx'];
@@ -87,7 +90,7 @@ export function validateManifest(value: unknown, file = 'manifest.json'): Datase
     });
     if (next !== category.drawingCount) fail(`"${category.name}" claims ${category.drawingCount} drawings but its shards hold ${next}`, file);
   }
-  return { formatVersion: SHARD_FORMAT_VERSION, name, imageSizePx, drawingsPerShard, categories, shards };
+  return { formatVersion: version, name, imageSizePx, drawingsPerShard, categories, shards };
 }
 
 /** The shards needed for the first `perCategory` drawings of `category`, in order. */

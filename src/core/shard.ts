@@ -1,12 +1,20 @@
-// The binary shard format (v1) that `npm run dataset` writes and the ingest worker reads; documented in
-// datasets/README.md. A shard holds drawings of one category: a 32-byte header, the 28×28 bitmaps back to
-// back, then optional strokes as UTF-8 JSON. Pure; runs in workers and in Node.
+// The binary shard format (v2; v1 still read) that `npm run dataset` writes and the ingest worker reads;
+// documented in datasets/README.md. A shard holds drawings of one category: a 32-byte header, the 28×28
+// bitmaps back to back (v2: zero-run coded where that is smaller), then optional strokes as UTF-8 JSON.
+// Pure; runs in workers and in Node.
 import { DataError } from './errors.ts';
 import type { Strokes } from './ndjson.ts';
+import { decodeZeroRuns, encodeZeroRuns } from './zero-runs.ts';
 
 export const SHARD_MAGIC = 'QDSH';
-export const SHARD_FORMAT_VERSION = 1;
+/** The version written. */
+export const SHARD_FORMAT_VERSION = 2;
+/** The versions read (shards and manifests): v1 is v2 without bitmap coding. */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 export const SHARD_HEADER_BYTES = 32;
+
+/** How a v2 shard stores its bitmaps (header offset 20). */
+export const BitmapEncoding = { Raw: 0, ZeroRuns: 1 } as const;
 
 export interface ShardContents {
   imageSizePx: number;
@@ -25,7 +33,10 @@ export function encodeShard(shard: Omit<ShardContents, 'drawingCount'>): Uint8Ar
   const drawingCount = shard.bitmaps.length / pixels;
   if (shard.strokes !== null && shard.strokes.length !== drawingCount) throw new Error('strokes and bitmaps disagree in count');
   const strokesBytes = shard.strokes === null ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(shard.strokes));
-  const out = new Uint8Array(SHARD_HEADER_BYTES + shard.bitmaps.length + strokesBytes.length);
+  const runs = encodeZeroRuns(shard.bitmaps);
+  const encoding = runs.length < shard.bitmaps.length ? BitmapEncoding.ZeroRuns : BitmapEncoding.Raw;
+  const bitmapBytes = encoding === BitmapEncoding.ZeroRuns ? runs : shard.bitmaps;
+  const out = new Uint8Array(SHARD_HEADER_BYTES + bitmapBytes.length + strokesBytes.length);
   const view = new DataView(out.buffer);
   for (let i = 0; i < 4; i++) out[i] = SHARD_MAGIC.charCodeAt(i);
   view.setUint16(4, SHARD_FORMAT_VERSION, true);
@@ -33,12 +44,14 @@ export function encodeShard(shard: Omit<ShardContents, 'drawingCount'>): Uint8Ar
   view.setUint32(8, drawingCount, true);
   view.setUint32(12, shard.firstIndex, true);
   view.setUint32(16, strokesBytes.length, true);
-  out.set(shard.bitmaps, SHARD_HEADER_BYTES);
-  out.set(strokesBytes, SHARD_HEADER_BYTES + shard.bitmaps.length);
+  view.setUint16(20, encoding, true);
+  view.setUint32(24, bitmapBytes.length, true);
+  out.set(bitmapBytes, SHARD_HEADER_BYTES);
+  out.set(strokesBytes, SHARD_HEADER_BYTES + bitmapBytes.length);
   return out;
 }
 
-/** Decodes a shard. `file` names it in error messages. Bitmaps are a view into `bytes` (no copy). */
+/** Decodes a shard. `file` names it in error messages. Raw bitmaps are a view into `bytes` (no copy). */
 export function decodeShard(bytes: Uint8Array, file = 'the shard'): ShardContents {
   if (bytes.length === 0) throw new DataError('empty', `${file} is empty.`, file);
   if (bytes.length < SHARD_HEADER_BYTES) throw new DataError('truncated', `${file} is truncated: it ends inside its header.`, file);
@@ -46,20 +59,30 @@ export function decodeShard(bytes: Uint8Array, file = 'the shard'): ShardContent
   if (magic !== SHARD_MAGIC) throw new DataError('bad-header', `${file} is not a Doodle Lab shard (wrong header).`, file);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint16(4, true);
-  if (version !== SHARD_FORMAT_VERSION) {
-    throw new DataError('bad-header', `${file} is shard format v${version}; this app reads v${SHARD_FORMAT_VERSION}. Rebuild the dataset.`, file);
+  if (!READABLE_FORMAT_VERSIONS.includes(version)) {
+    throw new DataError('bad-header', `${file} is shard format v${version}; this app reads v${READABLE_FORMAT_VERSIONS.join(' and v')}. Rebuild the dataset.`, file);
   }
   const imageSizePx = view.getUint16(6, true);
   const drawingCount = view.getUint32(8, true);
   const firstIndex = view.getUint32(12, true);
   const strokesBytes = view.getUint32(16, true);
-  const bitmapBytes = drawingCount * imageSizePx * imageSizePx;
+  const pixelBytes = drawingCount * imageSizePx * imageSizePx;
+  const encoding: number = version === 1 ? BitmapEncoding.Raw : view.getUint16(20, true);
+  if (encoding !== BitmapEncoding.Raw && encoding !== BitmapEncoding.ZeroRuns) {
+    throw new DataError('bad-header', `${file} stores its bitmaps in an unknown encoding (${encoding}). Rebuild the dataset.`, file);
+  }
+  const bitmapBytes = version === 1 ? pixelBytes : view.getUint32(24, true);
+  if (encoding === BitmapEncoding.Raw && bitmapBytes !== pixelBytes) {
+    throw new DataError('bad-header', `${file} lists ${bitmapBytes} bitmap bytes for ${drawingCount} drawings of ${imageSizePx}×${imageSizePx} (${pixelBytes}).`, file);
+  }
   const expected = SHARD_HEADER_BYTES + bitmapBytes + strokesBytes;
   if (bytes.length < expected) {
     throw new DataError('truncated', `${file} is truncated: ${bytes.length} of ${expected} bytes.`, file);
   }
   if (bytes.length > expected) throw new DataError('bad-header', `${file} has ${bytes.length - expected} unexpected trailing bytes.`, file);
-  const bitmaps = bytes.subarray(SHARD_HEADER_BYTES, SHARD_HEADER_BYTES + bitmapBytes);
+  const stored = bytes.subarray(SHARD_HEADER_BYTES, SHARD_HEADER_BYTES + bitmapBytes);
+  const bitmaps = encoding === BitmapEncoding.Raw ? stored : decodeZeroRuns(stored, pixelBytes);
+  if (bitmaps === null) throw new DataError('bad-record', `${file} has damaged bitmaps: their zero-run coding does not give ${drawingCount} drawings.`, file);
   let strokes: Strokes[] | null = null;
   if (strokesBytes > 0) {
     try {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runPipeline, type PipelineMetrics } from '../../datasets/pipeline.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/train-config.ts';
+import { DEFAULT_CATEGORIES } from '../../src/core/categories.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const TARGET_TOP1 = 0.96;
@@ -25,7 +26,7 @@ async function speedMatrix(dir: string, backends: readonly string[]): Promise<Sp
     for (const backend of BACKENDS.filter((b) => backends.includes(b))) {
       const config = parseConfig({
         ...PRESETS['tiny'], name: `speed ${mode} ${backend}`, mode, trainableBlocks, backend, inputSizePx: 32, epochs: 2, batchSize: 64,
-        dataset: { datasetId: 'quickdraw', categories: PRESETS['head']!.dataset.categories, maxPerCategory: 48 }, split: { validationFraction: 0, testFraction: 0.2 },
+        dataset: { datasetId: 'quickdraw', categories: [...DEFAULT_CATEGORIES], maxPerCategory: 48 }, split: { validationFraction: 0, testFraction: 0.2 },
       });
       const file = path.join(dir, `speed-${mode}-${trainableBlocks}-${backend}.json`);
       await writeFile(file, JSON.stringify(config));

@@ -5,7 +5,7 @@ import type { DatasetManifest } from '../../src/core/manifest.ts';
 import type { Strokes } from '../../src/core/ndjson.ts';
 import { BITMAP_BYTES } from '../../src/core/render.ts';
 import { sha256Hex } from '../../src/core/sha256.ts';
-import { encodeShard } from '../../src/core/shard.ts';
+import { encodeShard, SHARD_FORMAT_VERSION } from '../../src/core/shard.ts';
 import { DrawingStore } from '../../src/core/store.ts';
 
 export const BASE_URL = 'https://data.example/quickdraw/';
@@ -49,7 +49,7 @@ export async function makeDataset(categories: string[], shardsPer = 3, perShard 
     }
   }
   const manifest: DatasetManifest = {
-    formatVersion: 1, name: 'test', imageSizePx: 28, drawingsPerShard: perShard,
+    formatVersion: SHARD_FORMAT_VERSION, name: 'test', imageSizePx: 28, drawingsPerShard: perShard,
     categories: categories.map((name) => ({ name, drawingCount: shardsPer * perShard })), shards,
   };
   files.set(MANIFEST_URL, new TextEncoder().encode(JSON.stringify(manifest)));

@@ -241,7 +241,7 @@ describe('ingest', () => {
   });
 
   // Chromium reports a quota it enforces as QuotaExceededError, and a disk that really fills up under its blob
-  // files as a DataError "Failed to write blobs (IOError)" (seen on a 6 MB disk in e2e/errors.spec.ts).
+  // files as a DataError "Failed to write blobs (IOError)" (seen on a small real disk in e2e/errors.spec.ts).
   const diskFull = [
     ['QuotaExceededError', () => new DOMException('The quota has been exceeded.', 'QuotaExceededError')],
     ['blob write IOError', () => new DOMException('Failed to write blobs (IOError)', 'DataError')],

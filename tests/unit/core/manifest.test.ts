@@ -42,7 +42,7 @@ describe('validateManifest', () => {
   });
 
   it.each<[string, Damage, RegExp]>([
-    ['another format version', (m) => { m['formatVersion'] = 2; }, /formatVersion is 2, expected 1/],
+    ['another format version', (m) => { m['formatVersion'] = 3; }, /formatVersion is 3, expected 1 or 2/],
     ['no name', (m) => { delete m['name']; }, /"name" is missing/],
     ['another image size', (m) => { m['imageSizePx'] = 32; }, /"imageSizePx" must be 28/],
     ['zero drawings per shard', (m) => { m['drawingsPerShard'] = 0; }, /"drawingsPerShard"/],

@@ -1,10 +1,27 @@
-// src/core/shard.ts: shard format v1 round-trips bitmaps and strokes byte for byte, keeps its documented
-// header layout, and refuses truncated, foreign, wrong-version and over-long files with typed errors.
+// src/core/shard.ts: shard format v2 round-trips bitmaps (zero-run coded where smaller, raw otherwise) and
+// strokes byte for byte, keeps its documented header layout, still reads v1, and refuses truncated, foreign,
+// wrong-version, damaged and over-long files with typed errors.
 import { describe, expect, it } from 'vitest';
 import { decodeShard, encodeShard, SHARD_HEADER_BYTES } from '../../../src/core/shard.ts';
 import { errorOf, fixtureRows, simplifiedDrawing } from '../fixtures.ts';
 
+/** Hardly a zero anywhere: zero-run coding would be larger, so these stay raw. */
 const bitmaps = fixtureRows(3);
+/** Sketch-like: a few stroke pixels per row on a 0 background, as Quick, Draw! bitmaps are. */
+const sketches = fixtureRows(3, (row, i) => (i % 28 >= 10 && i % 28 < 12 + row && i % 5 !== 0 ? 255 - row : 0));
+
+/** A v1 shard, as the previous app version's `npm run dataset` wrote it: raw bitmaps, bytes 20–31 zero. */
+function v1Shard(pixels: Uint8Array, firstIndex: number): Uint8Array {
+  const out = new Uint8Array(SHARD_HEADER_BYTES + pixels.length);
+  const view = new DataView(out.buffer);
+  out.set(new TextEncoder().encode('QDSH'));
+  view.setUint16(4, 1, true);
+  view.setUint16(6, 28, true);
+  view.setUint32(8, pixels.length / 784, true);
+  view.setUint32(12, firstIndex, true);
+  out.set(pixels, SHARD_HEADER_BYTES);
+  return out;
+}
 const strokes = [simplifiedDrawing(1), simplifiedDrawing(2), [[[5, 6, 7], [8, 9, 10], [0, 12, 30]]]];
 
 describe('encodeShard / decodeShard', () => {
@@ -21,16 +38,31 @@ describe('encodeShard / decodeShard', () => {
     expect(decoded.strokes).toEqual(strokes);
   });
 
-  it('writes the documented 32-byte little-endian header', () => {
+  it('writes the documented 32-byte little-endian header; raw bitmaps where coding would not shrink them', () => {
     const bytes = encodeShard({ imageSizePx: 28, firstIndex: 1000, bitmaps, strokes });
     const view = new DataView(bytes.buffer);
     const strokesBytes = new TextEncoder().encode(JSON.stringify(strokes)).length;
     expect(new TextDecoder().decode(bytes.subarray(0, 4))).toBe('QDSH');
     expect([view.getUint16(4, true), view.getUint16(6, true), view.getUint32(8, true), view.getUint32(12, true), view.getUint32(16, true)])
-      .toEqual([1, 28, 3, 1000, strokesBytes]);
-    expect([...bytes.subarray(20, 32)]).toEqual(new Array(12).fill(0));
+      .toEqual([2, 28, 3, 1000, strokesBytes]);
+    expect([view.getUint16(20, true), view.getUint32(24, true)]).toEqual([0, 3 * 784]);
+    expect([...bytes.subarray(22, 24), ...bytes.subarray(28, 32)]).toEqual(new Array(6).fill(0));
     expect(bytes.subarray(32, 32 + 3 * 784)).toEqual(bitmaps);
     expect(JSON.parse(new TextDecoder().decode(bytes.subarray(32 + 3 * 784)))).toEqual(strokes);
+  });
+
+  it('zero-run codes sketch-like bitmaps (encoding 1), smaller, and decodes them exactly', () => {
+    const bytes = encodeShard({ imageSizePx: 28, firstIndex: 0, bitmaps: sketches, strokes });
+    const view = new DataView(bytes.buffer);
+    const coded = view.getUint32(24, true);
+    expect(view.getUint16(20, true)).toBe(1);
+    expect(coded).toBeLessThan(sketches.length / 2);
+    expect(bytes.length).toBe(SHARD_HEADER_BYTES + coded + new TextEncoder().encode(JSON.stringify(strokes)).length);
+    expect(decodeShard(bytes)).toEqual({ imageSizePx: 28, firstIndex: 0, drawingCount: 3, bitmaps: sketches, strokes });
+  });
+
+  it('still reads format v1 shards', () => {
+    expect(decodeShard(v1Shard(sketches, 3000))).toEqual({ imageSizePx: 28, firstIndex: 3000, drawingCount: 3, bitmaps: sketches, strokes: null });
   });
 
   it('refuses to encode inconsistent input', () => {
@@ -63,10 +95,32 @@ describe('decodeShard refuses bad files, naming them', () => {
 
   it('another format version, with advice to rebuild', () => {
     const bytes = good.slice();
-    new DataView(bytes.buffer).setUint16(4, 2, true);
+    new DataView(bytes.buffer).setUint16(4, 3, true);
     const error = errorOf(() => decodeShard(bytes, 's.qds'));
     expect(error.code).toBe('bad-header');
-    expect(error.message).toMatch(/v2.*Rebuild the dataset/);
+    expect(error.message).toMatch(/v3; this app reads v1 and v2.*Rebuild the dataset/);
+  });
+
+  it('an unknown bitmap encoding', () => {
+    const bytes = good.slice();
+    new DataView(bytes.buffer).setUint16(20, 7, true);
+    expect(errorOf(() => decodeShard(bytes, 's.qds')).message).toMatch(/unknown encoding \(7\)/);
+  });
+
+  it('raw bitmaps whose listed size does not fit the drawing count', () => {
+    const bytes = good.slice();
+    new DataView(bytes.buffer).setUint32(24, 3 * 784 - 1, true);
+    expect(errorOf(() => decodeShard(bytes, 's.qds')).message).toMatch(/lists 2351 bitmap bytes for 3 drawings/);
+  });
+
+  it('damaged zero-run bitmaps', () => {
+    const coded = encodeShard({ imageSizePx: 28, firstIndex: 0, bitmaps: sketches, strokes: null });
+    const bytes = coded.slice();
+    bytes[SHARD_HEADER_BYTES] = 255; // the first zero run now skips past where its literals belong
+    bytes[SHARD_HEADER_BYTES + 1] = 255;
+    const error = errorOf(() => decodeShard(bytes, 's.qds'));
+    expect(error.code).toBe('bad-record');
+    expect(error.message).toMatch(/damaged bitmaps/);
   });
 
   it('unreadable strokes', () => {
