@@ -119,11 +119,14 @@ export function splitBackbone(backbone: Backbone, trainableBlocks: number, head:
 }
 
 /**
- * Calls `layers` (in graph order) again on new inputs, starting from `startName`'s output = `input`, so the
- * new graph shares their weights. Throws when a layer reads something before the start (not a clean cut).
+ * Calls `layers` (in graph order) again on new inputs, starting from the output of `startNames` (one layer,
+ * or the names it has in two graphs) = `input`, so the new graph shares their weights. Throws when a layer
+ * reads something before the start (not a clean cut).
  */
-export function reapply(layers: tf.layers.Layer[], startName: string, input: tf.SymbolicTensor): tf.SymbolicTensor {
-  const outputs = new Map<string, tf.SymbolicTensor>([[startName, input]]);
+export function reapply(layers: tf.layers.Layer[], startNames: string | string[], input: tf.SymbolicTensor): tf.SymbolicTensor {
+  const names = typeof startNames === 'string' ? [startNames] : startNames;
+  const startName = names.join(' / ');
+  const outputs = new Map<string, tf.SymbolicTensor>(names.map((name) => [name, input]));
   let last = input;
   for (const layer of layers) {
     const inbound = inboundOf(layer).map((l) => {
@@ -143,9 +146,12 @@ export function inferenceModel(backbone: Backbone, split: SplitModel): tf.Layers
   const input = tf.input({ shape: features.inputs[0]!.shape.slice(1) as number[], name: 'image' });
   const cutIndex = split.frozen === null ? 0 : features.layers.findIndex((l) => l.name === split.cutLayer);
   const frozenOut = reapply(features.layers.slice(1, cutIndex + 1), features.layers[0]!.name, input);
-  const trainableLayers = split.trainable.layers.slice(1);
-  // The trained layers' first inbound node is their call in the pretrained graph, which starts at the cut.
-  const output = reapply(trainableLayers, split.frozen === null ? features.layers[0]!.name : split.cutLayer, frozenOut);
+  const [trainableInput, ...trainableLayers] = split.trainable.layers;
+  // A trained backbone layer's first inbound node is its call in the pretrained graph, which starts at the cut;
+  // the head's is its call in the trainable model, which starts at that model's input (all it reads when
+  // only the head is trained).
+  const start = [split.frozen === null ? features.layers[0]!.name : split.cutLayer, trainableInput!.name];
+  const output = reapply(trainableLayers, start, frozenOut);
   return tf.model({ inputs: input, outputs: output, name: 'doodle_lab_classifier' });
 }
 

@@ -1,10 +1,12 @@
-// Fixtures for the browser tests, made by code: shards in format v1 with their manifest, a fake server that
+// Fixtures for the browser tests, made by code: shards in the current format with their manifest, a fake server that
 // answers with real Response objects and streamed bodies (and can misbehave on cue), and throwaway databases.
 import type { IngestProgress } from '../../src/core/ingest-protocol.ts';
 import type { DatasetManifest } from '../../src/core/manifest.ts';
 import type { Strokes } from '../../src/core/ndjson.ts';
 import { BITMAP_BYTES } from '../../src/core/render.ts';
 import { sha256Hex } from '../../src/core/sha256.ts';
+import { Random } from '../../src/core/random.ts';
+import { RunStore } from '../../src/core/runs.ts';
 import { encodeShard, SHARD_FORMAT_VERSION } from '../../src/core/shard.ts';
 import { DrawingStore } from '../../src/core/store.ts';
 
@@ -159,3 +161,39 @@ export function recorder() {
 }
 
 export const noSleep = (): Promise<void> => Promise.resolve();
+
+/** The three classes of `barStores`. */
+export const BAR_CATEGORIES = ['left', 'middle', 'right'];
+
+export interface BarOptions {
+  seed: number;
+  perCategory: number;
+  /** Bars of class c start at x = 3 + c × spacing, shifted right by up to maxShift - 1 pixels. */
+  spacing: number;
+  maxShift: number;
+}
+
+/**
+ * A drawing store and a run store in one throwaway database, holding three classes of vertical bars for a
+ * whole training run; `close` closes and deletes them. Closer spacing and wider shifts make the classes overlap.
+ */
+export async function barStores(prefix: string, { seed, perCategory, spacing, maxShift }: BarOptions): Promise<{ drawings: DrawingStore; runs: RunStore; close: () => Promise<void> }> {
+  const name = `${prefix}-${crypto.randomUUID()}`;
+  const drawings = await DrawingStore.open(name);
+  const runs = await RunStore.open(name);
+  const close = async (): Promise<void> => {
+    drawings.close();
+    runs.close();
+    await deleteDatabase(name);
+  };
+  const random = new Random(seed);
+  for (const [c, category] of BAR_CATEGORIES.entries()) {
+    const bitmaps = new Uint8Array(perCategory * BITMAP_BYTES);
+    for (let n = 0; n < perCategory; n++) {
+      const shift = Math.floor(random.next() * maxShift);
+      for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) bitmaps[n * BITMAP_BYTES + y * 28 + 3 + c * spacing + x + shift] = 255;
+    }
+    await drawings.putShard({ datasetId: 'quickdraw', label: 'test', source: 'local' }, { category, index: 0, firstIndex: 0, bitmaps, strokes: null, sha256: 'x', sizeBytes: bitmaps.length });
+  }
+  return { drawings, runs, close };
+}

@@ -4,37 +4,21 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, expect, test } from 'vitest';
 import { mistakeCount } from '../../src/core/mistakes.ts';
-import { Random } from '../../src/core/random.ts';
 import { reevaluateRun } from '../../src/core/reevaluate.ts';
 import { executeRun, newRun } from '../../src/core/run-session.ts';
-import { RunStore } from '../../src/core/runs.ts';
-import { DrawingStore } from '../../src/core/store.ts';
+import type { RunStore } from '../../src/core/runs.ts';
+import type { DrawingStore } from '../../src/core/store.ts';
 import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
-import { deleteDatabase } from './helpers.ts';
+import { BAR_CATEGORIES, barStores } from './helpers.ts';
 
-const CATEGORIES = ['left', 'middle', 'right'];
+const CATEGORIES = BAR_CATEGORIES;
 let cleanup: (() => Promise<void>) | null = null;
 afterEach(async () => cleanup?.());
 
 /** Three classes of vertical bars that overlap a little, so a briefly trained model makes some mistakes. */
 async function stores(): Promise<{ drawings: DrawingStore; runs: RunStore }> {
-  const name = `doodle-lab-reevaluate-${crypto.randomUUID()}`;
-  const drawings = await DrawingStore.open(name);
-  const runs = await RunStore.open(name);
-  cleanup = async () => {
-    drawings.close();
-    runs.close();
-    await deleteDatabase(name);
-  };
-  const random = new Random(5);
-  for (const [c, category] of CATEGORIES.entries()) {
-    const bitmaps = new Uint8Array(40 * 784);
-    for (let n = 0; n < 40; n++) {
-      const shift = Math.floor(random.next() * 8);
-      for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) bitmaps[n * 784 + y * 28 + 3 + c * 6 + x + shift] = 255;
-    }
-    await drawings.putShard({ datasetId: 'quickdraw', label: 'test', source: 'local' }, { category, index: 0, firstIndex: 0, bitmaps, strokes: null, sha256: 'x', sizeBytes: bitmaps.length });
-  }
+  const { drawings, runs, close } = await barStores('doodle-lab-reevaluate', { seed: 5, perCategory: 40, spacing: 6, maxShift: 8 });
+  cleanup = close;
   return { drawings, runs };
 }
 

@@ -3,36 +3,20 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { afterEach, expect, test } from 'vitest';
-import { Random } from '../../src/core/random.ts';
 import type { TrainProgress } from '../../src/core/run-protocol.ts';
 import { executeRun, newRun } from '../../src/core/run-session.ts';
-import { RunStore } from '../../src/core/runs.ts';
-import { DrawingStore } from '../../src/core/store.ts';
+import type { RunStore } from '../../src/core/runs.ts';
+import type { DrawingStore } from '../../src/core/store.ts';
 import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
-import { deleteDatabase } from './helpers.ts';
+import { BAR_CATEGORIES, barStores } from './helpers.ts';
 
-const CATEGORIES = ['left', 'middle', 'right'];
+const CATEGORIES = BAR_CATEGORIES;
 let cleanup: (() => Promise<void>) | null = null;
 afterEach(async () => cleanup?.());
 
 async function stores(): Promise<{ drawings: DrawingStore; runs: RunStore }> {
-  const name = `doodle-lab-run-${crypto.randomUUID()}`;
-  const drawings = await DrawingStore.open(name);
-  const runs = await RunStore.open(name);
-  cleanup = async () => {
-    drawings.close();
-    runs.close();
-    await deleteDatabase(name);
-  };
-  const random = new Random(3);
-  for (const [c, category] of CATEGORIES.entries()) {
-    const bitmaps = new Uint8Array(30 * 784);
-    for (let n = 0; n < 30; n++) {
-      const shift = Math.floor(random.next() * 3);
-      for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) bitmaps[n * 784 + y * 28 + 3 + c * 9 + x + shift] = 255;
-    }
-    await drawings.putShard({ datasetId: 'quickdraw', label: 'test', source: 'local' }, { category, index: 0, firstIndex: 0, bitmaps, strokes: null, sha256: 'x', sizeBytes: bitmaps.length });
-  }
+  const { drawings, runs, close } = await barStores('doodle-lab-run', { seed: 3, perCategory: 30, spacing: 9, maxShift: 3 });
+  cleanup = close;
   return { drawings, runs };
 }
 

@@ -9,7 +9,7 @@ import { exportModel } from '../../../src/core/export.ts';
 import { inferenceModel, loadBackbone } from '../../../src/core/mobilenet.ts';
 import { checkModelFiles, loadChecked, ModelImportError, type ModelFile } from '../../../src/core/model-import.ts';
 import { newRun } from '../../../src/core/run-session.ts';
-import { parseConfig, PRESETS } from '../../../src/core/train-config.ts';
+import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/train-config.ts';
 import { Trainer } from '../../../src/core/training.ts';
 import { folderHandler } from '../model-fixtures.ts';
 
@@ -21,8 +21,8 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-async function ownExport(): Promise<{ files: ModelFile[]; expected: Float32Array; input: tf.Tensor }> {
-  const config = parseConfig({ ...PRESETS['tiny'], inputSizePx: 32 });
+async function ownExport(mode: Partial<TrainConfig> = {}): Promise<{ files: ModelFile[]; expected: Float32Array; input: tf.Tensor; twoStage: Float32Array }> {
+  const config = parseConfig({ ...PRESETS['tiny'], inputSizePx: 32, ...mode });
   const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
   const trainer = new Trainer(config, await loadBackbone(folderHandler(), 32), { classNames: config.dataset.categories, imageSizePx: 28, train: none, validation: none, test: none });
   const run = newRun(config);
@@ -30,11 +30,18 @@ async function ownExport(): Promise<{ files: ModelFile[]; expected: Float32Array
   const input = tf.randomUniform([4, 32, 32, 3], -1, 1, 'float32', 3);
   const out = inferenceModel(trainer.backbone, trainer.split).predict(input) as tf.Tensor;
   const expected = (await out.data()) as Float32Array;
+  // The same input through the two models training uses: frozen part (if any), then the trainable part.
+  const staged = tf.tidy(() => {
+    const features = trainer.split.frozen === null ? input : trainer.split.frozen.predict(input) as tf.Tensor;
+    return trainer.split.trainable.predict(features) as tf.Tensor;
+  });
+  const twoStage = (await staged.data()) as Float32Array;
+  staged.dispose();
   out.dispose();
   trainer.dispose();
   return {
     files: [file('model.json', exported['model.json']), { name: 'weights.bin', bytes: exported['weights.bin'] }, file('metadata.json', exported['metadata.json'])],
-    expected, input,
+    expected, input, twoStage,
   };
 }
 
@@ -44,6 +51,20 @@ describe('model import', () => {
     const checked = checkModelFiles(files);
     expect(checked.info).toMatchObject({ kind: 'doodle-lab', labels: ['cat', 'airplane', 'rainbow'], imageSize: 32, inkOnWhite: false });
     const model = await loadChecked(checked);
+    const actual = await (model.predict(input) as tf.Tensor).data();
+    Array.from(actual).forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
+    model.dispose();
+    input.dispose();
+  });
+
+  it.each([
+    ['head only', { mode: 'head' }],
+    ['the last 2 blocks', { mode: 'last-blocks', trainableBlocks: 2 }],
+    ['the whole network', { mode: 'whole' }],
+  ] as const)('exports a run that trains %s as one model that predicts what the two stages of training do', async (_, mode) => {
+    const { files, expected, input, twoStage } = await ownExport(mode);
+    Array.from(expected).forEach((v, i) => expect(v).toBeCloseTo(twoStage[i]!, 5));
+    const model = await loadChecked(checkModelFiles(files));
     const actual = await (model.predict(input) as tf.Tensor).data();
     Array.from(actual).forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
     model.dispose();
