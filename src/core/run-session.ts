@@ -82,7 +82,12 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
             }
             deps.onProgress(progress);
           },
-          saveCheckpoint: (c) => deps.runs.putCheckpoint({ ...c, runId: run.runId, savedAt: Date.now() }),
+          // The record with this epoch's metrics lands before the checkpoint that counts the epoch done, so a tab
+          // closed in between leaves the record ahead (trimmed on resume), never behind (an epoch's metrics lost).
+          saveCheckpoint: async (c) => {
+            await saves.catch(() => undefined);
+            await deps.runs.putCheckpoint({ ...c, runId: run.runId, savedAt: Date.now() });
+          },
           betweenBatches: deps.betweenBatches,
           checkpointEverySec: deps.checkpointEverySec,
         }, checkpoint);

@@ -101,7 +101,7 @@ export class Trainer {
         const seconds = partial.seconds + (performance.now() - started) / 1000;
         const samplesPerSec = partial.seen / seconds;
         const remaining = (config.epochs - epoch - 1) * trainCount + (trainCount - partial.seen);
-        hooks.onProgress({ kind: 'batch', epoch, batch: batch + 1, batches, loss, accuracy, samplesPerSec, etaSec: remaining / samplesPerSec });
+        hooks.onProgress({ kind: 'batch', epoch, epochs: config.epochs, batch: batch + 1, batches, loss, accuracy, samplesPerSec, etaSec: remaining / samplesPerSec });
         if (batch + 1 < batches && (performance.now() - lastSave) / 1000 >= hooks.checkpointEverySec) {
           partial.seconds = seconds;
           started = performance.now();
@@ -117,9 +117,10 @@ export class Trainer {
         valLoss: validation?.loss ?? null, valAccuracy: validation?.accuracy ?? null, samplesPerSec: partial.seen / seconds, seconds,
       };
       Object.assign(partial, { lossSum: 0, correct: 0, seen: 0, seconds: 0 });
+      // The epoch's metrics go out (and into the run record) before the checkpoint that counts it done.
+      hooks.onProgress({ kind: 'epoch', metrics });
       await hooks.saveCheckpoint(await snapshot(epoch + 1, 0));
       lastSave = performance.now();
-      hooks.onProgress({ kind: 'epoch', metrics });
     }
     return 'finished';
   }

@@ -17,6 +17,8 @@ export interface LiveRun {
   phase: string;
   detail: string;
   epoch: number;
+  /** The running run's epoch count (the form may show another config). */
+  totalEpochs: number;
   batch: number;
   batches: number;
   loss: number | null;
@@ -31,7 +33,7 @@ export interface LiveRun {
 
 function emptyLive(runId: string | null, epochs: EpochMetrics[] = []): LiveRun {
   return {
-    runId, status: 'starting', backend: null, phase: 'starting', detail: '', epoch: 0, batch: 0, batches: 0, loss: null,
+    runId, status: 'starting', backend: null, phase: 'starting', detail: '', epoch: 0, totalEpochs: 0, batch: 0, batches: 0, loss: null,
     accuracy: null, samplesPerSec: null, etaSec: null, epochs, batchLoss: [], lastCheckpoint: null,
   };
 }
@@ -117,6 +119,8 @@ export class TrainState {
       case 'started':
         live.runId = p.runId;
         live.lastCheckpoint = p.resumedFrom === null ? null : `resumed at epoch ${p.resumedFrom.epoch + 1}, batch ${p.resumedFrom.batch}`;
+        // As the worker does with the record: epochs stored after the checkpoint will be trained again.
+        if (p.resumedFrom !== null) live.epochs = live.epochs.slice(0, p.resumedFrom.epoch);
         void this.refresh();
         break;
       case 'backend':
@@ -128,7 +132,7 @@ export class TrainState {
         if (p.phase === 'training') live.status = 'running';
         break;
       case 'batch':
-        Object.assign(live, { status: 'running', epoch: p.epoch + 1, batch: p.batch, batches: p.batches, loss: p.loss, accuracy: p.accuracy, samplesPerSec: p.samplesPerSec, etaSec: p.etaSec });
+        Object.assign(live, { status: 'running', epoch: p.epoch + 1, totalEpochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss, accuracy: p.accuracy, samplesPerSec: p.samplesPerSec, etaSec: p.etaSec });
         live.batchLoss = [...live.batchLoss.slice(-199), p.loss];
         break;
       case 'epoch':

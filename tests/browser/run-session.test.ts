@@ -33,7 +33,8 @@ test('a lost WebGPU device falls back to WebGL and the run finishes from its che
     betweenBatches: async () => 'go',
     onProgress: (p) => {
       events.push(p);
-      if (p.kind === 'epoch' && p.metrics.epoch === 1 && !destroyed) {
+      // The first batch of epoch 2: epoch 1 and its checkpoint are stored.
+      if (p.kind === 'batch' && p.epoch === 1 && !destroyed) {
         destroyed = true;
         // What a driver reset or a GPU process crash does to the page's device.
         (tf.backend() as unknown as { device: GPUDevice }).device.destroy();
@@ -52,4 +53,31 @@ test('a lost WebGPU device falls back to WebGL and the run finishes from its che
   expect(stored?.status).toBe('done');
   expect(stored?.test?.count).toBe(run.counts.test);
   expect((await runs.getCheckpoint(run.runId))?.epoch).toBe(3);
+});
+
+test('every checkpoint lands after the run record that holds its epochs, so a reload never loses an epoch', async () => {
+  const { drawings, runs } = await stores();
+  const config = parseConfig({
+    ...PRESETS['tiny'], backend: 'cpu', epochs: 3, batchSize: 16,
+    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
+  });
+  const seen: { checkpointEpoch: number; storedEpochs: number }[] = [];
+  // A slow disk for run records: without the ordering, the checkpoint for epoch N would land first.
+  const slowRuns = Object.assign(Object.create(runs) as RunStore, {
+    putRun: async (record: Parameters<RunStore['putRun']>[0]) => {
+      const copy = structuredClone(record);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return runs.putRun(copy);
+    },
+    putCheckpoint: async (checkpoint: Parameters<RunStore['putCheckpoint']>[0]) => {
+      seen.push({ checkpointEpoch: checkpoint.epoch, storedEpochs: (await runs.getRun(checkpoint.runId))?.epochs.length ?? 0 });
+      return runs.putCheckpoint(checkpoint);
+    },
+  });
+  const run = await executeRun(newRun(config), {
+    drawings, runs: slowRuns, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go', onProgress: () => {},
+  });
+  expect(run.status).toBe('done');
+  expect(seen.map((s) => s.checkpointEpoch)).toEqual([1, 2, 3]);
+  for (const { checkpointEpoch, storedEpochs } of seen) expect(storedEpochs).toBeGreaterThanOrEqual(checkpointEpoch);
 });

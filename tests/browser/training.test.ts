@@ -24,6 +24,31 @@ function bars(perClass: number, seed: number): TrainingData['train'] {
   return { bitmaps, labels };
 }
 
+describe('auto', () => {
+  it('prefers WASM to WebGPU and WebGL that run in software, saying so (this Chromium renders on SwiftShader)', async () => {
+    const choice = await chooseBackend('auto');
+    expect(choice.name).toBe('wasm');
+    expect(choice.reason).toMatch(/^WASM \(CPU\): WebGPU runs in software here \(.*swiftshader.*\), slower than WASM; WebGL runs in software here \(.*SwiftShader.*\)/i);
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('keeps a hardware GPU first', async () => {
+    const choice = await chooseBackend('auto', [], async (name) => (name === 'webgpu' ? 'nvidia ampere' : 'ANGLE (NVIDIA, GeForce RTX 3060)'));
+    expect(choice).toEqual({ name: 'webgpu', reason: 'WebGPU: the fastest backend this browser offers' });
+  });
+
+  it('puts a software WebGL after WASM but keeps a hardware WebGPU first', async () => {
+    const choice = await chooseBackend('auto', [], async (name) => (name === 'webgpu' ? 'apple metal-3' : 'llvmpipe (LLVM 15.0.6, 256 bits)'));
+    expect(choice.name).toBe('webgpu');
+    expect(choice.reason).toMatch(/^WebGPU: WebGL runs in software here \(llvmpipe/);
+  });
+
+  it('still uses a software GPU backend when WASM is out', async () => {
+    const choice = await chooseBackend('auto', ['wasm'], async () => 'SwiftShader Device');
+    expect(choice.name).toBe('webgpu');
+  });
+});
+
 const REASONS = { webgpu: /^WebGPU: as asked/, webgl: /^WebGL: as asked/, wasm: /^WASM \(CPU\): as asked/ };
 
 describe.each(['webgpu', 'webgl', 'wasm'] as const)('training on %s', (backend) => {

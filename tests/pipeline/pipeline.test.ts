@@ -69,7 +69,7 @@ describe('npm run pipeline', () => {
     expect(metrics.epochs.every((e) => Number.isFinite(e.loss))).toBe(true);
     expect(metrics.samplesPerSec).toBeGreaterThan(0);
     expect(metrics.secondsPerPhase.train).toBeGreaterThan(0);
-    expect(['webgpu', 'webgl', 'cpu']).toContain(metrics.backend?.name);
+    expect(['webgpu', 'webgl', 'wasm', 'cpu']).toContain(metrics.backend?.name);
     expect(metrics.config.dataset.testDatasetId).toBe('pipeline-test');
   });
 
