@@ -19,6 +19,8 @@ export interface TrainConfig {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  /** 'cosine' anneals the rate to 0 over the run (a function of the step, so a resumed run continues it). */
+  learningRateSchedule: 'constant' | 'cosine';
   dropoutRate: number;
   augmentation: AugmentOptions;
   dataset: { datasetId: string; categories: string[]; maxPerCategory: number; testDatasetId?: string };
@@ -65,4 +67,11 @@ export function trainableBlocksOf(config: TrainConfig, totalBlocks: number): num
   if (config.mode === 'head') return 0;
   if (config.mode === 'whole') return totalBlocks;
   return Math.min(config.trainableBlocks, totalBlocks);
+}
+
+/** The learning rate for one batch: `step` of `totalSteps` (0-based) under the config's schedule. */
+export function learningRateAt(config: Pick<TrainConfig, 'learningRate' | 'learningRateSchedule'>, step: number, totalSteps: number): number {
+  // Configs stored before schedules existed have none: they ran at a constant rate.
+  if (config.learningRateSchedule !== 'cosine' || totalSteps <= 1) return config.learningRate;
+  return config.learningRate * 0.5 * (1 + Math.cos(Math.PI * Math.min(step, totalSteps) / totalSteps));
 }

@@ -8,7 +8,7 @@ import { evaluateWithMistakes } from './mistakes.ts';
 import { preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
 import { Random } from './random.ts';
 import type { CheckpointRecord, EpochMetrics, StoredTensor, TrainProgress } from './run-protocol.ts';
-import { trainableBlocksOf, type TrainConfig } from './train-config.ts';
+import { learningRateAt, trainableBlocksOf, type TrainConfig } from './train-config.ts';
 
 export interface LabeledBitmaps {
   /** `labels.length` bitmaps of imageSizePx², back to back. */
@@ -94,6 +94,7 @@ export class Trainer {
           return 'stopped';
         }
         const indices = order.subarray(batch * config.batchSize, Math.min(trainCount, (batch + 1) * config.batchSize));
+        this.setLearningRate(learningRateAt(config, epoch * batches + batch, config.epochs * batches));
         const [loss, accuracy] = await this.trainBatch(indices, random);
         partial.lossSum += loss * indices.length;
         partial.correct += accuracy * indices.length;
@@ -129,6 +130,16 @@ export class Trainer {
   private epochOrder(epoch: number): Uint32Array {
     const order = Uint32Array.from({ length: this.data.train.labels.length }, (_, i) => i);
     return new Random((this.config.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(order);
+  }
+
+  /** Adam reads its rate on every step; tfjs has no scheduler and keeps the field protected. */
+  private setLearningRate(rate: number): void {
+    (this.optimizer as unknown as { learningRate: number }).learningRate = rate;
+  }
+
+  /** The rate the optimizer will use on its next step. */
+  get learningRate(): number {
+    return (this.optimizer as unknown as { learningRate: number }).learningRate;
   }
 
   private async trainBatch(indices: Uint32Array, random: Random): Promise<[number, number]> {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { augmentBitmaps, NO_AUGMENTATION } from '../../../src/core/augment.ts';
 import { evaluate, topK } from '../../../src/core/metrics.ts';
 import { Random, splitOf } from '../../../src/core/random.ts';
-import { ConfigError, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
+import { ConfigError, learningRateAt, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
 
 describe('splitOf', () => {
   it('puts a drawing in the same split every time, in about the asked proportions', () => {
@@ -58,6 +58,22 @@ describe('evaluate', () => {
     expect(r.perClass[1]).toMatchObject({ precision: 0.5, recall: 1, support: 1 });
     expect(r.perClass[2]).toMatchObject({ precision: 0, recall: 0, f1: 0, support: 1 });
     expect(topK([0.1, 0.5, 0.5, 0.2], 3)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('learningRateAt', () => {
+  it('keeps a constant rate, or anneals it along a half cosine from the rate to 0', () => {
+    expect(learningRateAt({ learningRate: 0.01, learningRateSchedule: 'constant' }, 50, 100)).toBe(0.01);
+    const cosine = { learningRate: 0.01, learningRateSchedule: 'cosine' } as const;
+    expect(learningRateAt(cosine, 0, 100)).toBeCloseTo(0.01, 12);
+    expect(learningRateAt(cosine, 50, 100)).toBeCloseTo(0.005, 12);
+    expect(learningRateAt(cosine, 75, 100)).toBeCloseTo(0.01 * (1 + Math.cos(0.75 * Math.PI)) / 2, 12);
+    expect(learningRateAt(cosine, 100, 100)).toBeCloseTo(0, 12);
+  });
+
+  it('treats a stored config from before schedules as constant', () => {
+    const old = { learningRate: 0.01 } as unknown as Parameters<typeof learningRateAt>[0];
+    expect(learningRateAt(old, 90, 100)).toBe(0.01);
   });
 });
 

@@ -82,11 +82,14 @@ describe('Trainer', () => {
   });
 
   it('resumes from a mid-run checkpoint to exactly the weights of an uninterrupted run', async () => {
-    const c = config({ mode: 'last-blocks', trainableBlocks: 1, augmentation: { scale: 0.1, rotationDeg: 10, translatePx: 1, thickenProbability: 0.5 } });
+    // Cosine decay too: a resumed run must pick the schedule up at its step, not restart it.
+    const c = config({ mode: 'last-blocks', trainableBlocks: 1, learningRateSchedule: 'cosine', augmentation: { scale: 0.1, rotationDeg: 10, translatePx: 1, thickenProbability: 0.5 } });
     const straight = await trainer(c);
     await straight.cacheFeatures(() => {});
     await straight.train(hooks([]));
     const expected = (await straight.saveWeights()).weights;
+    // 2 epochs of 3 batches: the last step ran at half a cosine's end, 0.001 × (1 + cos(5π/6)) / 2.
+    expect(straight.learningRate).toBeCloseTo(0.001 * (1 + Math.cos((5 * Math.PI) / 6)) / 2, 8);
     straight.dispose();
 
     const saved: Checkpoint[] = [];
