@@ -137,7 +137,7 @@ export class Trainer {
     (this.optimizer as unknown as { learningRate: number }).learningRate = rate;
   }
 
-  /** The rate the optimizer will use on its next step. */
+  /** The rate of the latest training step (the configured rate before the first). */
   get learningRate(): number {
     return (this.optimizer as unknown as { learningRate: number }).learningRate;
   }
