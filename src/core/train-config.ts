@@ -75,3 +75,8 @@ export function learningRateAt(config: Pick<TrainConfig, 'learningRate' | 'learn
   if (config.learningRateSchedule !== 'cosine' || totalSteps <= 1) return config.learningRate;
   return config.learningRate * 0.5 * (1 + Math.cos(Math.PI * Math.min(step, totalSteps) / totalSteps));
 }
+
+/** The rate and its schedule as the runs table and the comparison show them: "0.001" or "0.001 (cosine)". */
+export function learningRateLabel(config: Pick<TrainConfig, 'learningRate' | 'learningRateSchedule'>): string {
+  return `${config.learningRate}${config.learningRateSchedule === 'cosine' ? ' (cosine)' : ''}`;
+}

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { augmentBitmaps, NO_AUGMENTATION } from '../../../src/core/augment.ts';
 import { evaluate, topK } from '../../../src/core/metrics.ts';
 import { Random, splitOf } from '../../../src/core/random.ts';
-import { ConfigError, learningRateAt, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
+import { ConfigError, learningRateAt, learningRateLabel, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
 
 describe('splitOf', () => {
   it('puts a drawing in the same split every time, in about the asked proportions', () => {
@@ -74,6 +74,8 @@ describe('learningRateAt', () => {
   it('treats a stored config from before schedules as constant', () => {
     const old = { learningRate: 0.01 } as unknown as Parameters<typeof learningRateAt>[0];
     expect(learningRateAt(old, 90, 100)).toBe(0.01);
+    expect(learningRateLabel(old)).toBe('0.01');
+    expect(learningRateLabel({ learningRate: 0.001, learningRateSchedule: 'cosine' })).toBe('0.001 (cosine)');
   });
 });
 
