@@ -2,7 +2,7 @@
 // matrix and narrows to a clicked cell; a run recorded before the gallery existed shows it after "Evaluate
 // again" (in the trainer worker, same top-1); with its drawings deleted, "Evaluate again" says so.
 import { expect, test, type Locator, type Page } from '@playwright/test';
-import { openTrainWithDefaults } from './helpers.ts';
+import { openPage, openTrainWithDefaults } from './helpers.ts';
 
 const ITEM = /^(cat|airplane|rainbow) guessed as (cat|airplane|rainbow) (\d{1,3})%$/;
 
@@ -109,12 +109,12 @@ test('misclassified drawings: agree with the matrix, filter by cell, survive "Ev
   expect(await confusionOf(page)).toEqual(confusion);
 
   // With the drawings gone there is nothing to evaluate on, and the page says what to do.
-  await page.getByRole('link', { name: 'Data' }).click();
+  await openPage(page, 'Data');
   page.once('dialog', (dialog) => void dialog.accept());
   await page.getByRole('button', { name: 'Delete dataset' }).click();
   await expect(page.getByRole('button', { name: 'Delete dataset' })).toHaveCount(0);
   // Pages stay mounted when switching, so the evaluation is still open.
-  await page.getByRole('link', { name: 'Train' }).click();
+  await openPage(page, 'Train');
   await page.getByRole('button', { name: 'Evaluate again' }).click();
   await expect(page.getByRole('alert')).toContainText(/Cannot evaluate again: No stored drawings of “\w+”.*download or import them/);
   // The stored evaluation is kept.

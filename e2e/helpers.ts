@@ -38,13 +38,26 @@ export async function choosePerCategory(page: Page, perCategory: number): Promis
   await page.getByLabel('Drawings per category').selectOption(String(perCategory));
 }
 
+/** Switches to one of the app's pages (Data, Train, Play) with the header link and waits until it is the current one.
+ * A click can land while the page below the header is still growing (thumbnails, a new dataset's row), and scroll
+ * anchoring can move the link between Playwright's hit check and the click: CI once lost the Play click that way and
+ * then waited five minutes for a hidden canvas. So the click is repeated until the link says it is current; an app
+ * that ignored the hash change would still fail here, because a repeated click on the same hash changes nothing. */
+export async function openPage(page: Page, name: 'Data' | 'Train' | 'Play'): Promise<void> {
+  const link = page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: true });
+  await expect(async () => {
+    await link.click();
+    await expect(link).toHaveAttribute('aria-current', 'page', { timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
+}
+
 /** A clean profile with the default categories downloaded (`perCategory` each), then the Train page on the tiny preset. */
 export async function openTrainWithDefaults(page: Page, perCategory: number): Promise<void> {
   await openFresh(page);
   await choosePerCategory(page, perCategory);
   await page.getByRole('button', { name: 'Download' }).click();
   await expect(page.getByText('Download complete')).toBeVisible({ timeout: 60_000 });
-  await page.getByRole('link', { name: 'Train' }).click();
+  await openPage(page, 'Train');
   await page.getByLabel('Preset').selectOption('tiny');
 }
 
@@ -59,7 +72,7 @@ export async function replay(page: Page, strokes: number[][][]): Promise<void> {
   const canvas = page.getByRole('img', { name: 'Drawing canvas' });
   // Just after a page switch the previous page can still be laid out above the canvas for a frame: wait until
   // the canvas is really on screen before reading its position.
-  await canvas.scrollIntoViewIfNeeded();
+  await canvas.scrollIntoViewIfNeeded({ timeout: 30_000 });
   await expect(canvas).toBeInViewport();
   const box = (await canvas.boundingBox())!;
   const xs = strokes.flatMap((s) => s[0]!), ys = strokes.flatMap((s) => s[1]!);
@@ -85,7 +98,7 @@ export async function trainTinyAndPlay(page: Page, classes: string[], trainTimeo
   await page.getByLabel('Epochs').fill('5');
   await page.getByRole('button', { name: 'Train' }).click();
   await expect(page.getByTestId('run-status')).toHaveText('done', { timeout: trainTimeoutMs });
-  await page.getByRole('link', { name: 'Play' }).click();
+  await openPage(page, 'Play');
   await page.getByLabel('Model to play with').selectOption({ index: 1 });
 }
 

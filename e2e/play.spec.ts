@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
-import { HAS_SHARED, replay, settledGuesses, SHARED_DIR, strokesOf, trainTinyAndPlay } from './helpers.ts';
+import { HAS_SHARED, openPage, replay, settledGuesses, SHARED_DIR, strokesOf, trainTinyAndPlay } from './helpers.ts';
 
 const CLASSES = ['airplane', 'cat', 'rainbow'];
 
@@ -33,9 +33,9 @@ test('guesses real drawings live with a model trained in the test; undo and clea
   await page.getByRole('button', { name: "That's wrong: save it" }).click();
   await expect(page.getByText('Saved as “cat” in My drawings.')).toBeVisible();
   await expect(predictions.getByRole('listitem')).toHaveCount(0);
-  await page.getByRole('link', { name: 'Data' }).click();
+  await openPage(page, 'Data');
   await expect(page.getByTestId('dataset-count-my-drawings')).toContainText('1 drawing');
-  await page.getByRole('link', { name: 'Play' }).click();
+  await openPage(page, 'Play');
 
   // Export model → three files; importing them back gives the same guesses for the same drawing.
   const rainbowOne = strokesOf('simplified', 'rainbow', 5);

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test, type Locator } from '@playwright/test';
-import { openFresh, SHARED_DIR } from './helpers.ts';
+import { openFresh, openPage, SHARED_DIR } from './helpers.ts';
 
 const CAT = path.join(SHARED_DIR, 'images', 'cat.jpg');
 const TM = path.join(SHARED_DIR, 'models', 'teachable-machine-mobilenet_v2_0.35_224');
@@ -31,7 +31,7 @@ test('classifies an uploaded photo by ImageNet MobileNet and by an imported Teac
   test.skip(!existsSync(CAT) || !existsSync(TM), `../shared is absent (looked for ${CAT} and ${TM}); this test needs the real photo and export`);
   test.setTimeout(180_000);
   await openFresh(page);
-  await page.getByRole('link', { name: 'Play' }).click();
+  await openPage(page, 'Play');
   const predictions = page.getByRole('list', { name: 'Image predictions' });
   const latency = page.getByTestId('image-latency');
   await expect(page.getByRole('radio', { name: /The selected model/ })).toBeDisabled();
@@ -71,7 +71,7 @@ test('classifies an uploaded photo by ImageNet MobileNet and by an imported Teac
 test('a file that is not an image gets a clear message, and the page keeps working', async ({ page }) => {
   test.skip(!existsSync(CAT), `../shared is absent (looked for ${CAT}); this test needs the real photo`);
   await openFresh(page);
-  await page.getByRole('link', { name: 'Play' }).click();
+  await openPage(page, 'Play');
   const predictions = page.getByRole('list', { name: 'Image predictions' });
   await page.getByLabel('Image file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') });
   await expect(page.getByRole('alert')).toContainText('“notes.txt” is not an image this browser can read');
