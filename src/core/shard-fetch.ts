@@ -5,7 +5,8 @@ import { DataError } from './errors.ts';
 import type { ShardEntry } from './manifest.ts';
 import { BITMAP_BYTES } from './render.ts';
 import { sha256Hex } from './sha256.ts';
-import { decodeShard } from './shard.ts';
+import { openShard } from './shard.ts';
+import { truncateZeroRuns } from './zero-runs.ts';
 import type { NewShard } from './store.ts';
 
 export interface PlannedShard {
@@ -99,17 +100,29 @@ export async function streamInto(response: Response, buffer: Uint8Array, url: st
   }
 }
 
-/** Checks a complete download against its manifest entry and decodes the drawings to keep. */
+/**
+ * Checks a complete download against its manifest entry and takes the drawings to keep. Zero-run-coded bitmaps
+ * stay coded (cut at `keep` when fewer are kept): the store decodes them when read, and writes and keeps about
+ * 2.5× fewer bytes meanwhile.
+ */
 export async function verify(buffer: Uint8Array, { entry, url, keep }: PlannedShard): Promise<FetchedShard> {
   if ((await sha256Hex(buffer)) !== entry.sha256) {
     throw new DataError('checksum', `${url} failed its checksum: its SHA-256 is not the one in the manifest, so the file is corrupt. Rebuild the dataset (npm run assets) or reload the page.`, url);
   }
-  const contents = decodeShard(buffer, url);
+  const contents = openShard(buffer, url);
   if (contents.drawingCount !== entry.drawingCount || contents.firstIndex !== entry.firstIndex) {
     throw new DataError('bad-header', `${url} holds drawings ${contents.firstIndex}–${contents.firstIndex + contents.drawingCount - 1}, not the ${entry.firstIndex}–${entry.firstIndex + entry.drawingCount - 1} its manifest entry lists.`, url);
   }
+  const whole = keep === contents.drawingCount;
+  let bitmaps: FetchedShard['bitmaps'] = contents.storedBitmaps.subarray(0, keep * BITMAP_BYTES);
+  if (contents.zeroRuns) {
+    // openShard counted the stream's pixels, so a cut at fewer of them always succeeds.
+    const zeroRuns = whole ? contents.storedBitmaps : truncateZeroRuns(contents.storedBitmaps, keep * BITMAP_BYTES);
+    if (zeroRuns === null) throw new DataError('bad-record', `${url} has damaged bitmaps.`, url);
+    bitmaps = { zeroRuns, drawingCount: keep };
+  }
   return {
     category: entry.category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes: entry.sizeBytes,
-    bitmaps: contents.bitmaps.subarray(0, keep * BITMAP_BYTES), strokes: contents.strokes?.slice(0, keep) ?? null, keep,
+    bitmaps, strokes: whole ? contents.strokes : contents.strokes?.slice(0, keep) ?? null, keep,
   };
 }

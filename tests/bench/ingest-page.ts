@@ -15,6 +15,8 @@ export interface BenchRequest {
 
 export interface BenchResult {
   drawings: number;
+  /** Bitmap bytes one round stores (both the ingest and the raw baseline). */
+  storedBytes: number;
   ingestMs: number[];
   rawMs: number[];
   coreFetchAhead1Ms: number[];
@@ -46,9 +48,9 @@ function timerGapProbe(): () => number {
 async function runIngestBench(request: BenchRequest): Promise<BenchResult> {
   const data = Comlink.wrap<DataWorkerApi>(new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module' }));
   const raw = Comlink.wrap<RawWriteApi>(new Worker(new URL('./raw-write.worker.ts', import.meta.url), { type: 'module' }));
-  const drawings = await raw.load(request.manifestUrl, request.categories, request.perCategory);
+  const { drawings, storedBytes } = await raw.load(request.manifestUrl, request.categories, request.perCategory);
   const result: BenchResult = {
-    drawings, ingestMs: [], rawMs: [], coreFetchAhead1Ms: [], coreFetchAhead2Ms: [], fetchVerifyOnlyMs: [], longestMainThreadTaskMs: 0, longestTimerGapMs: 0, storageEvent: null,
+    drawings, storedBytes, ingestMs: [], rawMs: [], coreFetchAhead1Ms: [], coreFetchAhead2Ms: [], fetchVerifyOnlyMs: [], longestMainThreadTaskMs: 0, longestTimerGapMs: 0, storageEvent: null,
   };
   const windows: [number, number][] = [];
   for (let round = 0; round < request.rounds; round++) {

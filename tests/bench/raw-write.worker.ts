@@ -1,12 +1,11 @@
-// Bench-only worker for `npm run bench:ingest`: the raw-write baseline (the same bitmap bytes put straight
-// into IndexedDB, one transaction a shard, nothing else) and the core ingest with a chosen fetchAhead or
+// Bench-only worker for `npm run bench:ingest`: the raw-write baseline (the bytes the ingest stores, zero-run
+// coded as the shards carry them, put straight into IndexedDB, one transaction a shard, nothing else) and the core ingest with a chosen fetchAhead or
 // without storing, to see what fetching ahead buys and what the network alone costs. Module Web Worker.
 import * as Comlink from 'comlink';
 import { deleteDB, openDB } from 'idb';
 import { ingest } from '../../src/core/ingest.ts';
 import { shardsFor, validateManifest } from '../../src/core/manifest.ts';
-import { BITMAP_BYTES } from '../../src/core/render.ts';
-import { decodeShard } from '../../src/core/shard.ts';
+import { verify } from '../../src/core/shard-fetch.ts';
 import { DrawingStore } from '../../src/core/store.ts';
 
 interface Loaded {
@@ -16,7 +15,10 @@ interface Loaded {
   firstIndex: number;
   sha256: string;
   sizeBytes: number;
+  drawingCount: number;
+  /** What the ingest stores: the zero-run stream when the shard is coded, else the pixels. */
   bitmaps: Uint8Array;
+  bitmapEncoding?: 'zero-runs';
 }
 
 const RAW_DB = 'doodle-lab-bench-raw';
@@ -24,19 +26,25 @@ const CORE_DB = 'doodle-lab-bench-core';
 let loaded: Loaded[] = [];
 
 const api = {
-  /** Downloads and decodes the planned shards once, untimed, so `rawWrite` times nothing but IndexedDB. */
-  async load(manifestUrl: string, categories: string[], perCategory: number): Promise<number> {
+  /** Downloads and verifies the planned shards once, untimed, so `rawWrite` times nothing but IndexedDB. */
+  async load(manifestUrl: string, categories: string[], perCategory: number): Promise<{ drawings: number; storedBytes: number }> {
     const manifest = validateManifest(await (await fetch(manifestUrl)).json(), manifestUrl);
     loaded = [];
     for (const category of categories) {
       for (const entry of shardsFor(manifest, category, perCategory)) {
-        const bytes = new Uint8Array(await (await fetch(new URL(entry.file, manifestUrl))).arrayBuffer());
+        const url = new URL(entry.file, manifestUrl).href;
+        const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
         const keep = Math.min(entry.drawingCount, perCategory - entry.firstIndex);
-        const bitmaps = decodeShard(bytes, entry.file).bitmaps.slice(0, keep * BITMAP_BYTES);
-        loaded.push({ key: `raw/${category}/${entry.index}`, category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes: entry.sizeBytes, bitmaps });
+        // The same check and cut as the ingest, so this stores the very bytes (and buffers) it stores.
+        const { bitmaps } = await verify(bytes, { entry, url, keep });
+        const coded = bitmaps instanceof Uint8Array ? null : bitmaps.zeroRuns;
+        loaded.push({
+          key: `raw/${category}/${entry.index}`, category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes: entry.sizeBytes,
+          drawingCount: keep, ...(coded === null ? { bitmaps: bitmaps as Uint8Array } : { bitmaps: coded, bitmapEncoding: 'zero-runs' as const }),
+        });
       }
     }
-    return loaded.reduce((sum, s) => sum + s.bitmaps.length / BITMAP_BYTES, 0);
+    return { drawings: loaded.reduce((sum, s) => sum + s.drawingCount, 0), storedBytes: loaded.reduce((sum, s) => sum + s.bitmaps.length, 0) };
   },
 
   /** Puts every loaded shard into a fresh database, one relaxed-durability transaction each; returns ms. */
@@ -46,7 +54,7 @@ const api = {
     const started = performance.now();
     for (const shard of loaded) {
       const tx = db.transaction('shards', 'readwrite', { durability: 'relaxed' });
-      await Promise.all([tx.store.put({ datasetId: 'raw', drawingCount: shard.bitmaps.length / BITMAP_BYTES, strokes: null, ...shard }, shard.key), tx.done]);
+      await Promise.all([tx.store.put({ datasetId: 'raw', strokes: null, ...shard }, shard.key), tx.done]);
     }
     const elapsedMs = performance.now() - started;
     db.close();
@@ -56,7 +64,7 @@ const api = {
 
   /**
    * The core ingest (as the data worker runs it) into a fresh database with `fetchAhead` shards in flight;
-   * with `discard`, shards are verified and decoded but not stored: the network-and-verify floor. Returns ms.
+   * with `discard`, shards are checked as the ingest checks them but not stored: the network-and-verify floor. Returns ms.
    */
   async coreIngest(manifestUrl: string, categories: string[], perCategory: number, fetchAhead: number, discard = false): Promise<number> {
     await deleteDB(CORE_DB);
