@@ -5,7 +5,7 @@ import * as Comlink from 'comlink';
 import { deleteDB, openDB } from 'idb';
 import { ingest } from '../../src/core/ingest.ts';
 import { shardsFor, validateManifest } from '../../src/core/manifest.ts';
-import { verify } from '../../src/core/shard-fetch.ts';
+import { streamInto, verify } from '../../src/core/shard-fetch.ts';
 import { DrawingStore } from '../../src/core/store.ts';
 
 interface Loaded {
@@ -60,6 +60,26 @@ const api = {
     db.close();
     await deleteDB(RAW_DB);
     return elapsedMs;
+  },
+
+  /**
+   * Only the downloads: the planned shards' bodies streamed into their buffers as the ingest does, two in flight,
+   * no checksum, no checks, nothing stored. Returns ms. The ingest cannot beat this, so this rate over the
+   * raw-write rate caps the ratio the benchmark reports.
+   */
+  async fetchOnly(manifestUrl: string, categories: string[], perCategory: number): Promise<number> {
+    const started = performance.now();
+    const manifest = validateManifest(await (await fetch(manifestUrl)).json(), manifestUrl);
+    const entries = categories.flatMap((category) => shardsFor(manifest, category, perCategory));
+    const signal = new AbortController().signal;
+    const lanes = [0, 1].map(async (lane) => {
+      for (let i = lane; i < entries.length; i += 2) {
+        const url = new URL(entries[i]!.file, manifestUrl).href;
+        await streamInto(await fetch(url), new Uint8Array(entries[i]!.sizeBytes), url, signal, () => undefined);
+      }
+    });
+    await Promise.all(lanes);
+    return performance.now() - started;
   },
 
   /**
