@@ -217,7 +217,7 @@ export async function ingest(options: IngestOptions, deps: IngestDeps): Promise<
       }
       storedDrawings += shard.keep;
       drawingsThisRun += shard.keep;
-      bytesDone += shard.sizeBytes;
+      bytesDone += shard.fileBytes;
       const category = progress.find((c) => c.name === shard.category);
       if (category !== undefined) category.storedDrawings += shard.keep;
       const drawingsPerSec = drawingsThisRun / Math.max(1e-3, (now() - startedAt) / 1000);

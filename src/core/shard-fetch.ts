@@ -5,7 +5,7 @@ import { DataError } from './errors.ts';
 import type { ShardEntry } from './manifest.ts';
 import { BITMAP_BYTES } from './render.ts';
 import { sha256Hex } from './sha256.ts';
-import { openShard } from './shard.ts';
+import { openShard, SHARD_HEADER_BYTES } from './shard.ts';
 import { truncateZeroRuns } from './zero-runs.ts';
 import type { NewShard } from './store.ts';
 
@@ -18,6 +18,8 @@ export interface PlannedShard {
 
 export interface FetchedShard extends NewShard {
   keep: number;
+  /** The file's size, as downloaded (`sizeBytes` is what the kept drawings take in storage). */
+  fileBytes: number;
 }
 
 export function httpError(status: number, url: string): DataError {
@@ -121,8 +123,10 @@ export async function verify(buffer: Uint8Array, { entry, url, keep }: PlannedSh
     if (zeroRuns === null) throw new DataError('bad-record', `${url} has damaged bitmaps.`, url);
     bitmaps = { zeroRuns, drawingCount: keep };
   }
-  return {
-    category: entry.category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes: entry.sizeBytes,
-    bitmaps, strokes: whole ? contents.strokes : contents.strokes?.slice(0, keep) ?? null, keep,
-  };
+  const strokes = whole ? contents.strokes : contents.strokes?.slice(0, keep) ?? null;
+  // What the shard takes in storage (the Data page's sizes): a whole one, its file after the header; a cut
+  // one, the bitmaps and strokes kept.
+  const storedBitmapBytes = bitmaps instanceof Uint8Array ? bitmaps.length : bitmaps.zeroRuns.length;
+  const sizeBytes = whole ? buffer.length - SHARD_HEADER_BYTES : storedBitmapBytes + (strokes === null ? 0 : JSON.stringify(strokes).length);
+  return { category: entry.category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes, bitmaps, strokes, keep, fileBytes: entry.sizeBytes };
 }

@@ -99,6 +99,9 @@ describe('ingest', () => {
     }
     expect((await store.readDrawings('quickdraw', 'cat', 0, 300)).bitmaps).toEqual(drawingsOf('cat', 0, 250));
     expect((await store.readDrawings('quickdraw', 'cat', 95, 110)).bitmaps).toEqual(drawingsOf('cat', 95, 205));
+    // The sizes listed are what is stored (no strokes here): the cut shard counts only what it kept.
+    const listed = (await store.listDatasets())[0]?.categories[0]?.storedBytes;
+    expect(listed).toBe(records.reduce((sum, record) => sum + (record?.bitmaps.length ?? NaN), 0));
   });
 
   test('a shard whose bitmaps the file keeps raw (coding would not shrink them) is stored raw and reads back exactly', async () => {
