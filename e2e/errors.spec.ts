@@ -117,8 +117,13 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
     await page.getByRole('button', { name: 'Download' }).click();
     await expect(page.getByRole('alert')).toContainText(/Storage full/);
     await expect(page.getByRole('alert')).toContainText(/Delete a dataset/);
+    // A reload must not retry writes on the full disk: the download is no longer pending.
+    await expect.poll(() => page.evaluate(() => localStorage.getItem('doodle-lab:pending-download'))).toBeNull();
     await page.reload();
-    const text = (await page.getByTestId('dataset-count-quickdraw').textContent()) ?? '';
+    const count = page.getByTestId('dataset-count-quickdraw');
+    await expect(count, 'what was stored before the disk filled is still listed after a reload').toBeVisible({ timeout: 30_000 });
+    await expect(page.getByText('Resuming download')).toHaveCount(0);
+    const text = (await count.textContent()) ?? '';
     const stored = Number(/^([\d,]+) drawings/.exec(text)?.[1]?.replace(/,/g, '') ?? 'NaN');
     // Whole shards (3000 drawings each) only: at least one fit, and not all ten.
     expect(stored).toBeGreaterThanOrEqual(3000);

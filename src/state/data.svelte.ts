@@ -123,8 +123,14 @@ export class DataState {
     if (this.download.status !== 'error' && this.download.status !== 'cancelled') {
       this.download.status = 'done';
     }
-    if (this.download.status === 'done') localStorage.removeItem(PENDING_KEY);
+    // A reload resumes an interrupted download, but not one the disk refused: retrying writes on a full disk
+    // cannot succeed, and a disk filled to the last byte is where Chromium may reset IndexedDB altogether.
+    if (this.download.status === 'done' || this.diskRefused()) localStorage.removeItem(PENDING_KEY);
     await this.refresh();
+  }
+
+  private diskRefused(): boolean {
+    return this.error?.code === 'quota';
   }
 
   private onProgress(event: IngestProgress): void {
