@@ -123,14 +123,8 @@ export class DataState {
     if (this.download.status !== 'error' && this.download.status !== 'cancelled') {
       this.download.status = 'done';
     }
-    // A reload resumes an interrupted download, but not one the disk refused: retrying writes on a full disk
-    // cannot succeed, and a disk filled to the last byte is where Chromium may reset IndexedDB altogether.
-    if (this.download.status === 'done' || this.diskRefused()) localStorage.removeItem(PENDING_KEY);
+    if (this.download.status === 'done') localStorage.removeItem(PENDING_KEY);
     await this.refresh();
-  }
-
-  private diskRefused(): boolean {
-    return this.error?.code === 'quota';
   }
 
   private onProgress(event: IngestProgress): void {
@@ -174,6 +168,10 @@ export class DataState {
       case 'error':
         view.status = 'error';
         this.error = event.error;
+        // A reload resumes an interrupted download, but not one the disk refused: writes on a full disk cannot
+        // succeed, and Chromium may reset all of IndexedDB once a write finds the disk full to the last byte.
+        // Forgotten at once, so a reload right after the message does not resume it either.
+        if (event.error.code === 'quota') localStorage.removeItem(PENDING_KEY);
         break;
     }
   }
