@@ -111,8 +111,8 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
   try {
     const page = context.pages()[0] ?? await context.newPage();
     await openFresh(page);
-    // All ten default categories × 3000: ten shards, 9.2 MB stored (zero-run coded), more than the ~7.7 MB left
-    // on the disk, of which Chromium grants only part (3 shards fit here; with an 8 MB disk only 1 did).
+    // All ten default categories × 3000: ten shards, 23.5 MB of bitmaps once decoded, far more than the
+    // ~7.7 MB left on the disk (Chromium compresses them; 2 or 3 shards fit).
     await choosePerCategory(page, 3000);
     await page.getByRole('button', { name: 'Download' }).click();
     await expect(page.getByRole('alert')).toContainText(/Storage full/);
