@@ -116,15 +116,22 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
     await choosePerCategory(page, 3000);
     await page.getByRole('button', { name: 'Download' }).click();
     await expect(page.getByRole('alert')).toContainText(/Storage full/);
-    await expect(page.getByRole('alert')).toContainText(/Delete a dataset/);
     // A reload must not retry writes on the full disk: the download is no longer pending, from the message on.
     expect(await page.evaluate(() => localStorage.getItem('doodle-lab:pending-download'))).toBeNull();
-    // What fit is listed, read back from IndexedDB after the failure. Not asserted after a reload: Chromium on
-    // Linux sometimes wipes the site's whole storage when it reopens it after the disk filled to the last byte
-    // (electron#41877; 3 of 12 runs here, with no dataLoss flag to report), which no page can prevent. Until
-    // this change the reload resumed the download, which re-downloaded what was wiped and hid that.
+    // Chromium on Linux sometimes wipes the site's whole storage once a write finds the disk full to the last
+    // byte (electron#41877; 1 to 3 runs in 12 here, with no event or dataLoss flag), which no page can prevent.
+    // The app must then say what was lost instead of showing an empty page. (Until this session a reload
+    // resumed the download, which re-downloaded what was wiped and hid it.)
+    // Checked on the live page, as read back after the failure: a reload is one more chance for that wipe.
+    const lost = page.getByRole('alert').filter({ hasText: 'the browser then discarded stored drawings' });
     const count = page.getByTestId('dataset-count-quickdraw');
-    await expect(count, 'what was stored before the disk filled is listed').toBeVisible({ timeout: 30_000 });
+    await expect(count.or(lost).first(), 'what was stored is listed, or its loss is reported').toBeVisible({ timeout: 30_000 });
+    if (await lost.isVisible()) {
+      test.info().annotations.push({ type: 'chromium reset', description: (await lost.textContent()) ?? '' });
+      await expect(lost).toContainText(/[\d,]+ of the [\d,]+ stored are left/);
+      return;
+    }
+    await expect(page.getByRole('alert')).toContainText(/Delete a dataset/);
     const text = (await count.textContent()) ?? '';
     const stored = Number(/^([\d,]+) drawings/.exec(text)?.[1]?.replace(/,/g, '') ?? 'NaN');
     // Whole shards (3000 drawings each) only: at least one fit, and not all ten.

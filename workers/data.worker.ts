@@ -102,7 +102,14 @@ const api = {
   },
 
   async listDatasets(): Promise<StoredDatasetSummary[]> {
-    return (await store()).listDatasets();
+    try {
+      return await (await store()).listDatasets();
+    } catch (error) {
+      // A connection the browser closed under us (see openDatabase's `terminated`): list from a new one, once.
+      if (!(error instanceof DOMException && error.name === 'InvalidStateError')) throw error;
+      storePromise = null;
+      return (await store()).listDatasets();
+    }
   },
 
   async readDrawings(datasetId: string, category: string, offset: number, limit: number): Promise<DrawingPage> {

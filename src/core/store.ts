@@ -93,6 +93,11 @@ export async function openDatabase(name = DB_NAME, onClosed?: () => void): Promi
       opened?.close();
       onClosed?.();
     },
+    terminated() {
+      // The browser closed the connection itself (Chromium does when it wipes a database after a disk filled
+      // to the last byte): let the owner open a new one rather than keep failing on this one.
+      onClosed?.();
+    },
   });
   return opened;
 }

@@ -8,6 +8,7 @@ import type { DataErrorInfo } from '../core/errors.ts';
 import type {
   CategoryProgress, DownloadOptions, DrawingPage, ImportFile, ImportProgress, IngestProgress, StoredDatasetSummary,
 } from '../core/ingest-protocol.ts';
+import { SERVED_DATASET_ID } from '../core/ingest.ts';
 import { validateManifest } from '../core/manifest.ts';
 import type { Strokes } from '../core/ndjson.ts';
 
@@ -125,6 +126,24 @@ export class DataState {
     }
     if (this.download.status === 'done') localStorage.removeItem(PENDING_KEY);
     await this.refresh();
+    this.checkKeptAfterRefusal();
+  }
+
+  /**
+   * After the disk refused a shard, what was stored should still be listed. Chromium on Linux sometimes wipes
+   * the site's whole storage once a write finds the disk full to the last byte (electron#41877), with no event
+   * to say so: compare, and tell the person instead of showing an empty page as if nothing had happened.
+   */
+  private checkKeptAfterRefusal(): void {
+    if (this.download?.status !== 'error' || this.error?.code !== 'quota') return;
+    const stored = this.download.storedDrawings;
+    const listed = this.datasets.find((d) => d.datasetId === SERVED_DATASET_ID)?.storedDrawings ?? 0;
+    if (listed >= stored) return;
+    this.error = {
+      code: 'quota',
+      message: `The disk filled up completely, and the browser then discarded stored drawings: ${listed.toLocaleString('en-US')} of the ` +
+        `${stored.toLocaleString('en-US')} stored are left. Chromium does this when a disk is full to the last byte. Free disk space, then download again.`,
+    };
   }
 
   private onProgress(event: IngestProgress): void {
