@@ -2,6 +2,9 @@
 // Only copyable values and transferred ArrayBuffers travel; progress events are unions tagged by `kind`.
 import type { DataErrorInfo } from './errors.ts';
 
+/** The storage id of the served Quick, Draw! dataset (here so the page can name it without the ingest code). */
+export const SERVED_DATASET_ID = 'quickdraw';
+
 /** A category as the page lists it: what the served dataset offers and what is stored locally. */
 export interface CategorySummary {
   /** Storage id of the dataset ("quickdraw" for served shards, "imported", "my-drawings"). */

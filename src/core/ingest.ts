@@ -2,11 +2,13 @@
 // never duplicates) → per shard: stream into a preallocated buffer → SHA-256 → decode → one transaction.
 // Pure logic with injected fetch, store, clock and sleep; runs in the data worker and in browser tests.
 import { DataError, isQuotaError, quotaError, toErrorInfo } from './errors.ts';
-import type { CategoryProgress, DownloadOptions, IngestProgress } from './ingest-protocol.ts';
+import { SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type IngestProgress } from './ingest-protocol.ts';
 import { shardsFor, validateManifest, type ShardEntry } from './manifest.ts';
 import { sha256Hex } from './sha256.ts';
 import { httpError, networkError, streamInto, verify, type FetchedShard, type PlannedShard } from './shard-fetch.ts';
 import { shardKey, type DatasetInfo, type NewShard, type StoredShard } from './store.ts';
+
+export { SERVED_DATASET_ID };
 
 /** The part of DrawingStore that ingest uses; tests wrap it to simulate a full disk. */
 export interface IngestStore {
@@ -43,7 +45,6 @@ export interface IngestOptions extends DownloadOptions {
   bytesEveryMs?: number;
 }
 
-export const SERVED_DATASET_ID = 'quickdraw';
 
 const abortableSleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve, reject) => {
   const timer = setTimeout(resolve, ms);

@@ -5,10 +5,10 @@ import { SvelteSet } from 'svelte/reactivity';
 import type { DataWorkerApi } from '../../workers/data.worker.ts';
 import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../core/categories.ts';
 import type { DataErrorInfo } from '../core/errors.ts';
-import type {
-  CategoryProgress, DownloadOptions, DrawingPage, ImportFile, ImportProgress, IngestProgress, StoredDatasetSummary,
+import {
+  SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type DrawingPage, type ImportFile, type ImportProgress, type IngestProgress,
+  type StoredDatasetSummary,
 } from '../core/ingest-protocol.ts';
-import { SERVED_DATASET_ID } from '../core/ingest.ts';
 import { validateManifest } from '../core/manifest.ts';
 import type { Strokes } from '../core/ndjson.ts';
 
