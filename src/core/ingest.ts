@@ -45,7 +45,6 @@ export interface IngestOptions extends DownloadOptions {
   bytesEveryMs?: number;
 }
 
-
 const abortableSleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve, reject) => {
   const timer = setTimeout(resolve, ms);
   signal.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason); }, { once: true });

@@ -5,7 +5,7 @@ import { DataError } from './errors.ts';
 import type { ShardEntry } from './manifest.ts';
 import { BITMAP_BYTES } from './render.ts';
 import { sha256Hex } from './sha256.ts';
-import { decodeShard } from './shard.ts';
+import { decodeShard, strokesByteLength } from './shard.ts';
 import type { NewShard } from './store.ts';
 
 export interface PlannedShard {
@@ -114,8 +114,8 @@ export async function verify(buffer: Uint8Array, { entry, url, keep }: PlannedSh
   const bitmaps = contents.bitmaps.subarray(0, keep * BITMAP_BYTES);
   const strokes = whole ? contents.strokes : contents.strokes?.slice(0, keep) ?? null;
   // What the kept drawings take in storage (the Data page's sizes): their bitmaps and their strokes (for a
-  // whole shard, the strokes' byte count from the header, offset 16, so they are not serialized again).
-  const strokesBytes = strokes === null ? 0 : whole ? new DataView(buffer.buffer, buffer.byteOffset).getUint32(16, true) : JSON.stringify(strokes).length;
+  // whole shard, the strokes' byte count from the header, so they are not serialized again).
+  const strokesBytes = strokes === null ? 0 : whole ? strokesByteLength(buffer) : JSON.stringify(strokes).length;
   return {
     category: entry.category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes: bitmaps.length + strokesBytes,
     bitmaps, strokes, keep, fileBytes: entry.sizeBytes,

@@ -51,6 +51,11 @@ export function encodeShard(shard: Omit<ShardContents, 'drawingCount'>): Uint8Ar
   return out;
 }
 
+/** The byte length of a shard's strokes JSON, from its header (0 when it has none); `bytes` must have passed `decodeShard`. */
+export function strokesByteLength(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(16, true);
+}
+
 /** Decodes a shard. `file` names it in error messages. Raw bitmaps are a view into `bytes` (no copy). */
 export function decodeShard(bytes: Uint8Array, file = 'the shard'): ShardContents {
   if (bytes.length === 0) throw new DataError('empty', `${file} is empty.`, file);

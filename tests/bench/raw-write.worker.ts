@@ -1,6 +1,7 @@
 // Bench-only worker for `npm run bench:ingest`: the raw-write baseline (the bytes the ingest stores, the
-// decoded bitmaps, put straight into IndexedDB, one transaction a shard, nothing else) and the core ingest with a chosen fetchAhead or
-// without storing, to see what fetching ahead buys and what the network alone costs. Module Web Worker.
+// decoded bitmaps, put straight into IndexedDB, one transaction a shard, nothing else), the core ingest with a
+// chosen fetchAhead or without storing, and the downloads alone, to see what fetching ahead buys and what the
+// network alone costs. Module Web Worker.
 import * as Comlink from 'comlink';
 import { deleteDB, openDB } from 'idb';
 import { ingest } from '../../src/core/ingest.ts';
