@@ -40,10 +40,13 @@ export interface IngestOptions extends DownloadOptions {
   label?: string;
   maxAttempts?: number;
   retryBaseMs?: number;
-  /** Shards downloaded at once; 2 lets the next shard arrive while this one is written (about 1.25× the rate of 1 in `npm run bench:ingest`). */
+  /** Shards downloading at once, while earlier ones are written. */
   fetchAhead?: number;
   bytesEveryMs?: number;
 }
+
+/** Downloaded shards that may wait for their turn to be written, beyond those downloading. */
+export const MAX_WAITING_SHARDS = 2;
 
 const abortableSleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve, reject) => {
   const timer = setTimeout(resolve, ms);
@@ -165,51 +168,63 @@ export async function ingest(options: IngestOptions, deps: IngestDeps): Promise<
     deps.onProgress({ kind: 'plan', categories: progress.map((c) => ({ ...c })), totalBytes, storedBytes: bytesDone });
     await reportStorage(deps.storage, deps.onProgress, true);
 
-    let inFlightBytes = 0, lastBytesAt = -Infinity;
+    // Bytes downloaded but not yet stored: counted from their arrival until their shard is stored, so the
+    // byte count never steps back while shards wait their turn to be written.
+    let arrivedBytes = 0, lastBytesAt = -Infinity;
     const onChunk = (entry: ShardEntry, length: number): void => {
-      inFlightBytes += length;
+      arrivedBytes += length;
       const t = now();
       if (t - lastBytesAt < bytesEveryMs) return;
       lastBytesAt = t;
-      deps.onProgress({ kind: 'bytes', category: entry.category, bytesDone: bytesDone + inFlightBytes, totalBytes });
+      deps.onProgress({ kind: 'bytes', category: entry.category, bytesDone: bytesDone + arrivedBytes, totalBytes });
     };
     const fetchShard = (shard: PlannedShard): Promise<FetchedShard> => withRetry(shard.url, shard.entry.file, async () => {
-      let buffer: Uint8Array = new Uint8Array(shard.entry.sizeBytes);
+      const { url, entry } = shard;
+      let buffer: Uint8Array = new Uint8Array(entry.sizeBytes);
       let received = 0;
       try {
-        const response = await get(shard.url);
-        buffer = await streamInto(response, buffer, shard.url, inner.signal, (length) => {
+        const response = await get(url);
+        buffer = await streamInto(response, buffer, url, inner.signal, (length) => {
           received += length;
-          onChunk(shard.entry, length);
+          onChunk(entry, length);
         });
-      } finally {
-        inFlightBytes -= received;
-      }
-      const { url, entry } = shard;
-      if (received === 0 && entry.sizeBytes > 0) {
-        throw new DataError('empty', `${url} arrived empty (0 of ${entry.sizeBytes} bytes). The served dataset is damaged: rebuild it (npm run assets).`, url);
-      }
-      if (received < entry.sizeBytes) {
-        throw new DataError('truncated', `${url} is truncated: ${received} of ${entry.sizeBytes} bytes arrived. The served file is incomplete: rebuild the dataset (npm run assets).`, url);
+        if (received === 0 && entry.sizeBytes > 0) {
+          throw new DataError('empty', `${url} arrived empty (0 of ${entry.sizeBytes} bytes). The served dataset is damaged: rebuild it (npm run assets).`, url);
+        }
+        if (received < entry.sizeBytes) {
+          throw new DataError('truncated', `${url} is truncated: ${received} of ${entry.sizeBytes} bytes arrived. The served file is incomplete: rebuild the dataset (npm run assets).`, url);
+        }
+      } catch (error) {
+        arrivedBytes -= received;
+        throw error;
       }
       return verify(buffer, shard);
     });
 
+    // Downloads run on their own, `fetchAhead` at a time, while shards are written in plan order: the next
+    // download starts when one arrives, not when one is stored. At most `maxAhead` shards wait in memory.
     const pending: Promise<FetchedShard>[] = [];
-    let next = 0, drawingsThisRun = 0;
-    for (let i = 0; i < todo.length; i++) {
-      while (pending.length < fetchAhead && next < todo.length) {
+    const maxAhead = fetchAhead + MAX_WAITING_SHARDS;
+    let next = 0, downloading = 0, drawingsThisRun = 0;
+    const startDownloads = (): void => {
+      while (downloading < fetchAhead && pending.length < maxAhead && next < todo.length && !inner.signal.aborted) {
         const planned = todo[next++];
         if (planned === undefined) break;
         const download = fetchShard(planned);
-        // Handled when its turn comes; this only keeps an early failure from being reported as unhandled.
-        download.catch(() => undefined);
+        downloading++;
+        // Also keeps an early failure from being reported as unhandled: it is rethrown when its turn comes.
+        const settled = (): void => { downloading--; startDownloads(); };
+        download.then(settled, settled);
         pending.push(download);
       }
+    };
+    for (let i = 0; i < todo.length; i++) {
+      startDownloads();
       const download = pending.shift();
       if (download === undefined) break;
       const shard = await download;
       if (inner.signal.aborted) break;
+      startDownloads();
       try {
         await deps.store.putShard(dataset, shard);
       } catch (error) {
@@ -218,6 +233,7 @@ export async function ingest(options: IngestOptions, deps: IngestDeps): Promise<
       storedDrawings += shard.keep;
       drawingsThisRun += shard.keep;
       bytesDone += shard.fileBytes;
+      arrivedBytes -= shard.fileBytes;
       const category = progress.find((c) => c.name === shard.category);
       if (category !== undefined) category.storedDrawings += shard.keep;
       const drawingsPerSec = drawingsThisRun / Math.max(1e-3, (now() - startedAt) / 1000);

@@ -4,7 +4,7 @@
 // Pure; runs in workers and in Node.
 import { DataError } from './errors.ts';
 import type { Strokes } from './ndjson.ts';
-import { decodeZeroRuns, encodeZeroRuns } from './zero-runs.ts';
+import { decodeZeroRuns, encodeZeroRuns, zeroRunPixelCount } from './zero-runs.ts';
 
 export const SHARD_MAGIC = 'QDSH';
 /** The version written. */
@@ -51,13 +51,30 @@ export function encodeShard(shard: Omit<ShardContents, 'drawingCount'>): Uint8Ar
   return out;
 }
 
-/** The byte length of a shard's strokes JSON, from its header (0 when it has none); `bytes` must have passed `decodeShard`. */
-export function strokesByteLength(bytes: Uint8Array): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(16, true);
+/** A checked shard whose bitmaps are still as stored in the file: raw, or the zero-run stream. */
+export interface OpenedShard extends Omit<ShardContents, 'bitmaps'> {
+  /** A view into the file's bytes (no copy): the pixels when raw, the zero-run stream when coded. */
+  storedBitmaps: Uint8Array;
+  zeroRuns: boolean;
 }
 
 /** Decodes a shard. `file` names it in error messages. Raw bitmaps are a view into `bytes` (no copy). */
 export function decodeShard(bytes: Uint8Array, file = 'the shard'): ShardContents {
+  const { storedBitmaps, zeroRuns, ...shard } = openShard(bytes, file);
+  const pixelBytes = shard.drawingCount * shard.imageSizePx * shard.imageSizePx;
+  const bitmaps = zeroRuns ? decodeZeroRuns(storedBitmaps, pixelBytes) : storedBitmaps;
+  if (bitmaps === null) throw damagedRuns(file, shard.drawingCount);
+  return { ...shard, bitmaps };
+}
+
+const damagedRuns = (file: string, drawingCount: number): DataError =>
+  new DataError('bad-record', `${file} has damaged bitmaps: their zero-run coding does not give ${drawingCount} drawings.`, file);
+
+/**
+ * Checks a shard as `decodeShard` does (header, sizes, the zero-run stream's pixel count, strokes) without
+ * decoding its bitmaps, so coded bitmaps can be stored as they arrived and decoded when read.
+ */
+export function openShard(bytes: Uint8Array, file = 'the shard'): OpenedShard {
   if (bytes.length === 0) throw new DataError('empty', `${file} is empty.`, file);
   if (bytes.length < SHARD_HEADER_BYTES) throw new DataError('truncated', `${file} is truncated: it ends inside its header.`, file);
   const magic = String.fromCharCode(bytes[0] ?? 0, bytes[1] ?? 0, bytes[2] ?? 0, bytes[3] ?? 0);
@@ -85,9 +102,9 @@ export function decodeShard(bytes: Uint8Array, file = 'the shard'): ShardContent
     throw new DataError('truncated', `${file} is truncated: ${bytes.length} of ${expected} bytes.`, file);
   }
   if (bytes.length > expected) throw new DataError('bad-header', `${file} has ${bytes.length - expected} unexpected trailing bytes.`, file);
-  const stored = bytes.subarray(SHARD_HEADER_BYTES, SHARD_HEADER_BYTES + bitmapBytes);
-  const bitmaps = encoding === BitmapEncoding.Raw ? stored : decodeZeroRuns(stored, pixelBytes);
-  if (bitmaps === null) throw new DataError('bad-record', `${file} has damaged bitmaps: their zero-run coding does not give ${drawingCount} drawings.`, file);
+  const storedBitmaps = bytes.subarray(SHARD_HEADER_BYTES, SHARD_HEADER_BYTES + bitmapBytes);
+  const zeroRuns = encoding === BitmapEncoding.ZeroRuns;
+  if (zeroRuns && zeroRunPixelCount(storedBitmaps) !== pixelBytes) throw damagedRuns(file, drawingCount);
   let strokes: Strokes[] | null = null;
   if (strokesBytes > 0) {
     try {
@@ -100,5 +117,5 @@ export function decodeShard(bytes: Uint8Array, file = 'the shard'): ShardContent
       throw new DataError('bad-record', `${file} has strokes for ${Array.isArray(strokes) ? strokes.length : 0} drawings, not ${drawingCount}.`, file);
     }
   }
-  return { imageSizePx, firstIndex, drawingCount, bitmaps, strokes };
+  return { imageSizePx, firstIndex, drawingCount, storedBitmaps, zeroRuns, strokes };
 }

@@ -6,6 +6,7 @@ import { isQuotaError, quotaError } from './errors.ts';
 import type { CategorySummary, DrawingPage, StoredDatasetSummary } from './ingest-protocol.ts';
 import type { Strokes } from './ndjson.ts';
 import { BITMAP_BYTES } from './render.ts';
+import { decodeZeroRuns } from './zero-runs.ts';
 import type { StoredModel } from './model-import.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
 
@@ -24,9 +25,20 @@ export interface ShardMeta {
 
 export interface ShardRecord extends ShardMeta {
   datasetId: string;
-  /** drawingCount × 784 bytes, its own buffer (never a view into a bigger download). */
+  /**
+   * Raw: drawingCount × 784 bytes. Zero-run coded (`bitmapEncoding`): the stream a v2 shard carries, decoded
+   * when read. Either way its own buffer, or one at most 4 kB larger (never a view into a bigger download).
+   */
   bitmaps: Uint8Array;
+  /** Absent on raw records, which is every record written before downloads kept the coding. */
+  bitmapEncoding?: 'zero-runs';
   strokes: Strokes[] | null;
+}
+
+/** Bitmaps still zero-run coded, as a downloaded v2 shard carries them (see zero-runs.ts). */
+export interface ZeroRunBitmaps {
+  zeroRuns: Uint8Array;
+  drawingCount: number;
 }
 
 export interface DatasetInfo {
@@ -53,7 +65,8 @@ export interface DoodleLabSchema extends DBSchema {
 export type Db = IDBPDatabase<DoodleLabSchema>;
 type WriteTx = IDBPTransaction<DoodleLabSchema, StoreNames<DoodleLabSchema>[], 'readwrite'>;
 
-export type NewShard = Omit<ShardMeta, 'drawingCount'> & { bitmaps: Uint8Array; strokes: Strokes[] | null };
+/** A shard to store: raw bitmaps, or coded ones, which are about 2.5× fewer bytes to write and keep. */
+export type NewShard = Omit<ShardMeta, 'drawingCount'> & { bitmaps: Uint8Array | ZeroRunBitmaps; strokes: Strokes[] | null };
 
 /** What `storedShardKeys` reports for each stored shard, so a resume can tell complete shards from trimmed or stale ones. */
 export interface StoredShard {
@@ -203,8 +216,11 @@ export class DrawingStore {
     await tx.done;
     wanted.forEach(({ meta, from, to, at }, i) => {
       const record = records[i];
-      if (record === undefined) throw new Error(`Shard ${shardKey(datasetId, category, meta.index)} is catalogued but missing; delete the dataset and download it again.`);
-      bitmaps.set(record.bitmaps.subarray(from * BITMAP_BYTES, to * BITMAP_BYTES), at * BITMAP_BYTES);
+      const key = shardKey(datasetId, category, meta.index);
+      if (record === undefined) throw new Error(`Shard ${key} is catalogued but missing; delete the dataset and download it again.`);
+      const pixels = record.bitmapEncoding === 'zero-runs' ? decodeZeroRuns(record.bitmaps, record.drawingCount * BITMAP_BYTES) : record.bitmaps;
+      if (pixels === null) throw new Error(`Shard ${key} is damaged in storage; delete the dataset and download it again.`);
+      bitmaps.set(pixels.subarray(from * BITMAP_BYTES, to * BITMAP_BYTES), at * BITMAP_BYTES);
     });
     return { datasetId, category, offset: start, total, bitmaps };
   }
@@ -248,17 +264,20 @@ function sizeOf(bitmaps: Uint8Array, strokes: Strokes[] | null): number {
 }
 
 function toRecord(datasetId: string, shard: NewShard): ShardRecord {
-  if (shard.bitmaps.length === 0 || shard.bitmaps.length % BITMAP_BYTES !== 0) {
-    throw new Error(`A shard of ${shard.category} must hold whole 28×28 bitmaps; got ${shard.bitmaps.length} bytes.`);
+  const coded = shard.bitmaps instanceof Uint8Array ? null : shard.bitmaps;
+  const stored = coded?.zeroRuns ?? (shard.bitmaps as Uint8Array);
+  if (coded === null && (stored.length === 0 || stored.length % BITMAP_BYTES !== 0)) {
+    throw new Error(`A shard of ${shard.category} must hold whole 28×28 bitmaps; got ${stored.length} bytes.`);
   }
-  const drawingCount = shard.bitmaps.length / BITMAP_BYTES;
+  const drawingCount = coded?.drawingCount ?? stored.length / BITMAP_BYTES;
+  if (!Number.isInteger(drawingCount) || drawingCount <= 0) throw new Error(`A shard of ${shard.category} must hold at least one drawing.`);
   if (shard.strokes !== null && shard.strokes.length !== drawingCount) throw new Error('strokes and bitmaps disagree in count');
   // A view is cloned into the database with its whole buffer. A downloaded shard's bitmaps are its file minus
   // a 32-byte header, so storing the view costs nothing; a view that shares its buffer with much more (the
   // strokes JSON, a whole .npy file) is copied so that only its own bytes are kept.
-  const spareBytes = shard.bitmaps.buffer.byteLength - shard.bitmaps.byteLength;
-  const bitmaps = spareBytes <= 4096 ? shard.bitmaps : shard.bitmaps.slice();
-  return { ...shard, datasetId, drawingCount, bitmaps };
+  const spareBytes = stored.buffer.byteLength - stored.byteLength;
+  const bitmaps = spareBytes <= 4096 ? stored : stored.slice();
+  return { ...shard, datasetId, drawingCount, bitmaps, ...(coded === null ? {} : { bitmapEncoding: 'zero-runs' as const }) };
 }
 
 function metaOf(record: ShardRecord): ShardMeta {

@@ -26,6 +26,46 @@ export function encodeZeroRuns(pixels: Uint8Array): Uint8Array {
 }
 
 /**
+ * How many pixels a zero-run stream describes, or null when it ends inside a token: the check that lets a
+ * stream be stored as it arrived and decoded only when read, without writing the pixels out now.
+ */
+export function zeroRunPixelCount(stream: Uint8Array): number | null {
+  const n = stream.length;
+  let pixels = 0, i = 0;
+  while (i < n) {
+    if (i + 1 >= n) return null;
+    const literals = stream[i + 1] as number;
+    pixels += (stream[i] as number) + literals;
+    i += 2 + literals;
+  }
+  return i === n ? pixels : null;
+}
+
+/**
+ * The first `length` pixels of a zero-run stream, still coded, in a new array (the token that crosses
+ * `length` is cut short); null when the stream is damaged or describes fewer pixels.
+ */
+export function truncateZeroRuns(stream: Uint8Array, length: number): Uint8Array | null {
+  const n = stream.length;
+  let o = 0, i = 0;
+  while (i < n && o < length) {
+    if (i + 1 >= n) return null;
+    const zeros = stream[i] as number, literals = stream[i + 1] as number;
+    if (i + 2 + literals > n) return null;
+    if (o + zeros + literals >= length) {
+      const keptZeros = Math.min(zeros, length - o), keptLiterals = length - o - keptZeros;
+      const out = stream.slice(0, i + 2 + keptLiterals);
+      out[i] = keptZeros;
+      out[i + 1] = keptLiterals;
+      return out;
+    }
+    o += zeros + literals;
+    i += 2 + literals;
+  }
+  return o === length ? stream.slice(0, i) : null;
+}
+
+/**
  * Decodes a zero-run stream into a new array of `length` pixels. Returns null when the stream is damaged: it
  * ends inside a token, or describes more or fewer than `length` pixels.
  */

@@ -23,6 +23,8 @@ export interface BenchResult {
   coreFetchAhead2Ms: number[];
   fetchVerifyOnlyMs: number[];
   fetchOnlyMs: number[];
+  /** The downloads and the raw writes running at the same time, until both are done. */
+  fetchAndRawWriteMs: number[];
   /** Longest 'longtask' entry (≥ 50 ms by definition) during the data worker's downloads; 0 when none. */
   longestMainThreadTaskMs: number;
   /** Longest gap between 4 ms timer ticks on the main thread during those downloads: a finer responsiveness probe. */
@@ -51,7 +53,7 @@ async function runIngestBench(request: BenchRequest): Promise<BenchResult> {
   const raw = Comlink.wrap<RawWriteApi>(new Worker(new URL('./raw-write.worker.ts', import.meta.url), { type: 'module' }));
   const { drawings, storedBytes } = await raw.load(request.manifestUrl, request.categories, request.perCategory);
   const result: BenchResult = {
-    drawings, storedBytes, ingestMs: [], rawMs: [], coreFetchAhead1Ms: [], coreFetchAhead2Ms: [], fetchVerifyOnlyMs: [], fetchOnlyMs: [], longestMainThreadTaskMs: 0, longestTimerGapMs: 0, storageEvent: null,
+    drawings, storedBytes, ingestMs: [], rawMs: [], coreFetchAhead1Ms: [], coreFetchAhead2Ms: [], fetchVerifyOnlyMs: [], fetchOnlyMs: [], fetchAndRawWriteMs: [], longestMainThreadTaskMs: 0, longestTimerGapMs: 0, storageEvent: null,
   };
   const windows: [number, number][] = [];
   for (let round = 0; round < request.rounds; round++) {
@@ -77,6 +79,7 @@ async function runIngestBench(request: BenchRequest): Promise<BenchResult> {
     result.coreFetchAhead2Ms.push(await raw.coreIngest(request.manifestUrl, request.categories, request.perCategory, 2));
     result.fetchVerifyOnlyMs.push(await raw.coreIngest(request.manifestUrl, request.categories, request.perCategory, 2, true));
     result.fetchOnlyMs.push(await raw.fetchOnly(request.manifestUrl, request.categories, request.perCategory));
+    result.fetchAndRawWriteMs.push(await raw.fetchAndRawWrite(request.manifestUrl, request.categories, request.perCategory));
   }
   const stored = (await data.listDatasets()).find((d) => d.datasetId === 'quickdraw')?.storedDrawings;
   if (stored !== drawings) throw new Error(`stored ${String(stored)} drawings, expected ${drawings}`);

@@ -1,7 +1,7 @@
-// Bench-only worker for `npm run bench:ingest`: the raw-write baseline (the bytes the ingest stores, the
-// decoded bitmaps, put straight into IndexedDB, one transaction a shard, nothing else), the core ingest with a
-// chosen fetchAhead or without storing, and the downloads alone, to see what fetching ahead buys and what the
-// network alone costs. Module Web Worker.
+// Bench-only worker for `npm run bench:ingest`: the raw-write baseline (the bytes the ingest stores, zero-run
+// coded as the shards carry them, put straight into IndexedDB, one transaction a shard, nothing else), the core
+// ingest with a chosen fetchAhead or without storing, and the downloads alone, to see what fetching ahead buys
+// and what the network alone costs. Module Web Worker.
 import * as Comlink from 'comlink';
 import { deleteDB, openDB } from 'idb';
 import { ingest } from '../../src/core/ingest.ts';
@@ -17,7 +17,9 @@ interface Loaded {
   sha256: string;
   sizeBytes: number;
   drawingCount: number;
+  /** What the ingest stores: the zero-run stream when the shard is coded, else the pixels. */
   bitmaps: Uint8Array;
+  bitmapEncoding?: 'zero-runs';
 }
 
 const RAW_DB = 'doodle-lab-bench-raw';
@@ -34,11 +36,12 @@ const api = {
         const url = new URL(entry.file, manifestUrl).href;
         const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
         const keep = Math.min(entry.drawingCount, perCategory - entry.firstIndex);
-        // The same check, decoding and cut as the ingest, so this stores the very bytes it stores.
+        // The same check and cut as the ingest, so this stores the very bytes (and buffers) it stores.
         const { bitmaps } = await verify(bytes, { entry, url, keep });
+        const coded = bitmaps instanceof Uint8Array ? null : bitmaps.zeroRuns;
         loaded.push({
           key: `raw/${category}/${entry.index}`, category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes: entry.sizeBytes,
-          drawingCount: keep, bitmaps,
+          drawingCount: keep, ...(coded === null ? { bitmaps: bitmaps as Uint8Array } : { bitmaps: coded, bitmapEncoding: 'zero-runs' as const }),
         });
       }
     }
@@ -58,6 +61,17 @@ const api = {
     db.close();
     await deleteDB(RAW_DB);
     return elapsedMs;
+  },
+
+  /**
+   * The downloads (as `fetchOnly`) and the raw writes (as `rawWrite`) at the same time, nothing checked: on a
+   * machine where they compete for the CPU, the time until both are done bounds the ingest, which does both.
+   * Returns ms.
+   */
+  async fetchAndRawWrite(manifestUrl: string, categories: string[], perCategory: number): Promise<number> {
+    const started = performance.now();
+    await Promise.all([api.fetchOnly(manifestUrl, categories, perCategory), api.rawWrite()]);
+    return performance.now() - started;
   },
 
   /**
@@ -82,7 +96,7 @@ const api = {
 
   /**
    * The core ingest (as the data worker runs it) into a fresh database with `fetchAhead` shards in flight;
-   * with `discard`, shards are verified and decoded as the ingest does it but not stored: the network-and-verify floor. Returns ms.
+   * with `discard`, shards are checked as the ingest checks them but not stored: the network-and-verify floor. Returns ms.
    */
   async coreIngest(manifestUrl: string, categories: string[], perCategory: number, fetchAhead: number, discard = false): Promise<number> {
     await deleteDB(CORE_DB);

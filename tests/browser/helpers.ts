@@ -132,11 +132,12 @@ export function fakeServer(dataset: Dataset): FakeServer {
 }
 
 /** A database of its own for one test, deleted afterwards. */
-export async function freshStore(): Promise<{ store: DrawingStore; dispose: () => Promise<void> }> {
+export async function freshStore(): Promise<{ store: DrawingStore; name: string; dispose: () => Promise<void> }> {
   const name = `doodle-lab-test-${crypto.randomUUID()}`;
   const store = await DrawingStore.open(name);
   return {
     store,
+    name,
     dispose: async () => {
       store.close();
       await deleteDatabase(name);

@@ -2,18 +2,21 @@
 // bodies: success, resume after cancel, and each kind of bad input — every failure names what went wrong
 // and leaves the shards stored before it exactly as they were.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { ingest, type IngestDeps, type IngestOptions } from '../../src/core/ingest.ts';
+import { openDB } from 'idb';
+import { ingest, MAX_WAITING_SHARDS, type IngestDeps, type IngestOptions } from '../../src/core/ingest.ts';
 import { BITMAP_BYTES } from '../../src/core/render.ts';
 import { sha256Hex } from '../../src/core/sha256.ts';
-import { encodeShard } from '../../src/core/shard.ts';
-import type { DrawingStore } from '../../src/core/store.ts';
+import { encodeShard, SHARD_HEADER_BYTES } from '../../src/core/shard.ts';
+import type { DoodleLabSchema, DrawingStore } from '../../src/core/store.ts';
+import { decodeZeroRuns } from '../../src/core/zero-runs.ts';
 import {
   MANIFEST_URL, drawingsOf, fakeServer, fileOf, freshStore, makeDataset, noSleep, recorder, streamOf, type Dataset, type FakeServer,
 } from './helpers.ts';
 
 let store: DrawingStore;
+let dbName: string;
 let dispose: () => Promise<void>;
-beforeEach(async () => ({ store, dispose } = await freshStore()));
+beforeEach(async () => ({ store, name: dbName, dispose } = await freshStore()));
 afterEach(async () => dispose());
 
 function run(server: FakeServer, options: Partial<IngestOptions>, extra: Partial<IngestDeps> = {}) {
@@ -77,27 +80,78 @@ describe('ingest', () => {
     expect(stored.at(-1)?.bytesDone).toBe(stored.at(-1)?.totalBytes);
   });
 
-  test('lists what it stores: a shard cut to perCategory counts only the drawings it keeps', async () => {
+  test('keeps zero-run-coded bitmaps coded in IndexedDB (whole shards as they arrived, the last one cut), and reads them back exactly', async () => {
     const dataset = await makeDataset(['cat']);
     const { finished } = run(fakeServer(dataset), { categories: ['cat'], perCategory: 250 });
     expect(await finished).toMatchObject({ kind: 'done', storedDrawings: 250 });
-    expect((await store.listDatasets())[0]?.categories).toEqual([{ datasetId: 'quickdraw', name: 'cat', storedDrawings: 250, storedBytes: 250 * BITMAP_BYTES }]);
+    const db = await openDB<DoodleLabSchema>(dbName);
+    const records = await Promise.all([0, 1, 2].map((index) => db.get('shards', `quickdraw/cat/${index}`)));
+    db.close();
+    for (const [index, record] of records.entries()) {
+      const file = dataset.files.get(fileOf(dataset, 'cat', index))!;
+      const codedBytes = new DataView(file.buffer, file.byteOffset).getUint32(24, true);
+      expect(record?.bitmapEncoding).toBe('zero-runs');
+      expect(record?.drawingCount).toBe(index < 2 ? 100 : 50);
+      // Whole shards: the file's stream byte for byte. The cut one: a prefix of it, shorter.
+      if (index < 2) expect(record?.bitmaps).toEqual(file.subarray(SHARD_HEADER_BYTES, SHARD_HEADER_BYTES + codedBytes));
+      else expect(record?.bitmaps.length).toBeLessThan(codedBytes * 0.6);
+      expect(decodeZeroRuns(record!.bitmaps, record!.drawingCount * BITMAP_BYTES)).toEqual(drawingsOf('cat', index * 100, index * 100 + record!.drawingCount));
+    }
+    expect((await store.readDrawings('quickdraw', 'cat', 0, 300)).bitmaps).toEqual(drawingsOf('cat', 0, 250));
     expect((await store.readDrawings('quickdraw', 'cat', 95, 110)).bitmaps).toEqual(drawingsOf('cat', 95, 205));
+    // The sizes listed are what is stored (no strokes here): the cut shard counts only what it kept.
+    const listed = (await store.listDatasets())[0]?.categories[0]?.storedBytes;
+    expect(listed).toBe(records.reduce((sum, record) => sum + (record?.bitmaps.length ?? NaN), 0));
   });
 
-  test('a shard whose file keeps its bitmaps raw (coding would not shrink them) reads back exactly, next to coded ones', async () => {
+  test('a shard whose bitmaps the file keeps raw (coding would not shrink them) is stored raw and reads back exactly', async () => {
     const dataset = await makeDataset(['cat']);
     const dense = Uint8Array.from({ length: 100 * BITMAP_BYTES }, (_, i) => (i % 251) + 1);
     const bytes = encodeShard({ imageSizePx: 28, firstIndex: 0, bitmaps: dense, strokes: null });
     expect(new DataView(bytes.buffer).getUint16(20, true)).toBe(0);
-    const coded = dataset.files.get(fileOf(dataset, 'cat', 1))!;
-    expect(new DataView(coded.buffer, coded.byteOffset).getUint16(20, true)).toBe(1);
     await replaceShard(dataset, 'cat', 0, bytes, true);
     const { finished } = run(fakeServer(dataset), { categories: ['cat'], perCategory: 150 });
     expect(await finished).toMatchObject({ kind: 'done', storedDrawings: 150 });
+    const db = await openDB<DoodleLabSchema>(dbName);
+    const [raw, coded] = await Promise.all([db.get('shards', 'quickdraw/cat/0'), db.get('shards', 'quickdraw/cat/1')]);
+    db.close();
+    expect([raw?.bitmapEncoding, raw?.bitmaps.length]).toEqual([undefined, 100 * BITMAP_BYTES]);
+    expect(coded?.bitmapEncoding).toBe('zero-runs');
     const page = await store.readDrawings('quickdraw', 'cat', 0, 150);
     expect(page.bitmaps.subarray(0, 100 * BITMAP_BYTES)).toEqual(dense);
     expect(page.bitmaps.subarray(100 * BITMAP_BYTES)).toEqual(drawingsOf('cat', 100, 150));
+  });
+
+  test('downloads go on while a shard is written, up to a bounded number ahead, and the byte count never steps back', async () => {
+    const dataset = await makeDataset(['cat', 'dog'], 5, 100);
+    const server = fakeServer(dataset);
+    const fetched = (): number => [...server.hits.keys()].filter((url) => url !== MANIFEST_URL).length;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let puts = 0;
+    const slowStore = {
+      storedShardKeys: (id: string) => store.storedShardKeys(id),
+      putShard: async (...args: Parameters<DrawingStore['putShard']>) => {
+        if (++puts === 1) await held;
+        return store.putShard(...args);
+      },
+    };
+    const fetchAhead = 2;
+    const { events, finished } = run(server, { perCategory: 500, fetchAhead, bytesEveryMs: 0 }, { store: slowStore });
+    // While the first shard's write is held: the shard being written, plus `fetchAhead` downloading and
+    // MAX_WAITING_SHARDS waiting, and no more.
+    const ahead = 1 + fetchAhead + MAX_WAITING_SHARDS;
+    await expect.poll(fetched, { timeout: 10_000 }).toBe(ahead);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(fetched()).toBe(ahead);
+    expect(puts).toBe(1);
+    release();
+    expect(await finished).toMatchObject({ kind: 'done', storedDrawings: 1000 });
+    expect(await counts()).toEqual({ cat: 500, dog: 500 });
+    expect((await store.readDrawings('quickdraw', 'dog', 0, 500)).bitmaps).toEqual(drawingsOf('dog', 0, 500));
+    const bytes = events.of('bytes');
+    expect(bytes.length).toBeGreaterThan(10);
+    expect(bytes.every((e, i) => i === 0 || e.bytesDone >= (bytes[i - 1]?.bytesDone ?? 0))).toBe(true);
   });
 
   test('resumes after a cancel mid-way: nothing downloaded twice, nothing duplicated, exact counts', async () => {

@@ -2,7 +2,8 @@
 // strokes byte for byte, keeps its documented header layout, still reads v1, and refuses truncated, foreign,
 // wrong-version, damaged and over-long files with typed errors.
 import { describe, expect, it } from 'vitest';
-import { decodeShard, encodeShard, SHARD_HEADER_BYTES } from '../../../src/core/shard.ts';
+import { decodeShard, encodeShard, openShard, SHARD_HEADER_BYTES } from '../../../src/core/shard.ts';
+import { decodeZeroRuns } from '../../../src/core/zero-runs.ts';
 import { errorOf, fixtureRows, simplifiedDrawing } from '../fixtures.ts';
 
 /** Hardly a zero anywhere: zero-run coding would be larger, so these stay raw. */
@@ -59,6 +60,19 @@ describe('encodeShard / decodeShard', () => {
     expect(coded).toBeLessThan(sketches.length / 2);
     expect(bytes.length).toBe(SHARD_HEADER_BYTES + coded + new TextEncoder().encode(JSON.stringify(strokes)).length);
     expect(decodeShard(bytes)).toEqual({ imageSizePx: 28, firstIndex: 0, drawingCount: 3, bitmaps: sketches, strokes });
+  });
+
+  it('openShard checks a shard but leaves coded bitmaps coded: a view of the stream in the file', () => {
+    const bytes = encodeShard({ imageSizePx: 28, firstIndex: 0, bitmaps: sketches, strokes });
+    const coded = new DataView(bytes.buffer).getUint32(24, true);
+    const opened = openShard(bytes);
+    expect(opened.zeroRuns).toBe(true);
+    expect(opened.storedBitmaps.buffer).toBe(bytes.buffer);
+    expect([opened.storedBitmaps.byteOffset, opened.storedBitmaps.length]).toEqual([SHARD_HEADER_BYTES, coded]);
+    expect(decodeZeroRuns(opened.storedBitmaps, sketches.length)).toEqual(sketches);
+    expect(opened.strokes).toEqual(strokes);
+    const raw = openShard(encodeShard({ imageSizePx: 28, firstIndex: 0, bitmaps, strokes: null }));
+    expect([raw.zeroRuns, raw.storedBitmaps]).toEqual([false, bitmaps]);
   });
 
   it('still reads format v1 shards', () => {
@@ -118,9 +132,11 @@ describe('decodeShard refuses bad files, naming them', () => {
     const bytes = coded.slice();
     bytes[SHARD_HEADER_BYTES] = 255; // the first zero run now skips past where its literals belong
     bytes[SHARD_HEADER_BYTES + 1] = 255;
-    const error = errorOf(() => decodeShard(bytes, 's.qds'));
-    expect(error.code).toBe('bad-record');
-    expect(error.message).toMatch(/damaged bitmaps/);
+    for (const read of [decodeShard, openShard]) {
+      const error = errorOf(() => read(bytes, 's.qds'));
+      expect(error.code).toBe('bad-record');
+      expect(error.message).toMatch(/damaged bitmaps/);
+    }
   });
 
   it('unreadable strokes', () => {

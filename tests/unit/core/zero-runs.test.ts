@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeNpy } from '../../../src/core/npy.ts';
-import { decodeZeroRuns, encodeZeroRuns } from '../../../src/core/zero-runs.ts';
+import { decodeZeroRuns, encodeZeroRuns, truncateZeroRuns, zeroRunPixelCount } from '../../../src/core/zero-runs.ts';
 
 const roundTrip = (pixels: Uint8Array): Uint8Array | null => decodeZeroRuns(encodeZeroRuns(pixels), pixels.length);
 
@@ -31,6 +31,29 @@ describe('zero-run coding', () => {
     ['fewer pixels than asked for', Uint8Array.of(2, 1, 7)],
   ])('a damaged stream (%s) is null', (_, stream) => {
     expect(decodeZeroRuns(stream, 5)).toBeNull();
+  });
+
+  it('counts the pixels of a stream without decoding it, and says null where it ends inside a token', () => {
+    const pixels = Uint8Array.from({ length: 3000 }, (_, i) => (i % 7 < 2 ? 0 : i % 250));
+    expect(zeroRunPixelCount(encodeZeroRuns(pixels))).toBe(3000);
+    expect(zeroRunPixelCount(encodeZeroRuns(new Uint8Array(2000)))).toBe(2000);
+    expect(zeroRunPixelCount(new Uint8Array(0))).toBe(0);
+    expect(zeroRunPixelCount(Uint8Array.of(3))).toBeNull();
+    expect(zeroRunPixelCount(Uint8Array.of(0, 5, 1, 2))).toBeNull();
+  });
+
+  // Cut points inside a zero run, inside a literal run, on a token boundary, at 0 and at the very end.
+  const sketch = Uint8Array.from({ length: 784 * 3 }, (_, i) => (i % 300 < 200 ? 0 : (i % 13) + 1));
+  it.each([0, 1, 100, 200, 250, 300, 784, 784 * 2 + 5, 784 * 3])('cuts a coded stream at %i pixels, still coded, as decoding and cutting would', (length) => {
+    const cut = truncateZeroRuns(encodeZeroRuns(sketch), length);
+    expect(cut).not.toBeNull();
+    expect(decodeZeroRuns(cut!, length)).toEqual(sketch.subarray(0, length));
+  });
+
+  it('cutting past the end, or a damaged stream, is null', () => {
+    expect(truncateZeroRuns(encodeZeroRuns(sketch), sketch.length + 1)).toBeNull();
+    expect(truncateZeroRuns(Uint8Array.of(0, 5, 1, 2), 3)).toBeNull();
+    expect(truncateZeroRuns(Uint8Array.of(3), 2)).toBeNull();
   });
 
   const bitmaps = path.resolve(import.meta.dirname, '..', '..', '..', '..', 'shared', 'quickdraw', 'numpy_bitmap');
