@@ -13,6 +13,7 @@ export type DataErrorCode =
   | 'http'             // the server answered with an error status
   | 'network'          // the connection failed or dropped mid-transfer
   | 'quota'            // the browser refused to store more (disk full or quota reached)
+  | 'storage'          // the browser's storage failed a write for a reason it does not name as a full disk
   | 'not-image'        // a dropped file that is not an image
   | 'cancelled';       // the user stopped it
 
@@ -58,6 +59,18 @@ export function quotaError(what: string): DataError {
     'quota',
     `The browser's storage is full (its quota is used up or the disk is full), so ${what} could not be stored; everything stored before is kept. ` +
       'Delete a dataset you no longer need (Data page, "Delete dataset"), free disk space, or download fewer drawings per category.',
+  );
+}
+
+/**
+ * The message for any other failed write (Chromium reports some failures on a nearly full disk only as
+ * "UnknownError"): what failed, with the browser's own words, that nothing stored is lost, and what to try.
+ */
+export function storageError(what: string, cause: { name: string; message: string }): DataError {
+  return new DataError(
+    'storage',
+    `The browser could not store ${what} (${cause.name}: ${cause.message}); everything stored before is kept. ` +
+      'Try again; if it fails again, check that the disk has free space.',
   );
 }
 

@@ -2,7 +2,7 @@
 // record, each committed in one transaction together with its dataset row (which catalogues the shards, so
 // listing and paging never load bitmaps). Runs in the data worker (and in browser tests); pure TS on `idb`.
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
-import { isQuotaError, quotaError } from './errors.ts';
+import { isQuotaError, quotaError, storageError } from './errors.ts';
 import type { CategorySummary, DrawingPage, StoredDatasetSummary } from './ingest-protocol.ts';
 import type { Strokes } from './ndjson.ts';
 import { BITMAP_BYTES } from './render.ts';
@@ -239,7 +239,7 @@ export class DrawingStore {
   /**
    * Runs `work` in one read-write transaction over both stores and waits for the commit. A full disk shows up
    * as a QuotaExceededError on a request or as the error of the aborted transaction; both become
-   * DataError('quota'). `work` must only await requests of `tx` (idb's transaction-lifetime rule).
+   * DataError('quota'). Any other failure the browser reports becomes DataError('storage'). `work` must only await requests of `tx` (idb's transaction-lifetime rule).
    */
   private async write(what: string, work: (tx: WriteTx) => Promise<void>): Promise<void> {
     const tx = this.db.transaction(['shards', 'datasets'], 'readwrite', WRITE_OPTIONS);
@@ -255,7 +255,8 @@ export class DrawingStore {
     const commitError = await done;
     if (failure === null && commitError === null) return;
     if (isQuotaError(failure) || isQuotaError(commitError) || isQuotaError(tx.error)) throw quotaError(what);
-    throw failure ?? commitError;
+    const error = failure ?? commitError;
+    throw error instanceof DOMException ? storageError(what, error) : error;
   }
 }
 

@@ -40,6 +40,9 @@ export interface DownloadView {
   retryNote: string | null;
 }
 
+/** The disk refused a write, or storage failed one: retrying on reload would write to the same disk. */
+const refusedWrite = (code: DataErrorInfo['code'] | undefined): boolean => code === 'quota' || code === 'storage';
+
 function emptyView(resumed: boolean): DownloadView {
   return {
     status: 'running', resumed, categories: [], storedDrawings: 0, targetDrawings: 0, bytesDone: 0,
@@ -135,7 +138,7 @@ export class DataState {
    * to say so: compare, and tell the person instead of showing an empty page as if nothing had happened.
    */
   private checkKeptAfterRefusal(): void {
-    if (this.download?.status !== 'error' || this.error?.code !== 'quota') return;
+    if (this.download?.status !== 'error' || !refusedWrite(this.error?.code)) return;
     const stored = this.download.storedDrawings;
     const listed = this.datasets.find((d) => d.datasetId === SERVED_DATASET_ID)?.storedDrawings ?? 0;
     if (listed >= stored) return;
@@ -190,7 +193,7 @@ export class DataState {
         // A reload resumes an interrupted download, but not one the disk refused: writes on a full disk cannot
         // succeed, and Chromium may reset all of IndexedDB once a write finds the disk full to the last byte.
         // Forgotten at once, so a reload right after the message does not resume it either.
-        if (event.error.code === 'quota') localStorage.removeItem(PENDING_KEY);
+        if (refusedWrite(event.error.code)) localStorage.removeItem(PENDING_KEY);
         break;
     }
   }

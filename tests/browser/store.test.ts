@@ -56,6 +56,17 @@ describe('DrawingStore', () => {
     expect((await store.listDatasets())[0]?.storedDrawings).toBe(100);
   });
 
+  test('a write the browser fails for another reason than a full disk says so, with its words, and keeps what was stored', async () => {
+    await store.putShard(QUICKDRAW, shard('cat', 0, 100));
+    // IndexedDB cannot clone a function: a real DOMException from inside the write's transaction.
+    const unclonable = { ...shard('cat', 1, 1), strokes: [(() => undefined) as unknown as [number[], number[]]] };
+    await expect(store.putShard(QUICKDRAW, unclonable)).rejects.toMatchObject({
+      code: 'storage', message: expect.stringMatching(/could not store the cat drawings \(DataCloneError: .+\); everything stored before is kept\. Try again/),
+    });
+    expect((await store.listDatasets())[0]?.storedDrawings).toBe(100);
+    expect((await store.readDrawings('quickdraw', 'cat', 0, 200)).bitmaps).toEqual(drawingsOf('cat', 0, 100));
+  });
+
   test('deleting one dataset leaves the others untouched', async () => {
     const mine = { datasetId: 'my-drawings', label: 'My drawings', source: 'local' };
     await store.putShard(QUICKDRAW, shard('cat', 0, 100));
