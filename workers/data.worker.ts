@@ -19,6 +19,20 @@ let storePromise: Promise<DrawingStore> | null = null;
 // Reopened on next use after another tab asked us to close (a newer schema, or the database being deleted).
 const store = (): Promise<DrawingStore> => (storePromise ??= DrawingStore.open(undefined, () => { storePromise = null; }));
 
+/**
+ * Runs `use` on the store, once more on a new connection if the browser had closed this one under us (see
+ * openDatabase's `terminated`; the close event can arrive after the call that finds it closed).
+ */
+async function withStore<T>(use: (opened: DrawingStore) => Promise<T>): Promise<T> {
+  try {
+    return await use(await store());
+  } catch (error) {
+    if (!(error instanceof DOMException && error.name === 'InvalidStateError')) throw error;
+    storePromise = null;
+    return use(await store());
+  }
+}
+
 let running: { controller: AbortController; finished: Promise<unknown> } | null = null;
 
 // navigator.storage.persist() exists only on the page; a worker can ask whether it was granted and how much is used.
@@ -98,28 +112,21 @@ const api = {
     const name = category.normalize('NFC').trim();
     if (name.length === 0) throw new DataError('unknown-category', 'Give your class a name before saving a drawing.');
     if (!strokes.some((stroke) => (stroke[0]?.length ?? 0) > 0)) throw new DataError('empty', 'The canvas is empty: draw something first.');
-    return (await store()).addDrawings(MY_DRAWINGS, name, strokesToBitmap(strokes), [strokes]);
+    return withStore((opened) => opened.addDrawings(MY_DRAWINGS, name, strokesToBitmap(strokes), [strokes]));
   },
 
   async listDatasets(): Promise<StoredDatasetSummary[]> {
-    try {
-      return await (await store()).listDatasets();
-    } catch (error) {
-      // A connection the browser closed under us (see openDatabase's `terminated`): list from a new one, once.
-      if (!(error instanceof DOMException && error.name === 'InvalidStateError')) throw error;
-      storePromise = null;
-      return (await store()).listDatasets();
-    }
+    return withStore((opened) => opened.listDatasets());
   },
 
   async readDrawings(datasetId: string, category: string, offset: number, limit: number): Promise<DrawingPage> {
-    const page = await (await store()).readDrawings(datasetId, category, offset, limit);
+    const page = await withStore((opened) => opened.readDrawings(datasetId, category, offset, limit));
     // The page is a fresh buffer nobody else holds: move it instead of copying.
     return Comlink.transfer(page, [page.bitmaps.buffer]);
   },
 
   async deleteDataset(datasetId: string): Promise<void> {
-    await (await store()).deleteDataset(datasetId);
+    await withStore((opened) => opened.deleteDataset(datasetId));
   },
 
   async storageEstimate(): Promise<{ usageBytes: number | null; quotaBytes: number | null; persisted: boolean }> {

@@ -1,5 +1,6 @@
 // Downloads a served dataset into the store: manifest → plan (skipping shards already stored, so a resume
-// never duplicates) → per shard: stream into a preallocated buffer → SHA-256 → decode → one transaction.
+// never duplicates) → per shard: stream into a preallocated buffer → SHA-256 → check (coded bitmaps stay
+// coded) → one transaction. Downloads run ahead of the writes, a bounded number at a time.
 // Pure logic with injected fetch, store, clock and sleep; runs in the data worker and in browser tests.
 import { DataError, isQuotaError, quotaError, toErrorInfo } from './errors.ts';
 import { SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type IngestProgress } from './ingest-protocol.ts';

@@ -1,5 +1,6 @@
 // Turns one HTTP response into a verified shard: streams the body into a buffer sized by the manifest, tells
-// a dropped connection (transient) from a short or overlong file (final), checks SHA-256 and decodes.
+// a dropped connection (transient) from a short or overlong file (final), checks SHA-256 and the shard's
+// contents (the strokes decoded, zero-run coded bitmaps checked and kept coded).
 // Used by ingest.ts; pure, runs in the data worker and in browser tests.
 import { DataError } from './errors.ts';
 import type { ShardEntry } from './manifest.ts';

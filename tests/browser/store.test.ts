@@ -1,6 +1,7 @@
 // The IndexedDB repository in real Chromium: what goes in comes out byte for byte, counts are exact, and
 // deleting one dataset leaves the others alone. A real quota failure keeps earlier shards.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { Strokes } from '../../src/core/ndjson.ts';
 import type { DrawingStore } from '../../src/core/store.ts';
 import { BITMAP_BYTES } from '../../src/core/render.ts';
 import { drawingsOf, freshStore } from './helpers.ts';
@@ -59,7 +60,7 @@ describe('DrawingStore', () => {
   test('a write the browser fails for another reason than a full disk says so, with its words, and keeps what was stored', async () => {
     await store.putShard(QUICKDRAW, shard('cat', 0, 100));
     // IndexedDB cannot clone a function: a real DOMException from inside the write's transaction.
-    const unclonable = { ...shard('cat', 1, 1), strokes: [(() => undefined) as unknown as [number[], number[]]] };
+    const unclonable = { ...shard('cat', 1, 1), strokes: [(() => undefined) as unknown as Strokes] };
     await expect(store.putShard(QUICKDRAW, unclonable)).rejects.toMatchObject({
       code: 'storage', message: expect.stringMatching(/could not store the cat drawings \(DataCloneError: .+\); everything stored before is kept\. Try again/),
     });
