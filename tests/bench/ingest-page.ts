@@ -23,7 +23,10 @@ export interface BenchResult {
   coreFetchAhead2Ms: number[];
   fetchVerifyOnlyMs: number[];
   fetchOnlyMs: number[];
-  /** The downloads and the raw writes running at the same time, until both are done. */
+  /**
+   * The downloads alone (one worker) and the raw writes (another) at the same time, until both are done: where
+   * they compete for the CPU, this bounds the ingest, which does both and more.
+   */
   fetchAndRawWriteMs: number[];
   /** Longest 'longtask' entry (≥ 50 ms by definition) during the data worker's downloads; 0 when none. */
   longestMainThreadTaskMs: number;
@@ -51,6 +54,7 @@ function timerGapProbe(): () => number {
 async function runIngestBench(request: BenchRequest): Promise<BenchResult> {
   const data = Comlink.wrap<DataWorkerApi>(new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module' }));
   const raw = Comlink.wrap<RawWriteApi>(new Worker(new URL('./raw-write.worker.ts', import.meta.url), { type: 'module' }));
+  const fetcher = Comlink.wrap<RawWriteApi>(new Worker(new URL('./raw-write.worker.ts', import.meta.url), { type: 'module' }));
   const { drawings, storedBytes } = await raw.load(request.manifestUrl, request.categories, request.perCategory);
   const result: BenchResult = {
     drawings, storedBytes, ingestMs: [], rawMs: [], coreFetchAhead1Ms: [], coreFetchAhead2Ms: [], fetchVerifyOnlyMs: [], fetchOnlyMs: [], fetchAndRawWriteMs: [], longestMainThreadTaskMs: 0, longestTimerGapMs: 0, storageEvent: null,
@@ -79,7 +83,10 @@ async function runIngestBench(request: BenchRequest): Promise<BenchResult> {
     result.coreFetchAhead2Ms.push(await raw.coreIngest(request.manifestUrl, request.categories, request.perCategory, 2));
     result.fetchVerifyOnlyMs.push(await raw.coreIngest(request.manifestUrl, request.categories, request.perCategory, 2, true));
     result.fetchOnlyMs.push(await raw.fetchOnly(request.manifestUrl, request.categories, request.perCategory));
-    result.fetchAndRawWriteMs.push(await raw.fetchAndRawWrite(request.manifestUrl, request.categories, request.perCategory));
+    // In two workers, the arrangement that gives them the most room (a shared worker thread was ~8% slower).
+    const bothStarted = performance.now();
+    await Promise.all([raw.rawWrite(), fetcher.fetchOnly(request.manifestUrl, request.categories, request.perCategory)]);
+    result.fetchAndRawWriteMs.push(performance.now() - bothStarted);
   }
   const stored = (await data.listDatasets()).find((d) => d.datasetId === 'quickdraw')?.storedDrawings;
   if (stored !== drawings) throw new Error(`stored ${String(stored)} drawings, expected ${drawings}`);

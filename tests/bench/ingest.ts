@@ -108,7 +108,7 @@ function report(result: BenchResult, dataNote: string): void {
   const fetchOnlyRate = rate(median(result.fetchOnlyMs));
   console.log(`  fetch only, nothing checked or stored: ${fmt(result.fetchOnlyMs)} drawings/s — caps the ratio at ${(fetchOnlyRate / rawDrawingsPerSec).toFixed(2)} on this machine`);
   const bothRate = rate(median(result.fetchAndRawWriteMs));
-  console.log(`  fetch only and raw writes at the same time, until both are done: ${fmt(result.fetchAndRawWriteMs)} drawings/s — caps the ratio at ${(bothRate / rawDrawingsPerSec).toFixed(2)} on this machine`);
+  console.log(`  fetch only and raw writes at the same time (two workers), until both are done: ${fmt(result.fetchAndRawWriteMs)} drawings/s — caps the ratio at ${(bothRate / rawDrawingsPerSec).toFixed(2)} on this machine`);
   console.log(`  longest main-thread long task during downloads: ${longestMainThreadTaskMs === 0 ? 'none (no task ≥ 50 ms)' : `${longestMainThreadTaskMs} ms`}; longest timer gap: ${Math.round(result.longestTimerGapMs)} ms  target ≤ ${TARGETS.longestMainThreadTaskMs} ms: ${mark(longestMainThreadTaskMs <= TARGETS.longestMainThreadTaskMs)}`);
   if (result.storageEvent?.kind === 'storage') console.log(`  storage: persisted=${result.storageEvent.persisted}, usage ${result.storageEvent.usageBytes ?? '?'} of ${result.storageEvent.quotaBytes ?? '?'} bytes`);
   console.log(JSON.stringify({

@@ -64,17 +64,6 @@ const api = {
   },
 
   /**
-   * The downloads (as `fetchOnly`) and the raw writes (as `rawWrite`) at the same time, nothing checked: on a
-   * machine where they compete for the CPU, the time until both are done bounds the ingest, which does both.
-   * Returns ms.
-   */
-  async fetchAndRawWrite(manifestUrl: string, categories: string[], perCategory: number): Promise<number> {
-    const started = performance.now();
-    await Promise.all([api.fetchOnly(manifestUrl, categories, perCategory), api.rawWrite()]);
-    return performance.now() - started;
-  },
-
-  /**
    * Only the downloads: the planned shards' bodies streamed into their buffers as the ingest does, two in flight,
    * no checksum, no checks, nothing stored. Returns ms. The ingest cannot beat this, so this rate over the
    * raw-write rate caps the ratio the benchmark reports.
