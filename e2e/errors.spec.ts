@@ -119,7 +119,7 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
     // A reload must not retry writes on the full disk: the download is no longer pending, from the message on.
     expect(await page.evaluate(() => localStorage.getItem('doodle-lab:pending-download'))).toBeNull();
     // Chromium on Linux sometimes wipes the site's whole storage once a write finds the disk full to the last
-    // byte (electron#41877; about 1 run in 4 here, with no event or dataLoss flag), which no page can prevent.
+    // byte (electron#41877; 4 runs of 24 here, with no event or dataLoss flag), which no page can prevent.
     // The app must then say what was lost instead of showing an empty page. (Until this session a reload
     // resumed the download, which re-downloaded what was wiped and hid it.)
     // Checked on the live page, as read back after the failure: a reload is one more chance for that wipe.
