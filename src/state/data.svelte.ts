@@ -133,7 +133,7 @@ export class DataState {
   }
 
   /**
-   * After the disk refused a shard, what was stored should still be listed. Chromium on Linux sometimes wipes
+   * After the disk refused a shard (or storage failed one), what was stored should still be listed. Chromium on Linux sometimes wipes
    * the site's whole storage once a write finds the disk full to the last byte (electron#41877), with no event
    * to say so: compare, and tell the person instead of showing an empty page as if nothing had happened.
    */
@@ -142,9 +142,10 @@ export class DataState {
     const stored = this.download.storedDrawings;
     const listed = this.datasets.find((d) => d.datasetId === SERVED_DATASET_ID)?.storedDrawings ?? 0;
     if (listed >= stored) return;
+    const what = this.error?.code === 'quota' ? 'The disk filled up completely' : 'A write failed';
     this.error = {
-      code: 'quota',
-      message: `The disk filled up completely, and the browser then discarded stored drawings: ${listed.toLocaleString('en-US')} of the ` +
+      code: this.error?.code ?? 'quota',
+      message: `${what}, and the browser then discarded stored drawings: ${listed.toLocaleString('en-US')} of the ` +
         `${stored.toLocaleString('en-US')} stored are left. Chromium does this when a disk is full to the last byte. Free disk space, then download again.`,
     };
   }
