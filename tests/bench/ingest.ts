@@ -24,7 +24,7 @@ const DRAWINGS_PER_SHARD = 3000; // as npm run assets serves the default categor
 const ROUNDS = 5;
 const TARGETS = { drawingsPerSec: 50_000, rawWriteRatio: 0.7, longestMainThreadTaskMs: 50 };
 
-/** Ten default categories × 3000 drawings in shards of 1000, from ../shared's real bitmaps when present. */
+/** Ten default categories × 3000 drawings, one shard each as npm run assets serves them, from ../shared's real bitmaps when present. */
 async function syntheticDataset(dir: string): Promise<string> {
   await mkdir(path.join(dir, 'shards'), { recursive: true });
   const shards = [];
