@@ -219,13 +219,14 @@ export async function ingest(options: IngestOptions, deps: IngestDeps): Promise<
         pending.push(download);
       }
     };
+    startDownloads();
     for (let i = 0; i < todo.length; i++) {
-      startDownloads();
       const download = pending.shift();
       if (download === undefined) break;
+      // Its place in memory is free as soon as it is taken.
+      startDownloads();
       const shard = await download;
       if (inner.signal.aborted) break;
-      startDownloads();
       try {
         await deps.store.putShard(dataset, shard);
       } catch (error) {

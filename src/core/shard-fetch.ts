@@ -8,7 +8,7 @@ import { BITMAP_BYTES } from './render.ts';
 import { sha256Hex } from './sha256.ts';
 import { openShard, SHARD_HEADER_BYTES } from './shard.ts';
 import { truncateZeroRuns } from './zero-runs.ts';
-import type { NewShard } from './store.ts';
+import { sizeOf, type NewShard } from './store.ts';
 
 export interface PlannedShard {
   entry: ShardEntry;
@@ -117,17 +117,14 @@ export async function verify(buffer: Uint8Array, { entry, url, keep }: PlannedSh
     throw new DataError('bad-header', `${url} holds drawings ${contents.firstIndex}–${contents.firstIndex + contents.drawingCount - 1}, not the ${entry.firstIndex}–${entry.firstIndex + entry.drawingCount - 1} its manifest entry lists.`, url);
   }
   const whole = keep === contents.drawingCount;
-  let bitmaps: FetchedShard['bitmaps'] = contents.storedBitmaps.subarray(0, keep * BITMAP_BYTES);
-  if (contents.zeroRuns) {
-    // openShard counted the stream's pixels, so a cut at fewer of them always succeeds.
-    const zeroRuns = whole ? contents.storedBitmaps : truncateZeroRuns(contents.storedBitmaps, keep * BITMAP_BYTES);
-    if (zeroRuns === null) throw new DataError('bad-record', `${url} has damaged bitmaps.`, url);
-    bitmaps = { zeroRuns, drawingCount: keep };
-  }
+  // openShard counted a coded stream's pixels, so a cut at fewer of them always succeeds.
+  const stored = !contents.zeroRuns ? contents.storedBitmaps.subarray(0, keep * BITMAP_BYTES)
+    : whole ? contents.storedBitmaps : truncateZeroRuns(contents.storedBitmaps, keep * BITMAP_BYTES);
+  if (stored === null) throw new DataError('bad-record', `${url} has damaged bitmaps.`, url);
+  const bitmaps: FetchedShard['bitmaps'] = contents.zeroRuns ? { zeroRuns: stored, drawingCount: keep } : stored;
   const strokes = whole ? contents.strokes : contents.strokes?.slice(0, keep) ?? null;
-  // What the shard takes in storage (the Data page's sizes): a whole one, its file after the header; a cut
-  // one, the bitmaps and strokes kept.
-  const storedBitmapBytes = bitmaps instanceof Uint8Array ? bitmaps.length : bitmaps.zeroRuns.length;
-  const sizeBytes = whole ? buffer.length - SHARD_HEADER_BYTES : storedBitmapBytes + (strokes === null ? 0 : JSON.stringify(strokes).length);
+  // What the shard takes in storage (the Data page's sizes): a whole one, its file after the header (its
+  // strokes are not serialized again); a cut one, the bitmaps and strokes kept.
+  const sizeBytes = whole ? buffer.length - SHARD_HEADER_BYTES : sizeOf(stored, strokes);
   return { category: entry.category, index: entry.index, firstIndex: entry.firstIndex, sha256: entry.sha256, sizeBytes, bitmaps, strokes, keep, fileBytes: entry.sizeBytes };
 }

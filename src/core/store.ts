@@ -239,7 +239,8 @@ export class DrawingStore {
   /**
    * Runs `work` in one read-write transaction over both stores and waits for the commit. A full disk shows up
    * as a QuotaExceededError on a request or as the error of the aborted transaction; both become
-   * DataError('quota'). Any other failure the browser reports becomes DataError('storage'). `work` must only await requests of `tx` (idb's transaction-lifetime rule).
+   * DataError('quota'). Any other failure the browser reports becomes DataError('storage'). `work` must
+   * only await requests of `tx` (idb's transaction-lifetime rule).
    */
   private async write(what: string, work: (tx: WriteTx) => Promise<void>): Promise<void> {
     const tx = this.db.transaction(['shards', 'datasets'], 'readwrite', WRITE_OPTIONS);
@@ -260,7 +261,8 @@ export class DrawingStore {
   }
 }
 
-function sizeOf(bitmaps: Uint8Array, strokes: Strokes[] | null): number {
+/** What a shard takes in storage, as the Data page lists it: its stored bitmap bytes and its strokes' JSON. */
+export function sizeOf(bitmaps: Uint8Array, strokes: Strokes[] | null): number {
   return bitmaps.byteLength + (strokes === null ? 0 : JSON.stringify(strokes).length);
 }
 

@@ -41,7 +41,7 @@ export interface DownloadView {
 }
 
 /** The disk refused a write, or storage failed one: retrying on reload would write to the same disk. */
-const refusedWrite = (code: DataErrorInfo['code'] | undefined): boolean => code === 'quota' || code === 'storage';
+const refusedWrite = (code: DataErrorInfo['code'] | undefined): code is 'quota' | 'storage' => code === 'quota' || code === 'storage';
 
 function emptyView(resumed: boolean): DownloadView {
   return {
@@ -133,19 +133,19 @@ export class DataState {
   }
 
   /**
-   * After the disk refused a shard (or storage failed one), what was stored should still be listed. Chromium on Linux sometimes wipes
-   * the site's whole storage once a write finds the disk full to the last byte (electron#41877), with no event
-   * to say so: compare, and tell the person instead of showing an empty page as if nothing had happened.
+   * After the disk refused a shard (or storage failed one), what was stored should still be listed. Chromium on
+   * Linux sometimes wipes the site's whole storage once a write finds the disk full to the last byte
+   * (electron#41877), with no event to say so: compare, and tell the person instead of showing an empty page.
    */
   private checkKeptAfterRefusal(): void {
-    if (this.download?.status !== 'error' || !refusedWrite(this.error?.code)) return;
+    const code = this.error?.code;
+    if (this.download?.status !== 'error' || !refusedWrite(code)) return;
     const stored = this.download.storedDrawings;
     const listed = this.datasets.find((d) => d.datasetId === SERVED_DATASET_ID)?.storedDrawings ?? 0;
     if (listed >= stored) return;
-    const what = this.error?.code === 'quota' ? 'The disk filled up completely' : 'A write failed';
     this.error = {
-      code: this.error?.code ?? 'quota',
-      message: `${what}, and the browser then discarded stored drawings: ${listed.toLocaleString('en-US')} of the ` +
+      code,
+      message: `${code === 'quota' ? 'The disk filled up completely' : 'A write failed'}, and the browser then discarded stored drawings: ${listed.toLocaleString('en-US')} of the ` +
         `${stored.toLocaleString('en-US')} stored are left. Chromium does this when a disk is full to the last byte. Free disk space, then download again.`,
     };
   }
