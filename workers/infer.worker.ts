@@ -12,6 +12,7 @@ import { classifyBitmap, loadRunModel, type Classifier, type Guess } from '../sr
 import { messageOf } from '../src/core/errors.ts';
 import { checkModelFiles, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/model-import.ts';
 import type { Strokes } from '../src/core/ndjson.ts';
+import { distinctName } from '../src/core/names.ts';
 import { newId } from '../src/core/random.ts';
 import { strokesToBitmap } from '../src/core/render.ts';
 import type { BackendChoice } from '../src/core/run-protocol.ts';
@@ -74,8 +75,19 @@ const api = {
     const checked = checkModelFiles(files);
     (await loadChecked(checked)).dispose();
     const modelId = newId('model');
-    await (await store()).putModel({ ...checked, modelId, importedAt: Date.now() });
-    return { modelId, info: checked.info };
+    const s = await store();
+    const info = { ...checked.info, name: distinctName(checked.info.name, (await s.listModels()).map((m) => m.info.name)) };
+    await s.putModel({ ...checked, info, modelId, importedAt: Date.now() });
+    return { modelId, info };
+  },
+
+  /** Forgets an imported model (its files stay wherever they came from). */
+  async deleteModel(modelId: string): Promise<void> {
+    if (loaded?.key === `model:${modelId}`) {
+      loaded.model.dispose();
+      loaded = null;
+    }
+    await (await store()).deleteModel(modelId);
   },
 
   async listModels(): Promise<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]> {

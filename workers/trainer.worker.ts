@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
 import * as Comlink from 'comlink';
+import { chooseBackend } from '../src/core/backend.ts';
 import { exportModel, type ExportedFiles } from '../src/core/export.ts';
 import { exportForDownload, type ExportDownload, type ExportOptions } from '../src/core/export-report.ts';
 import { loadRunModel } from '../src/core/inference.ts';
@@ -30,6 +31,30 @@ let checkpointEverySec = 20;
 let stores: Promise<{ drawings: DrawingStore; runs: RunStore }> | null = null;
 const open = () => (stores ??= Promise.all([DrawingStore.open(), RunStore.open()]).then(([drawings, runs]) => ({ drawings, runs })));
 
+/**
+ * Lets the messages queued for this worker (pause, cancel) run. On the WASM and CPU backends a training step
+ * awaits only promises that are already resolved, so without a real task boundary between batches a Pause pressed
+ * mid-epoch was seen only at the next IndexedDB write: the next checkpoint or epoch end, 16 s later on the
+ * whole-network preset.
+ */
+const yieldToMessages = (): Promise<void> => new Promise((resolve) => {
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => {
+    channel.port1.close();
+    resolve();
+  };
+  channel.port2.postMessage(null);
+});
+
+/**
+ * Export and quantization run the model, so a backend must be initialised: after a reload nothing has chosen one
+ * yet (tfjs then fails with "backend 'webgpu' has not yet been initialized"). While a run trains, its backend is
+ * left as it is.
+ */
+async function ensureBackend(run: RunRecord): Promise<void> {
+  if (active === null) await chooseBackend(run.config.backend);
+}
+
 const modelHandler = (siteUrl: string) => (url: string) => tf.io.http(new URL(url, siteUrl).href);
 
 async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
@@ -44,6 +69,7 @@ async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainPro
     return await executeRun(run, {
       drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send, checkpointEverySec,
       betweenBatches: async () => {
+        await yieldToMessages();
         if (state.paused && !state.stop) {
           await runs.putRun({ ...run, status: 'paused' });
           send({ kind: 'paused' });
@@ -106,6 +132,7 @@ const api = {
     const { runs } = await open();
     const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
     if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
+    await ensureBackend(run);
     const loaded = await loadRunModel(run, checkpoint, modelHandler(siteUrl)(run.config.model.url));
     try {
       const files = await exportModel(loaded.trainer, run);
@@ -126,8 +153,8 @@ const api = {
       return await reevaluateRun(runId, { drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send });
     } finally {
       evaluating = null;
-      }
-    },
+    }
+  },
 
   /** What the Export controls download (loose files or one .zip, at the chosen weight precision), with the
    * size and, for quantized weights, test top-1 against float32. */
@@ -135,6 +162,7 @@ const api = {
     const { runs, drawings } = await open();
     const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
     if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
+    await ensureBackend(run);
     const loaded = await loadRunModel(run, checkpoint, modelHandler(siteUrl)(run.config.model.url));
     try {
       const result = await exportForDownload(loaded.trainer, run, options, async () => {

@@ -73,6 +73,8 @@ export type TrainProgress =
   | { kind: 'started'; runId: string; resumedFrom: { epoch: number; batch: number } | null }
   | { kind: 'backend'; backend: BackendChoice }
   | { kind: 'phase'; phase: 'loading' | 'caching' | 'training' | 'evaluating'; detail: string }
+  /** Frozen features computed so far (head-only and last-blocks runs cache them once before training). */
+  | { kind: 'caching'; done: number; total: number; etaSec: number | null }
   | { kind: 'batch'; epoch: number; /** The run's total. */ epochs: number; batch: number; batches: number; loss: number; accuracy: number; samplesPerSec: number; etaSec: number | null }
   | { kind: 'epoch'; metrics: EpochMetrics }
   | { kind: 'checkpoint'; epoch: number; batch: number }

@@ -41,6 +41,12 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
   const save = (): Promise<void> => (saves = saves.then(() => deps.runs.putRun(run)));
   const failed: BackendName[] = [];
   let trainer: Trainer | null = null;
+  const cancelled = async (): Promise<RunRecord> => {
+    run.status = 'cancelled';
+    await save();
+    deps.onProgress({ kind: 'cancelled', run });
+    return run;
+  };
   try {
     run.status = 'running';
     run.error = null;
@@ -67,9 +73,26 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
       try {
         started = performance.now();
         if (trainer.usesCache) {
-          deps.onProgress({ kind: 'phase', phase: 'caching', detail: `Running the frozen layers once over ${data.train.labels.length + data.validation.labels.length + data.test.labels.length} drawings (augmentation does not apply to cached features)` });
-          const t = trainer;
-          await t.cacheFeatures((done, total) => deps.onProgress({ kind: 'phase', phase: 'caching', detail: `Frozen features: ${done} / ${total}` }));
+          const total = data.train.labels.length + data.validation.labels.length + data.test.labels.length;
+          deps.onProgress({ kind: 'phase', phase: 'caching', detail: `Running the frozen layers once over ${total} drawings (augmentation does not apply to cached features)` });
+          deps.onProgress({ kind: 'caching', done: 0, total, etaSec: null });
+          // Time spent paused between batches does not count toward the rate the time left is estimated from.
+          let waitedMs = 0;
+          const betweenBatches = async (): Promise<'go' | 'stop'> => {
+            const waitStarted = performance.now();
+            const next = await deps.betweenBatches();
+            waitedMs += performance.now() - waitStarted;
+            return next;
+          };
+          const cachingStarted = performance.now();
+          const cached = await trainer.cacheFeatures((done) => {
+            const perDrawingSec = (performance.now() - cachingStarted - waitedMs) / 1000 / done;
+            deps.onProgress({ kind: 'caching', done, total, etaSec: (total - done) * perDrawingSec });
+          }, betweenBatches);
+          if (cached === 'stopped') {
+            run.timings.cacheSec += (performance.now() - started) / 1000;
+            return await cancelled();
+          }
         }
         run.timings.cacheSec += (performance.now() - started) / 1000;
         started = performance.now();
@@ -92,12 +115,7 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
           checkpointEverySec: deps.checkpointEverySec,
         }, checkpoint);
         run.timings.trainSec += (performance.now() - started) / 1000;
-        if (outcome === 'stopped') {
-          run.status = 'cancelled';
-          await save();
-          deps.onProgress({ kind: 'cancelled', run });
-          return run;
-        }
+        if (outcome === 'stopped') return await cancelled();
         if (data.test.labels.length > 0) {
           deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${data.test.labels.length} drawings` });
           started = performance.now();

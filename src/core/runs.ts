@@ -51,6 +51,10 @@ export class RunStore {
     return all.map(({ modelId, info, importedAt }) => ({ modelId, info, importedAt })).sort((a, b) => b.importedAt - a.importedAt);
   }
 
+  async deleteModel(modelId: string): Promise<void> {
+    await this.db.delete('models', modelId);
+  }
+
   async deleteRun(runId: string): Promise<void> {
     const tx = this.db.transaction(['runs', 'checkpoints'], 'readwrite');
     await Promise.all([tx.objectStore('runs').delete(runId), tx.objectStore('checkpoints').delete(runId), tx.done]);

@@ -57,20 +57,26 @@ export class Trainer {
     return this.split.frozen !== null;
   }
 
-  /** Runs the frozen part once over every split; returns seconds spent. No-op when nothing is frozen. */
-  async cacheFeatures(onProgress: (done: number, total: number) => void): Promise<void> {
+  /**
+   * Runs the frozen part once over every split. `betweenBatches` is awaited before each batch, as in `train`, so a
+   * long caching pass can pause and stop: 'stopped' leaves nothing cached (a resumed run caches again).
+   */
+  async cacheFeatures(onProgress: (done: number, total: number) => void, betweenBatches: () => Promise<'go' | 'stop'> = async () => 'go'): Promise<'finished' | 'stopped'> {
     const frozen = this.split.frozen;
-    if (frozen === null || this.features !== null) return;
+    if (frozen === null || this.features !== null) return 'finished';
     const total = this.data.train.labels.length + this.data.validation.labels.length + this.data.test.labels.length;
     const features = new Map<'train' | 'validation' | 'test', Float32Array>();
     let done = 0;
     for (const name of ['train', 'validation', 'test'] as const) {
-      features.set(name, await this.mapBatches(this.data[name].bitmaps, (input) => frozen.predict(input) as tf.Tensor, (count) => {
+      const out = await this.mapBatches(this.data[name].bitmaps, (input) => frozen.predict(input) as tf.Tensor, betweenBatches, (count) => {
         done += count;
         onProgress(done, total);
-      }));
+      });
+      if (out === null) return 'stopped';
+      features.set(name, out);
     }
     this.features = features;
+    return 'finished';
   }
 
   /** Trains from `checkpoint` (or the start) to the configured number of epochs; 'stopped' if told to stop. */
@@ -238,13 +244,14 @@ export class Trainer {
     }
   }
 
-  /** Applies `run` to INFERENCE_BATCH-sized batches of preprocessed bitmaps and gathers its outputs. */
-  private async mapBatches(bitmaps: Uint8Array, run: (input: tf.Tensor4D) => tf.Tensor, onBatch: (count: number) => void): Promise<Float32Array> {
+  /** Applies `run` to INFERENCE_BATCH-sized batches of preprocessed bitmaps and gathers its outputs; null if told to stop. */
+  private async mapBatches(bitmaps: Uint8Array, run: (input: tf.Tensor4D) => tf.Tensor, betweenBatches: () => Promise<'go' | 'stop'>, onBatch: (count: number) => void): Promise<Float32Array | null> {
     const pixels = this.data.imageSizePx ** 2;
     const count = bitmaps.length / pixels;
     const size = this.featureShape.reduce((a, b) => a * b, 1);
     const out = new Float32Array(count * size);
     for (let start = 0; start < count; start += INFERENCE_BATCH) {
+      if ((await betweenBatches()) === 'stop') return null;
       const end = Math.min(count, start + INFERENCE_BATCH);
       const result = tf.tidy(() => run(preprocess(bitmaps.subarray(start * pixels, end * pixels), this.data.imageSizePx, this.config.inputSizePx)));
       out.set(await result.data(), start * size);

@@ -72,19 +72,21 @@ export class DataState {
 
   /** Loads the catalog and stored datasets, then resumes a download a reload interrupted. */
   async start(): Promise<void> {
-    await Promise.all([this.loadCatalog(), this.refresh()]);
+    // Read before anything is awaited: a Download pressed while the catalog loads writes this key too, and must
+    // not be taken for an interrupted download and started a second time (which cancelled the first and left the
+    // page saying "Download cancelled" while the second one ran).
     const pending = localStorage.getItem(PENDING_KEY);
-    if (pending !== null) {
-      try {
-        // Written by `startDownload` below from a DownloadOptions value.
-        const options = JSON.parse(pending) as DownloadOptions;
-        this.perCategory = options.perCategory;
-        this.selected.clear();
-        for (const name of options.categories) this.selected.add(name);
-        await this.runDownload(options, true);
-      } catch {
-        localStorage.removeItem(PENDING_KEY);
-      }
+    await Promise.all([this.loadCatalog(), this.refresh()]);
+    if (pending === null || this.download !== null) return;
+    try {
+      // Written by `startDownload` below from a DownloadOptions value.
+      const options = JSON.parse(pending) as DownloadOptions;
+      this.perCategory = options.perCategory;
+      this.selected.clear();
+      for (const name of options.categories) this.selected.add(name);
+      await this.runDownload(options, true);
+    } catch {
+      localStorage.removeItem(PENDING_KEY);
     }
   }
 
@@ -122,12 +124,13 @@ export class DataState {
   private async runDownload(options: DownloadOptions, resumed: boolean): Promise<void> {
     this.error = null;
     this.download = emptyView(resumed);
-    const ended = await this.guard(() => this.api.download(options, Comlink.proxy((event: IngestProgress) => this.onProgress(event))));
-    if (!ended) this.download.status = 'error';
-    if (this.download.status !== 'error' && this.download.status !== 'cancelled') {
-      this.download.status = 'done';
-    }
-    if (this.download.status === 'done') localStorage.removeItem(PENDING_KEY);
+    // This download's own view: events of a download this one replaced must not touch it.
+    const view = this.download;
+    const ended = await this.guard(() => this.api.download(options, Comlink.proxy((event: IngestProgress) => this.onProgress(view, event))));
+    if (view !== this.download) return;
+    if (!ended) view.status = 'error';
+    if (view.status !== 'error' && view.status !== 'cancelled') view.status = 'done';
+    if (view.status === 'done') localStorage.removeItem(PENDING_KEY);
     await this.refresh();
     this.checkKeptAfterRefusal();
   }
@@ -150,9 +153,8 @@ export class DataState {
     };
   }
 
-  private onProgress(event: IngestProgress): void {
-    const view = this.download;
-    if (view === null) return;
+  private onProgress(view: DownloadView, event: IngestProgress): void {
+    if (view !== this.download) return;
     switch (event.kind) {
       case 'plan':
         view.categories = event.categories;

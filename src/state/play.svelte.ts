@@ -16,6 +16,8 @@ export class PlayState {
   /** 'run:<runId>' or 'model:<modelId>'. */
   selected = $state<string | null>(null);
   models = $state<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]>([]);
+  /** False until the imported models have been listed once (the page says "loading", not "none"). */
+  modelsLoaded = $state(false);
   importNote = $state<string | null>(null);
   labels = $state<string[]>([]);
   backend = $state<BackendChoice | null>(null);
@@ -42,8 +44,32 @@ export class PlayState {
     return this.selected?.startsWith('run:') ? this.selected.slice(4) : null;
   }
 
+  get modelId(): string | null {
+    return this.selected?.startsWith('model:') ? this.selected.slice(6) : null;
+  }
+
   async refreshModels(): Promise<void> {
     this.models = await this.api.listModels();
+    this.modelsLoaded = true;
+  }
+
+  /** Forgets an imported model; when it was the one in use, nothing is chosen until the next choice. */
+  async deleteModel(modelId: string): Promise<void> {
+    this.error = null;
+    try {
+      await this.api.deleteModel(modelId);
+      if (this.selected === `model:${modelId}`) {
+        this.selected = null;
+        this.labels = [];
+        this.guesses = [];
+        this.latencyMs = null;
+        this.upload.modelChanged();
+      }
+      this.importNote = null;
+      await this.refreshModels();
+    } catch (error) {
+      this.error = messageOf(error);
+    }
   }
 
   /** Switches to 'run:<id>' or 'model:<id>'. */

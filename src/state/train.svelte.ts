@@ -6,13 +6,15 @@ import { messageOf } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/export.ts';
 import type { DownloadFile, ExportOptions, ExportReport } from '../core/export-report.ts';
 import type { BackendChoice, EpochMetrics, EvaluateProgress, RunRecord, TrainProgress } from '../core/run-protocol.ts';
+import { distinctName } from '../core/names.ts';
 import { PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
 
 export const DEFAULT_PRESET = 'last blocks';
 
 export interface LiveRun {
   runId: string | null;
-  status: 'starting' | 'running' | 'paused' | 'done' | 'cancelled' | 'failed';
+  /** 'pausing' and 'cancelling': asked for, until the worker reaches the end of the batch in flight. */
+  status: 'starting' | 'running' | 'pausing' | 'paused' | 'cancelling' | 'done' | 'cancelled' | 'failed';
   backend: BackendChoice | null;
   phase: string;
   detail: string;
@@ -25,6 +27,8 @@ export interface LiveRun {
   accuracy: number | null;
   samplesPerSec: number | null;
   etaSec: number | null;
+  /** Frozen features computed before training (head-only and last-blocks runs); null when the run caches none. */
+  caching: { done: number; total: number; etaSec: number | null } | null;
   epochs: EpochMetrics[];
   /** Loss of the most recent batches (at most 200), for the live chart. */
   batchLoss: number[];
@@ -34,7 +38,7 @@ export interface LiveRun {
 function emptyLive(runId: string | null, epochs: EpochMetrics[] = []): LiveRun {
   return {
     runId, status: 'starting', backend: null, phase: 'starting', detail: '', epoch: 0, totalEpochs: 0, batch: 0, batches: 0, loss: null,
-    accuracy: null, samplesPerSec: null, etaSec: null, epochs, batchLoss: [], lastCheckpoint: null,
+    accuracy: null, samplesPerSec: null, etaSec: null, caching: null, epochs, batchLoss: [], lastCheckpoint: null,
   };
 }
 
@@ -43,6 +47,8 @@ export class TrainState {
   preset = $state<string>(DEFAULT_PRESET);
   live = $state<LiveRun | null>(null);
   runs = $state<RunRecord[]>([]);
+  /** False until the runs have been listed once: the page says "loading", not "no runs yet". */
+  runsLoaded = $state(false);
   compare = $state<string[]>([]);
   error = $state<string | null>(null);
   /** The run being evaluated again and what the worker is doing; the last such attempt's failure, per run. */
@@ -61,7 +67,7 @@ export class TrainState {
   }
 
   get busy(): boolean {
-    return this.live !== null && (this.live.status === 'starting' || this.live.status === 'running' || this.live.status === 'paused');
+    return this.live !== null && !['done', 'cancelled', 'failed'].includes(this.live.status);
   }
 
   applyPreset(name: string): void {
@@ -73,6 +79,7 @@ export class TrainState {
 
   async refresh(): Promise<void> {
     this.runs = await this.api.listRuns();
+    this.runsLoaded = true;
   }
 
   /** Validates the edited config and starts a run with it. */
@@ -80,6 +87,8 @@ export class TrainState {
     let config: TrainConfig;
     try {
       config = parseConfig($state.snapshot(this.config));
+      // Two runs of one preset would otherwise share a name in the runs table and on the Play page.
+      config.name = distinctName(config.name, this.runs.map((r) => r.config.name));
     } catch (error) {
       this.error = messageOf(error);
       return;
@@ -103,11 +112,16 @@ export class TrainState {
       if (this.live !== null) {
         this.live.runId = run.runId;
         this.live.status = run.status === 'done' ? 'done' : run.status === 'cancelled' ? 'cancelled' : 'failed';
+        this.live.phase = run.status === 'done' ? 'finished' : run.status === 'cancelled' ? 'cancelled' : 'failed';
+        this.live.detail = run.status === 'done'
+          ? (run.test === null ? 'no test split to evaluate' : `test top-1 ${(run.test.top1 * 100).toFixed(1)} % on ${run.test.count} held-out drawings`)
+          : run.status === 'cancelled' ? 'resume it from the Runs table to go on from its last checkpoint' : run.error ?? '';
+        this.live.etaSec = null;
       }
       if (run.status === 'failed') this.error = run.error;
     } catch (error) {
       this.error = messageOf(error);
-      if (this.live !== null) this.live.status = 'failed';
+      if (this.live !== null) Object.assign(this.live, { status: 'failed', phase: 'failed', detail: this.error, etaSec: null });
     }
     await this.refresh();
   }
@@ -129,10 +143,15 @@ export class TrainState {
       case 'phase':
         live.phase = p.phase;
         live.detail = p.detail;
-        if (p.phase === 'training') live.status = 'running';
+        if ((p.phase === 'training' || p.phase === 'caching') && live.status === 'starting') live.status = 'running';
+        break;
+      case 'caching':
+        live.caching = { done: p.done, total: p.total, etaSec: p.etaSec };
         break;
       case 'batch':
-        Object.assign(live, { status: 'running', epoch: p.epoch + 1, totalEpochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss, accuracy: p.accuracy, samplesPerSec: p.samplesPerSec, etaSec: p.etaSec });
+        // A Pause or Cancel pressed while this batch ran keeps saying so until the worker acts on it.
+        if (live.status !== 'pausing' && live.status !== 'cancelling') live.status = 'running';
+        Object.assign(live, { epoch: p.epoch + 1, totalEpochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss, accuracy: p.accuracy, samplesPerSec: p.samplesPerSec, etaSec: p.etaSec });
         live.batchLoss = [...live.batchLoss.slice(-199), p.loss];
         break;
       case 'epoch':
@@ -144,10 +163,10 @@ export class TrainState {
         live.lastCheckpoint = `epoch ${p.epoch + 1}, batch ${p.batch}`;
         break;
       case 'paused':
-        live.status = 'paused';
+        if (live.status !== 'cancelling') live.status = 'paused';
         break;
       case 'resumed':
-        live.status = 'running';
+        if (live.status !== 'cancelling') live.status = 'running';
         break;
       case 'done':
       case 'cancelled':
@@ -160,6 +179,7 @@ export class TrainState {
   }
 
   async pause(): Promise<void> {
+    if (this.live?.status === 'running') this.live.status = 'pausing';
     await this.api.pause();
   }
 
@@ -168,6 +188,7 @@ export class TrainState {
   }
 
   async cancel(): Promise<void> {
+    if (this.busy && this.live !== null) this.live.status = 'cancelling';
     await this.api.cancel();
   }
 

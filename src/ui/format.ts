@@ -18,6 +18,11 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
+/** "1 file", "2 files": a count with its noun in the right number. */
+export function countOf(n: number, singular: string, plural = `${singular}s`): string {
+  return `${formatCount(n)} ${n === 1 ? singular : plural}`;
+}
+
 /** e.g. "uint8 weights: 0.21 MB (−75 %) instead of 0.84 MB · test top-1 91.2 % (−0.3 points) on 90 drawings". */
 export function describeExport(report: ExportReport): string {
   const mb = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(2)} MB`;

@@ -116,6 +116,22 @@ describe('Trainer', () => {
     });
   });
 
+  it('lets the caching pass pause between batches and stop, keeping nothing half cached', async () => {
+    const t = await trainer(config({ mode: 'head' }));
+    const baseline = tf.memory().numTensors;
+    const progress: number[] = [];
+    let calls = 0;
+    // One inference batch per split here: train, then validation is where the stop lands.
+    expect(await t.cacheFeatures((done) => progress.push(done), async () => (++calls >= 2 ? 'stop' : 'go'))).toBe('stopped');
+    expect(progress).toEqual([12]);
+    expect(tf.memory().numTensors).toBe(baseline);
+    progress.length = 0;
+    expect(await t.cacheFeatures((done) => progress.push(done))).toBe('finished');
+    expect(progress).toEqual([12, 15, 18]);
+    expect(await t.train(hooks([]))).toBe('finished');
+    t.dispose();
+  });
+
   it('trains the whole network with augmentation and leaks no tensors across epochs or after dispose', async () => {
     const baseline = tf.memory().numTensors;
     const t = await trainer(config({ mode: 'whole', epochs: 3, batchSize: 6, augmentation: { scale: 0.1, rotationDeg: 10, translatePx: 1, thickenProbability: 0.3 } }), data(2));
