@@ -71,6 +71,16 @@ test('from a fresh load of the Data page, Tab reaches Download within 10 presses
     return { outline: style.outlineStyle, width: style.outlineWidth, shadow: style.boxShadow };
   });
   expect(ring.outline !== 'none' && ring.width !== '0px' || ring.shadow !== 'none', JSON.stringify(ring)).toBe(true);
+
+  // The category list is one Tab stop: the next Tab enters it, arrow keys move inside, and one more Tab leaves it.
+  const categories = page.getByRole('list', { name: 'Categories' });
+  const inList = () => categories.evaluate((list) => list.contains(document.activeElement));
+  await page.keyboard.press('Tab');
+  expect(await inList()).toBe(true);
+  await page.keyboard.press('ArrowDown');
+  await expect(page.getByRole('checkbox', { name: /^airplane / })).toBeFocused();
+  await page.keyboard.press('Tab');
+  expect(await inList()).toBe(false);
 });
 
 test('keyboard focus is visible on the file-picker buttons', async ({ page }) => {
@@ -93,4 +103,17 @@ test('keyboard focus is visible on the file-picker buttons', async ({ page }) =>
   await page.keyboard.press('Tab');
   expect(await importModel.evaluate((button) => button === document.activeElement)).toBe(true);
   expect(await ringOf('button:focus')).toBe(true);
+});
+
+test('the skip link moves focus past the header and keeps the page shown', async ({ page }) => {
+  await openFresh(page);
+  await page.goto('about:blank');
+  await page.goto('./#train');
+  await expect(page.getByLabel('Preset')).toBeVisible();
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('link', { name: 'Skip to main content' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Preset')).toBeFocused();
+  expect(new URL(page.url()).hash).toBe('#train');
 });
