@@ -87,24 +87,19 @@ export function plainMessage(problems: readonly ConfigProblem[]): string {
  * Whether the config's dataset and classes have stored drawings, from the stored datasets' summaries; a problem
  * in plain words, or null. Checked before a run is created so that a missing class is a message, not a failed run.
  */
-export function storageProblem(config: { dataset: { datasetId: string; categories: string[]; testDatasetId?: string } }, stored: readonly StoredDatasetSummary[]): ConfigProblem | null {
-  const { datasetId, categories, testDatasetId } = config.dataset;
-  for (const [path, id, field] of [['/dataset/datasetId', datasetId, 'Dataset'], ['/dataset/testDatasetId', testDatasetId, 'Test dataset']] as const) {
-    if (id === undefined) continue;
-    const dataset = stored.find((d) => d.datasetId === id);
-    if (dataset === undefined || dataset.storedDrawings === 0) {
-      return { path, field, sentence: `nothing is stored in “${id}” yet: download or import drawings on the Data page first.` };
-    }
-    const have = new Set(dataset.categories.filter((c) => c.storedDrawings > 0).map((c) => c.name));
-    const missing = categories.filter((name) => !have.has(name));
-    if (missing.length > 0) {
-      const names = missing.map((name) => `“${name}”`).join(', ');
-      const known = [...have].slice(0, 12).join(', ') + (have.size > 12 ? ', …' : '');
-      return {
-        path: '/dataset/categories', field: 'Classes to train',
-        sentence: `${names} ${missing.length === 1 ? 'has' : 'have'} no stored drawings in “${id}” (class names must match exactly; stored: ${known}). Download ${missing.length === 1 ? 'it' : 'them'} on the Data page or choose stored classes.`,
-      };
-    }
+export function storageProblem(config: { dataset: { datasetId: string; categories: string[] } }, stored: readonly StoredDatasetSummary[]): ConfigProblem | null {
+  const { datasetId, categories } = config.dataset;
+  const dataset = stored.find((d) => d.datasetId === datasetId);
+  if (dataset === undefined || dataset.storedDrawings === 0) {
+    return { path: '/dataset/datasetId', field: 'Dataset', sentence: `nothing is stored in “${datasetId}” yet: download or import drawings on the Data page first.` };
   }
-  return null;
+  const have = new Set(dataset.categories.filter((c) => c.storedDrawings > 0).map((c) => c.name));
+  const missing = categories.filter((name) => !have.has(name));
+  if (missing.length === 0) return null;
+  const names = missing.map((name) => `“${name}”`).join(', ');
+  const known = [...have].slice(0, 12).join(', ') + (have.size > 12 ? ', …' : '');
+  return {
+    path: '/dataset/categories', field: 'Classes to train',
+    sentence: `${names} ${missing.length === 1 ? 'has' : 'have'} no stored drawings in “${datasetId}” (class names must match exactly; stored: ${known}). Download ${missing.length === 1 ? 'it' : 'them'} on the Data page or choose stored classes.`,
+  };
 }

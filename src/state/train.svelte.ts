@@ -6,7 +6,9 @@ import { messageOf } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/export.ts';
 import type { DownloadFile, ExportOptions, ExportReport } from '../core/export-report.ts';
 import type { BackendChoice, EpochMetrics, EvaluateProgress, RunRecord, TrainProgress } from '../core/run-protocol.ts';
-import { PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
+import { plainMessage, storageProblem } from '../core/config-problems.ts';
+import type { StoredDatasetSummary } from '../core/ingest-protocol.ts';
+import { ConfigError, PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
 
 export const DEFAULT_PRESET = 'last blocks';
 
@@ -75,13 +77,19 @@ export class TrainState {
     this.runs = await this.api.listRuns();
   }
 
-  /** Validates the edited config and starts a run with it. */
-  async train(): Promise<void> {
+  /** Validates the edited config (and, given the stored datasets, that its classes are stored) and starts a run
+   * with it; a config with a problem is explained in plain words and never becomes a run. */
+  async train(stored?: readonly StoredDatasetSummary[]): Promise<void> {
     let config: TrainConfig;
     try {
       config = parseConfig($state.snapshot(this.config));
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = error instanceof ConfigError ? error.plainMessage : messageOf(error);
+      return;
+    }
+    const missing = stored === undefined ? null : storageProblem(config, stored);
+    if (missing !== null) {
+      this.error = plainMessage([missing]);
       return;
     }
     this.error = null;
