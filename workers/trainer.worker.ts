@@ -13,7 +13,8 @@ import type { EvaluateProgress, RunRecord, TrainProgress } from '../src/core/run
 import { executeRun, newRun } from '../src/core/run-session.ts';
 import { RunStore } from '../src/core/runs.ts';
 import { DrawingStore } from '../src/core/store.ts';
-import { parseConfig } from '../src/core/train-config.ts';
+import { plainMessage, storageProblem } from '../src/core/config-problems.ts';
+import { ConfigError, parseConfig } from '../src/core/train-config.ts';
 import { loadTrainingData } from '../src/core/training-data.ts';
 
 interface Active {
@@ -88,7 +89,12 @@ async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainPro
 const api = {
   /** Starts a new run from a config (validated here); resolves with the final record. */
   async train(config: unknown, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
-    return execute(newRun(parseConfig(config)), siteUrl, onProgress);
+    const parsed = parseConfig(config);
+    // Classes with no stored drawings would fail the run after its record is saved, leaving a failed run with a
+    // Resume button that cannot help: refuse such a config before any record exists.
+    const problem = storageProblem(parsed, await (await open()).drawings.listDatasets());
+    if (problem !== null) throw new ConfigError(plainMessage([problem]), [problem]);
+    return execute(newRun(parsed), siteUrl, onProgress);
   },
 
   /** Continues a paused, interrupted or failed run from its last checkpoint. */

@@ -2,6 +2,7 @@
 // describes a run, so the UI, the pipeline and a resumed run all train the same thing. Pure TS, any thread.
 import Ajv, { type ErrorObject } from 'ajv';
 import type { AugmentOptions } from './augment.ts';
+import { plainMessage, problemsOf, type ConfigProblem } from './config-problems.ts';
 import type { FineTuneMode } from './mobilenet.ts';
 import schema from './train-config.schema.json' with { type: 'json' };
 import headPreset from './presets/head.json' with { type: 'json' };
@@ -11,6 +12,8 @@ import tinyPreset from './presets/tiny.json' with { type: 'json' };
 
 export interface TrainConfig {
   name: string;
+  /** What a preset does, in one sentence (shown under the Preset select). */
+  description?: string;
   model: { label: string; url: string };
   mode: FineTuneMode;
   /** Blocks trained in 'last-blocks' mode (MobileNet v1 has 13). */
@@ -30,8 +33,16 @@ export interface TrainConfig {
   seed: number;
 }
 
+/** `message` names fields by JSON path (for config files); `plainMessage` names them as the form labels them. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  constructor(message: string, readonly problems: ConfigProblem[]) {
+    super(message);
+  }
+
+  get plainMessage(): string {
+    return plainMessage(this.problems);
+  }
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true });
@@ -40,11 +51,18 @@ const check = ajv.compile<TrainConfig>(schema);
 /** Validates (filling defaults) and returns a fresh config; throws ConfigError listing every problem. */
 export function parseConfig(input: unknown): TrainConfig {
   const copy: unknown = structuredClone(input);
-  if (!check(copy)) throw new ConfigError(`Invalid training config: ${describe(check.errors ?? [])}`);
+  if (!check(copy)) throw new ConfigError(`Invalid training config: ${describe(check.errors ?? [])}`, problemsOf(check.errors ?? []));
   const config = copy;
   const { validationFraction, testFraction } = config.split;
-  if (validationFraction + testFraction >= 1) throw new ConfigError('Invalid training config: validation and test fractions must leave drawings to train on.');
-  if (new Set(config.dataset.categories).size !== config.dataset.categories.length) throw new ConfigError('Invalid training config: a category is listed twice.');
+  if (validationFraction + testFraction >= 1) {
+    throw new ConfigError('Invalid training config: validation and test fractions must leave drawings to train on.',
+      [{ path: '/split', field: 'Split', sentence: 'the validation and test fractions leave no drawings to train on; keep their sum under 1.' }]);
+  }
+  const twice = config.dataset.categories.find((name, i) => config.dataset.categories.indexOf(name) !== i);
+  if (twice !== undefined) {
+    throw new ConfigError('Invalid training config: a category is listed twice.',
+      [{ path: '/dataset/categories', field: 'Classes to train', sentence: `“${twice}” is listed twice.` }]);
+  }
   return config;
 }
 

@@ -6,8 +6,10 @@ import { messageOf } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/export.ts';
 import type { DownloadFile, ExportOptions, ExportReport } from '../core/export-report.ts';
 import type { BackendChoice, EpochMetrics, EvaluateProgress, RunRecord, TrainProgress } from '../core/run-protocol.ts';
+import { plainMessage, storageProblem } from '../core/config-problems.ts';
+import type { StoredDatasetSummary } from '../core/ingest-protocol.ts';
 import { distinctName } from '../core/names.ts';
-import { PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
+import { ConfigError, PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
 
 export const DEFAULT_PRESET = 'last blocks';
 
@@ -82,15 +84,21 @@ export class TrainState {
     this.runsLoaded = true;
   }
 
-  /** Validates the edited config and starts a run with it. */
-  async train(): Promise<void> {
+  /** Validates the edited config (and, given the stored datasets, that its classes are stored) and starts a run
+   * with it; a config with a problem is explained in plain words and never becomes a run. */
+  async train(stored?: readonly StoredDatasetSummary[]): Promise<void> {
     let config: TrainConfig;
     try {
       config = parseConfig($state.snapshot(this.config));
       // Two runs of one preset would otherwise share a name in the runs table and on the Play page.
       config.name = distinctName(config.name, this.runs.map((r) => r.config.name));
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = error instanceof ConfigError ? error.plainMessage : messageOf(error);
+      return;
+    }
+    const missing = stored === undefined ? null : storageProblem(config, stored);
+    if (missing !== null) {
+      this.error = plainMessage([missing]);
       return;
     }
     this.error = null;

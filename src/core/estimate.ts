@@ -1,0 +1,67 @@
+// How long a training config should take on a backend, from the throughput `npm run bench:train` measured on
+// the project's 2-core machine (README). An estimate for that kind of machine: a real GPU is much faster than
+// the SwiftShader figures used for WebGL/WebGPU here. Pure TS, any thread.
+import type { BackendName } from './run-protocol.ts';
+import type { TrainConfig } from './train-config.ts';
+
+/** Steady-epoch samples/s at 32 px, batch 64 (README's bench:train table; WebGL and WebGPU on SwiftShader). */
+const MEASURED: Record<'wasm' | 'webgl' | 'webgpu', { head: number; last2: number; last10: number; whole: number }> = {
+  wasm: { head: 39_082, last2: 2_386, last10: 378, whole: 186 },
+  webgl: { head: 2_331, last2: 327, last10: 67, whole: 26 },
+  webgpu: { head: 243, last2: 56, last10: 17, whole: 11 },
+};
+/** The plain CPU backend was not benchmarked; backend.ts keeps it behind WASM, which trains convolutions several times faster. */
+const CPU_SLOWDOWN = 4;
+/** Time per drawing grows with input pixels to this power: fitted so that the whole network's 186 samples/s at
+ * 32 px becomes the 68 measured at 48 px by the quality run (WASM; that run also augmented). */
+const PIXEL_EXPONENT = Math.log(186 / 68) / Math.log(48 / 32);
+/** A forward pass alone (caching frozen features, validation, test) is assumed ~3× a training step's rate. */
+const FORWARD_SPEEDUP = 3;
+/** 'whole' trains MobileNet v1's 13 blocks and its stem: placed after block 13 on the interpolation line. */
+const WHOLE_AS_BLOCKS = 14;
+/** Reading the drawings and loading the pretrained model before the first batch: a few seconds, not benchmarked. */
+const STARTUP_SECONDS = 5;
+
+export interface TrainEstimate {
+  seconds: number;
+  trainDrawings: number;
+  /** Training samples/s assumed for this mode, input size and backend. */
+  samplesPerSec: number;
+}
+
+/**
+ * Seconds to train `config` on `backend`, given how many drawings are stored for each of its classes (in config
+ * order; undefined where not known, taken as the config's maxPerCategory). Counts the training epochs, the
+ * pass caching frozen features (head and last-blocks modes), and the validation and test passes.
+ */
+export function estimateTrainSeconds(config: TrainConfig, backend: BackendName, drawingsPerClass: readonly (number | undefined)[]): TrainEstimate {
+  const { maxPerCategory } = config.dataset;
+  const read = config.dataset.categories.reduce((sum, _, i) => sum + Math.min(maxPerCategory, drawingsPerClass[i] ?? maxPerCategory), 0);
+  const testFraction = config.dataset.testDatasetId === undefined ? config.split.testFraction : 0;
+  const trainFraction = Math.max(0, 1 - config.split.validationFraction - testFraction);
+  const trainDrawings = Math.round(read * trainFraction);
+  const validationDrawings = read * config.split.validationFraction;
+
+  const rates = backend === 'cpu' ? MEASURED.wasm : MEASURED[backend];
+  const scale = (32 / config.inputSizePx) ** PIXEL_EXPONENT / (backend === 'cpu' ? CPU_SLOWDOWN : 1);
+  const secondsPerSample = config.mode === 'head' ? 1 / rates.head : blocksSecondsPerSample(rates, config.mode === 'whole' ? WHOLE_AS_BLOCKS : config.trainableBlocks);
+  const samplesPerSec = scale / secondsPerSample;
+  const forwardPerSec = (FORWARD_SPEEDUP * rates.whole) * scale;
+
+  let seconds = STARTUP_SECONDS + (trainDrawings * config.epochs) / samplesPerSec;
+  // Cached modes run the frozen layers once over every drawing; their validation then reads cached features.
+  if (config.mode === 'whole') seconds += (validationDrawings * config.epochs + read * testFraction) / forwardPerSec;
+  else seconds += read / forwardPerSec;
+  return { seconds, trainDrawings, samplesPerSec };
+}
+
+/** Time per sample for `blocks` trained blocks, linear between the measured points (0 = head, 2, 10, whole). */
+function blocksSecondsPerSample(rates: (typeof MEASURED)['wasm'], blocks: number): number {
+  const points: [number, number][] = [[0, 1 / rates.head], [2, 1 / rates.last2], [10, 1 / rates.last10], [WHOLE_AS_BLOCKS, 1 / rates.whole]];
+  const b = Math.min(Math.max(blocks, 0), WHOLE_AS_BLOCKS);
+  for (let i = 1; i < points.length; i++) {
+    const [x0, y0] = points[i - 1]!, [x1, y1] = points[i]!;
+    if (b <= x1) return y0 + ((b - x0) / (x1 - x0)) * (y1 - y0);
+  }
+  return 1 / rates.whole;
+}
