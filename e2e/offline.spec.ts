@@ -1,14 +1,17 @@
 // The installable offline app, on the built site: once the service worker controls the page, a reload with the
 // network off opens the app with its stored drawings and runs, and Play and training work; the manifest is linked.
-import { expect, test } from '@playwright/test';
-import { HAS_SHARED, openPage, openTrainWithDefaults, replay, settledGuesses, strokesOf } from './helpers.ts';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { HAS_SHARED, openPage, openTrainWithDefaults, replay, settledGuesses, SHARED_DIR, strokesOf } from './helpers.ts';
 
 // playwright.config.ts blocks service workers for the specs that fake server failures with page.route.
 test.use({ serviceWorkers: 'allow' });
 
 const CLASSES = ['airplane', 'cat', 'rainbow'];
+const CAT_PHOTO = path.join(SHARED_DIR, 'images', 'cat.jpg');
 
-async function trainTiny(page: import('@playwright/test').Page, classes: string[], perClass: number, epochs: number): Promise<void> {
+async function trainTiny(page: Page, classes: string[], perClass: number, epochs: number): Promise<void> {
   await page.getByLabel('Preset').selectOption('tiny');
   const field = page.getByLabel('Classes to train');
   await field.fill(classes.join(', '));
@@ -20,7 +23,7 @@ async function trainTiny(page: import('@playwright/test').Page, classes: string[
 }
 
 test('a reload offline opens the app with its drawings and runs; Play and training work', async ({ page, context }) => {
-  test.skip(!HAS_SHARED, 'needs ../shared/quickdraw for real strokes to replay');
+  test.skip(!HAS_SHARED || !existsSync(CAT_PHOTO), 'needs ../shared/quickdraw for real strokes to replay and ../shared/images/cat.jpg');
   test.setTimeout(480_000);
   await openTrainWithDefaults(page, 500);
   await trainTiny(page, CLASSES, 300, 2);
@@ -65,6 +68,12 @@ test('a reload offline opens the app with its drawings and runs; Play and traini
   const guesses = await settledGuesses(page);
   expect(guesses).toHaveLength(3);
   for (const guess of guesses) expect(guess).toMatch(/^(airplane|cat|rainbow) \d{1,3}%$/);
+
+  // Upload image: the stock ImageNet model, never loaded before in this test, comes from the cache too.
+  await page.getByLabel('Image file').setInputFiles(CAT_PHOTO);
+  const imagePredictions = page.getByRole('list', { name: 'Image predictions' }).getByRole('listitem');
+  await expect(imagePredictions).toHaveCount(5, { timeout: 60_000 });
+  await expect(imagePredictions.first()).toHaveAttribute('aria-label', /^Egyptian cat \d{1,3}%$/);
 
   // A new run offline: the MobileNet weights, tfjs and its WASM binaries all come from the cache.
   await openPage(page, 'Train');
