@@ -18,6 +18,9 @@ export default defineConfig({
     browserName: 'chromium',
     launchOptions: chromiumLaunchOptions(),
     trace: 'retain-on-failure',
+    // Requests a service worker answers bypass page.route, which the error and download specs use to fake server
+    // failures; only e2e/offline.spec.ts lets the app's service worker run.
+    serviceWorkers: 'block',
   },
   webServer: {
     command: `npx vite preview --host 127.0.0.1 --port ${PORT} --strictPort`,

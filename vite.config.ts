@@ -1,13 +1,49 @@
 // Vite builds the static site; Vitest runs two projects: `unit` in Node and `browser` in real Chromium.
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { VitePWA } from 'vite-plugin-pwa';
 import { playwright } from '@vitest/browser-playwright';
 import { chromiumLaunchOptions } from './tests/chromium.ts';
 
 export default defineConfig({
   // Relative base so the same build works at a domain root and under a GitHub Pages sub-path.
   base: './',
-  plugins: [svelte()],
+  plugins: [
+    svelte(),
+    // The offline app: a Workbox service worker precaches everything a reload needs (see README "Offline and install").
+    VitePWA({
+      strategies: 'generateSW',
+      // 'prompt', not 'autoUpdate': an update that took over by itself would reload the page mid-training or
+      // mid-download, and would drop the old version's precache while this page may still lazy-load from it.
+      registerType: 'prompt',
+      // src/main.ts registers through virtual:pwa-register, so the plugin injects no script into any page.
+      injectRegister: false,
+      // The manifest is public/manifest.webmanifest, linked from index.html only: the plugin would add its link to
+      // every page, and its relative href breaks on the pipeline page (src/pipeline/pipeline.html).
+      manifest: false,
+      workbox: {
+        globPatterns: ['**/*.{html,js,css,wasm,svg,png,webmanifest}', 'assets/models/**/*'],
+        // The served Quick, Draw! shards stay online-only (downloaded drawings live in IndexedDB anyway); the
+        // pipeline page is for headless runs, not the offline app.
+        globIgnores: ['assets/data/**', 'src/pipeline/**', 'assets/pipeline-*.js'],
+        // Only Vite's hashed files skip revisioning. The plugin's default (all of assets/) would also cover the
+        // unhashed model files under assets/models, so a changed model.json would never reach an installed app.
+        dontCacheBustURLsMatching: /^assets\/[^/]+-[\w-]{8}\.\w+$/,
+        // The trainer and inference worker bundles (tfjs and its backends) are ~2.5–2.8 MB each.
+        maximumFileSizeToCacheInBytes: 8 * 1024 * 1024,
+        // The first visit is controlled at once, so workers and weights it loads later already come from the cache.
+        clientsClaim: true,
+        navigateFallback: 'index.html',
+        navigateFallbackDenylist: [/\/src\/pipeline\//],
+        runtimeCaching: [{
+          // The served catalog: fresh when online, the last copy offline so the Data page still lists categories.
+          urlPattern: ({ url }) => url.pathname.endsWith('/assets/data/quickdraw/manifest.json'),
+          handler: 'NetworkFirst',
+          options: { cacheName: 'dataset-catalog', networkTimeoutSeconds: 10, expiration: { maxEntries: 1 } },
+        }],
+      },
+    }),
+  ],
   worker: { format: 'es' },
   // Pre-bundled up front so Vitest browser mode does not reload mid-run to optimise them.
   optimizeDeps: { include: ['comlink', 'idb', '@tensorflow-models/mobilenet'] },

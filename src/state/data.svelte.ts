@@ -53,6 +53,8 @@ function emptyView(resumed: boolean): DownloadView {
 export class DataState {
   catalog = $state<CatalogEntry[]>(QUICKDRAW_CATEGORIES.map((name) => ({ name, servedDrawings: 0 })));
   catalogError = $state<string | null>(null);
+  /** False while the browser says it has no network: stored drawings still work, downloads cannot. */
+  online = $state(navigator.onLine);
   readonly selected = new SvelteSet<string>(DEFAULT_CATEGORIES);
   perCategory = $state<number>(DEFAULT_PER_CATEGORY);
   download = $state<DownloadView | null>(null);
@@ -76,8 +78,17 @@ export class DataState {
     // not be taken for an interrupted download and started a second time (which cancelled the first and left the
     // page saying "Download cancelled" while the second one ran).
     const pending = localStorage.getItem(PENDING_KEY);
+    addEventListener('offline', () => (this.online = false));
+    addEventListener('online', () => {
+      this.online = true;
+      if (this.catalogError !== null) void this.loadCatalog();
+    });
+    // On a first visit the catalog was fetched before the service worker took control: fetch it again once it
+    // has, so the worker keeps a copy and the catalog still shows offline (vite.config.ts, runtimeCaching).
+    navigator.serviceWorker?.addEventListener('controllerchange', () => void this.loadCatalog(), { once: true });
     await Promise.all([this.loadCatalog(), this.refresh()]);
-    if (pending === null || this.download !== null) return;
+    // Offline the download would only fail: it stays pending and resumes at the next load with a network.
+    if (pending === null || this.download !== null || !this.online) return;
     try {
       // Written by `startDownload` below from a DownloadOptions value.
       const options = JSON.parse(pending) as DownloadOptions;
@@ -91,6 +102,7 @@ export class DataState {
   }
 
   private async loadCatalog(): Promise<void> {
+    this.catalogError = null;
     try {
       const response = await fetch(this.manifestUrl);
       if (!response.ok) throw new Error(`the server answered ${response.status} for ${this.manifestUrl}`);
@@ -98,7 +110,10 @@ export class DataState {
       const served = new Map(manifest.categories.map((c) => [c.name, c.drawingCount]));
       this.catalog = QUICKDRAW_CATEGORIES.map((name) => ({ name, servedDrawings: served.get(name) ?? 0 }));
     } catch (error) {
-      this.catalogError = `The dataset catalog could not be loaded (${error instanceof Error ? error.message : String(error)}). Reload the page to try again.`;
+      // The service worker keeps the last catalog it saw (vite.config.ts); without one there is nothing to show offline.
+      this.catalogError = !navigator.onLine
+        ? 'The list of categories this site serves needs a connection the first time: it appears when you are back online.'
+        : `The dataset catalog could not be loaded (${error instanceof Error ? error.message : String(error)}). Reload the page to try again.`;
     }
   }
 
