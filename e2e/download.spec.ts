@@ -67,3 +67,35 @@ test('cancel stops the download and keeps what was stored', async ({ page }) => 
   await expect(page.getByText('Resuming download')).toHaveCount(0);
   await expect(page.getByTestId('dataset-count-quickdraw')).toContainText(`${stored.toLocaleString('en-US')} drawings`);
 });
+
+test('a Download pressed while the page is still loading runs once, to the end', async ({ page }) => {
+  await openFresh(page);
+  // The data worker starts slowly (a cold cache, a slow disk): the catalog's counts show before the worker has
+  // listed what is stored, and a person presses Download then. That click used to be taken for an interrupted
+  // download as well: started twice, the first cancelled, and the page said "Download cancelled" (Cancel
+  // disabled, Download enabled) while the second one ran.
+  await page.route('**/assets/data.worker-*.js', async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await route.continue();
+  });
+  await page.route('**/shards/*.qds', async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await route.continue();
+  });
+  await page.reload();
+  await expect(page.getByRole('checkbox', { name: /^cat [\d,]+/ })).toBeVisible();
+  // Any moment the page says the download was cancelled counts, however brief.
+  await page.evaluate(() => {
+    const seen = (window as unknown as { sawCancelled: boolean });
+    seen.sawCancelled = false;
+    new MutationObserver(() => {
+      if (document.body.textContent?.includes('Download cancelled')) seen.sawCancelled = true;
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  });
+  await choosePerCategory(page, 100);
+  await page.getByRole('button', { name: 'Download' }).click();
+  await expect(page.getByText('Download complete')).toBeVisible({ timeout: 60_000 });
+  expect(await page.evaluate(() => (window as unknown as { sawCancelled: boolean }).sawCancelled)).toBe(false);
+  await expect(page.getByTestId('stored-count')).toHaveText('1,000');
+  await expect(page.getByTestId('dataset-count-quickdraw')).toContainText('1,000 drawings');
+});

@@ -1,12 +1,16 @@
 // A newcomer's first hour, in one journey on the built site: a fresh profile downloads the defaults, trains a small
 // run, reloads, exports the run from the Runs table and from the Play page (both load with plain
-// tf.loadLayersModel), re-imports it, and saves a wrongly guessed drawing under the label the person chose.
+// tf.loadLayersModel), re-imports it, saves a wrongly guessed drawing under the label the person chose, then goes
+// offline, reloads, and draws and gets guesses.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { expect, test, type Download, type Page } from '@playwright/test';
 import { HAS_SHARED, openPage, openTrainWithDefaults, replay, settledGuesses, strokesOf } from './helpers.ts';
 
 const CLASSES = ['airplane', 'cat', 'rainbow'];
+
+// playwright.config.ts blocks service workers for the specs that fake server failures with page.route.
+test.use({ serviceWorkers: 'allow' });
 
 /** Clicks `button` and collects the files it downloads (the export saves model.json, weights.bin, metadata.json). */
 async function downloadsOf(page: Page, click: () => Promise<void>, count: number): Promise<Record<string, Buffer>> {
@@ -36,7 +40,7 @@ async function predictWithPlainTfjs(files: Record<string, Buffer>): Promise<numb
   return values;
 }
 
-test('download → train → reload → export from both places → re-import → correct a wrong guess', async ({ page }) => {
+test('download → train → reload → export from both places → re-import → correct a wrong guess → offline', async ({ page, context }) => {
   test.skip(!HAS_SHARED, 'needs ../shared/quickdraw for real strokes to replay');
   test.setTimeout(600_000);
   await openTrainWithDefaults(page, 3000);
@@ -90,4 +94,17 @@ test('download → train → reload → export from both places → re-import �
   const mine = page.getByRole('article', { name: 'Dataset My drawings' });
   await expect(mine.getByRole('row')).toHaveCount(2);
   await expect(mine.getByRole('row', { name: new RegExp(`^${chosen} 1 `) })).toBeVisible();
+
+  // Offline: once the service worker controls the page, a reload without a network still draws and guesses.
+  await expect.poll(() => page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    return navigator.serviceWorker.controller !== null;
+  }), { timeout: 120_000 }).toBe(true);
+  await context.setOffline(true);
+  await page.reload();
+  await openPage(page, 'Play');
+  await expect(page.getByLabel('Model to play with')).toHaveValue(/^run:/);
+  await replay(page, strokesOf('simplified', 'rainbow', 5));
+  await expect(page.getByRole('list', { name: 'Predictions', exact: true }).getByRole('listitem')).toHaveCount(3);
+  await context.setOffline(false);
 });
