@@ -72,7 +72,12 @@ test('from a fresh load of the Data page, Tab reaches Download within 10 presses
   });
   expect(ring.outline !== 'none' && ring.width !== '0px' || ring.shadow !== 'none', JSON.stringify(ring)).toBe(true);
 
-  // The category list is one Tab stop: the next Tab enters it, arrow keys move inside, and one more Tab leaves it.
+  // Past Download come the list's own controls, then the list, which is one Tab stop: Tab enters it, arrow keys
+  // move inside, and one more Tab leaves it.
+  for (const control of [page.getByLabel('Filter categories'), page.getByRole('button', { name: 'Select the default 10' }), page.getByRole('button', { name: 'Select none' })]) {
+    await page.keyboard.press('Tab');
+    await expect(control).toBeFocused();
+  }
   const categories = page.getByRole('list', { name: 'Categories' });
   const inList = () => categories.evaluate((list) => list.contains(document.activeElement));
   await page.keyboard.press('Tab');

@@ -54,7 +54,7 @@ test('download → train → reload → export from both places → re-import �
   // Finished: no time left, no phase from before the end.
   const trainSection = page.getByRole('region', { name: 'Fine-tune MobileNet' });
   await expect(trainSection.getByText(/ left\b/)).toHaveCount(0);
-  await expect(trainSection.getByText(/^finished: test top-1 \d+\.\d %/)).toBeVisible();
+  await expect(trainSection.getByText(/^finished: \d+\.\d % right on \d+ held-out test drawings/)).toBeVisible();
 
   await page.reload();
   await openPage(page, 'Train');

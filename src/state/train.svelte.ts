@@ -122,7 +122,7 @@ export class TrainState {
         this.live.status = run.status === 'done' ? 'done' : run.status === 'cancelled' ? 'cancelled' : 'failed';
         this.live.phase = run.status === 'done' ? 'finished' : run.status === 'cancelled' ? 'cancelled' : 'failed';
         this.live.detail = run.status === 'done'
-          ? (run.test === null ? 'no test split to evaluate' : `test top-1 ${(run.test.top1 * 100).toFixed(1)} % on ${run.test.count} held-out drawings`)
+          ? (run.test === null ? 'no test split to evaluate' : `${(run.test.top1 * 100).toFixed(1)} % right on ${run.test.count} held-out test drawings`)
           : run.status === 'cancelled' ? 'resume it from the Runs table to go on from its last checkpoint' : run.error ?? '';
         this.live.etaSec = null;
       }
