@@ -1,0 +1,178 @@
+// The engine's view of a MobileNet v1 backbone plus the app's head: the ordered steps one training step runs
+// (convolutions with BatchNormalization and ReLU6 fused into them, pooling, dense), each activation's shape, and
+// where every weight lives in the two flat buffers the engine keeps (trainable parameters, and BatchNormalization's
+// moving statistics), named as Keras names them so weights move to and from tfjs LayersModels. Pure TS, any thread.
+import type * as tf from '@tensorflow/tfjs';
+
+/** One weight in a flat buffer: its Keras name (e.g. "conv_dw_3/depthwise_kernel"), offset in floats and shape. */
+export interface WeightSlot {
+  name: string;
+  offset: number;
+  shape: number[];
+}
+
+interface Spatial {
+  /** The layer's Keras name. */
+  name: string;
+  inH: number;
+  inW: number;
+  outH: number;
+  outW: number;
+  stride: number;
+  /** TensorFlow 'same' puts the odd pixel of padding after the image: top/left get the floor of half. */
+  padTop: number;
+  padLeft: number;
+}
+
+export type PlanStep =
+  | (Spatial & { kind: 'conv'; cin: number; cout: number; kernel: WeightSlot })
+  | (Spatial & { kind: 'depthwise'; channels: number; kernel: WeightSlot })
+  | { kind: 'pointwise'; name: string; rows: number; cin: number; cout: number; kernel: WeightSlot }
+  | {
+    kind: 'bn-relu6'; name: string; relu: string; pixels: number; channels: number; epsilon: number;
+    gamma: WeightSlot; beta: WeightSlot; movingMean: WeightSlot; movingVariance: WeightSlot;
+  }
+  | { kind: 'pool'; pixels: number; channels: number }
+  | { kind: 'dense'; name: string; inputs: number; units: number; kernel: WeightSlot; bias: WeightSlot };
+
+export interface EnginePlan {
+  inputSizePx: number;
+  steps: PlanStep[];
+  /** Trainable weights, back to back in one buffer (what Adam updates). */
+  params: WeightSlot[];
+  paramCount: number;
+  /** BatchNormalization's moving mean and variance, back to back in a second buffer. */
+  state: WeightSlot[];
+  stateCount: number;
+}
+
+/** Thrown for a model the engine does not cover; the caller trains it on the tfjs path instead. */
+export class UnsupportedModelError extends Error {
+  override name = 'UnsupportedModelError';
+}
+
+/** What the engine reads of a layer's config, as tfjs's getConfig names it (camelCase). */
+interface LayerConfig {
+  padding?: string;
+  strides?: number[];
+  kernelSize?: number[];
+  activation?: string;
+  useBias?: boolean;
+  depthMultiplier?: number;
+  epsilon?: number;
+  filters?: number;
+  maxValue?: number;
+}
+
+/**
+ * The plan of `features` (a backbone from loadBackbone: MobileNet v1 up to its last feature map) followed by global
+ * average pooling and a dense softmax layer over `numClasses`, named `headName` as the app names it.
+ */
+export function planMobileNetV1(features: tf.LayersModel, numClasses: number, headName = 'head_dense'): EnginePlan {
+  const input = features.inputs[0]!.shape;
+  const inputSizePx = input[1]!;
+  if (input[2] !== inputSizePx || input[3] !== 3) throw new UnsupportedModelError(`The engine takes square RGB inputs, not ${JSON.stringify(input)}.`);
+  const params: WeightSlot[] = [];
+  const state: WeightSlot[] = [];
+  const slot = (list: WeightSlot[], name: string, shape: number[]): WeightSlot => {
+    const last = list.at(-1);
+    const placed = { name, shape, offset: last === undefined ? 0 : last.offset + size(last.shape) };
+    list.push(placed);
+    return placed;
+  };
+  const steps: PlanStep[] = [];
+  let [h, w, c] = [inputSizePx, inputSizePx, 3];
+  const layers = features.layers;
+  for (let i = 0; i < layers.length; i++) {
+    const layer = layers[i]!;
+    const kind = layer.getClassName();
+    // getConfig() is a plain serialisable dict; LayerConfig names the fields tfjs's conv, BN and activation layers put there.
+    const config = layer.getConfig() as LayerConfig;
+    if (kind === 'InputLayer') continue;
+    if (kind === 'Conv2D' || kind === 'DepthwiseConv2D') {
+      if (config.useBias === true || (config.activation ?? 'linear') !== 'linear') throw new UnsupportedModelError(`${layer.name}: the engine fuses no bias or activation into convolutions.`);
+      const [kh, kw] = config.kernelSize ?? [];
+      const stride = config.strides?.[0] ?? 1;
+      if (config.strides?.[1] !== stride) throw new UnsupportedModelError(`${layer.name}: unequal strides.`);
+      const { out: outH, before: padTop } = samePadding(h, kh!, stride, config.padding);
+      const { out: outW, before: padLeft } = samePadding(w, kw!, stride, config.padding);
+      const kernel = slot(params, layer.weights[0]!.originalName, layer.weights[0]!.shape as number[]);
+      const spatial = { name: layer.name, inH: h, inW: w, outH, outW, stride, padTop, padLeft };
+      if (kind === 'DepthwiseConv2D') {
+        if ((config.depthMultiplier ?? 1) !== 1 || kh !== 3 || kw !== 3) throw new UnsupportedModelError(`${layer.name}: the engine's depthwise kernels are 3×3 with depth multiplier 1.`);
+        steps.push({ kind: 'depthwise', ...spatial, channels: c, kernel });
+      } else if (kh === 1 && kw === 1 && stride === 1) {
+        steps.push({ kind: 'pointwise', name: layer.name, rows: h * w, cin: c, cout: config.filters!, kernel });
+        c = config.filters!;
+      } else if (kh === 3 && kw === 3) {
+        steps.push({ kind: 'conv', ...spatial, cin: c, cout: config.filters!, kernel });
+        c = config.filters!;
+      } else {
+        throw new UnsupportedModelError(`${layer.name}: a ${kh}×${kw} convolution with stride ${stride}.`);
+      }
+      [h, w] = [outH, outW];
+      continue;
+    }
+    if (kind === 'BatchNormalization') {
+      const relu = layers[i + 1];
+      const reluConfig = relu?.getConfig() as LayerConfig | undefined;
+      const isRelu6 = relu !== undefined && (reluConfig?.activation === 'relu6' || (relu.getClassName() === 'ReLU' && reluConfig?.maxValue === 6));
+      if (!isRelu6) throw new UnsupportedModelError(`${layer.name} is not followed by ReLU6.`);
+      const byName = new Map(layer.weights.map((weight) => [weight.originalName.split('/').pop()!, weight]));
+      const named = (list: WeightSlot[], key: string) => {
+        const weight = byName.get(key);
+        if (weight === undefined) throw new UnsupportedModelError(`${layer.name} has no ${key}.`);
+        return slot(list, weight.originalName, weight.shape as number[]);
+      };
+      steps.push({
+        kind: 'bn-relu6', name: layer.name, relu: relu.name, pixels: h * w, channels: c, epsilon: config.epsilon ?? 1e-3,
+        gamma: named(params, 'gamma'), beta: named(params, 'beta'), movingMean: named(state, 'moving_mean'), movingVariance: named(state, 'moving_variance'),
+      });
+      i++;
+      continue;
+    }
+    throw new UnsupportedModelError(`The engine does not cover ${kind} layers (${layer.name}).`);
+  }
+  steps.push({ kind: 'pool', pixels: h * w, channels: c });
+  steps.push({ kind: 'dense', name: headName, inputs: c, units: numClasses, kernel: slot(params, `${headName}/kernel`, [c, numClasses]), bias: slot(params, `${headName}/bias`, [numClasses]) });
+  const end = (list: WeightSlot[]) => (list.length === 0 ? 0 : list.at(-1)!.offset + size(list.at(-1)!.shape));
+  return { inputSizePx, steps, params, paramCount: end(params), state, stateCount: end(state) };
+}
+
+/** Output size and the padding before the image, as TensorFlow computes them for 'same' (and none for 'valid'). */
+export function samePadding(size: number, kernel: number, stride: number, padding = 'valid'): { out: number; before: number } {
+  if (padding === 'valid') return { out: Math.floor((size - kernel) / stride) + 1, before: 0 };
+  if (padding !== 'same') throw new UnsupportedModelError(`Padding '${padding}' is not covered by the engine.`);
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  return { out, before: Math.floor(total / 2) };
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** The weights of `model` that the plan names, copied into the engine's two buffers (others are ignored). */
+export async function packWeights(plan: EnginePlan, model: tf.LayersModel): Promise<{ params: Float32Array; state: Float32Array }> {
+  const byName = new Map(model.weights.map((weight) => [weight.originalName, weight]));
+  const fill = async (slots: WeightSlot[], length: number): Promise<Float32Array> => {
+    const out = new Float32Array(length);
+    for (const s of slots) {
+      const weight = byName.get(s.name);
+      if (weight === undefined) throw new Error(`The model has no weight ${s.name}.`);
+      if (weight.shape.join() !== s.shape.join()) throw new Error(`${s.name} is ${JSON.stringify(weight.shape)} in the model, ${JSON.stringify(s.shape)} in the plan.`);
+      out.set(await weight.read().data() as Float32Array, s.offset);
+    }
+    return out;
+  };
+  return { params: await fill(plan.params, plan.paramCount), state: await fill(plan.state, plan.stateCount) };
+}
+
+/** Each named weight's values as a view into the engine's buffers, for writing them back into a LayersModel. */
+export function unpackWeights(plan: EnginePlan, params: Float32Array, state: Float32Array): Map<string, { shape: number[]; values: Float32Array }> {
+  const out = new Map<string, { shape: number[]; values: Float32Array }>();
+  for (const [slots, buffer] of [[plan.params, params], [plan.state, state]] as const) {
+    for (const s of slots) out.set(s.name, { shape: s.shape, values: buffer.subarray(s.offset, s.offset + size(s.shape)) });
+  }
+  return out;
+}
