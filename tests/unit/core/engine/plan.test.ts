@@ -37,7 +37,7 @@ describe('planMobileNetV1', () => {
       const shape = backbone.features.getLayer(step.name).outputShape as number[];
       expect([step.outH, step.outW], step.name).toEqual([shape[1], shape[2]]);
     }
-    const strided = plan.steps.filter((s) => s.kind === 'depthwise' && s.stride === 2).map((s) => s.name);
+    const strided = plan.steps.flatMap((s) => (s.kind === 'depthwise' && s.stride === 2 ? [s.name] : []));
     expect(strided).toEqual(['conv_dw_2', 'conv_dw_4', 'conv_dw_6', 'conv_dw_12']);
     // Every weight of the backbone is in one of the two buffers, plus the head's kernel and bias.
     expect(plan.paramCount + plan.stateCount).toBe(backbone.features.countParams() + 256 * 10 + 10);
