@@ -38,10 +38,10 @@ export type PlanStep =
 export interface EnginePlan {
   inputSizePx: number;
   steps: PlanStep[];
-  /** Trainable weights, back to back in one buffer (what Adam updates). */
+  /** Trainable weights in one buffer (what Adam updates), each starting on a SLOT_ALIGN_FLOATS boundary. */
   params: WeightSlot[];
   paramCount: number;
-  /** BatchNormalization's moving mean and variance, back to back in a second buffer. */
+  /** BatchNormalization's moving mean and variance in a second buffer, aligned the same way. */
   state: WeightSlot[];
   stateCount: number;
 }
@@ -76,7 +76,7 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, he
   const state: WeightSlot[] = [];
   const slot = (list: WeightSlot[], name: string, shape: number[]): WeightSlot => {
     const last = list.at(-1);
-    const placed = { name, shape, offset: last === undefined ? 0 : last.offset + size(last.shape) };
+    const placed = { name, shape, offset: last === undefined ? 0 : alignSlot(last.offset + size(last.shape)) };
     list.push(placed);
     return placed;
   };
@@ -135,7 +135,7 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, he
   }
   steps.push({ kind: 'pool', pixels: h * w, channels: c });
   steps.push({ kind: 'dense', name: headName, inputs: c, units: numClasses, kernel: slot(params, `${headName}/kernel`, [c, numClasses]), bias: slot(params, `${headName}/bias`, [numClasses]) });
-  const end = (list: WeightSlot[]) => (list.length === 0 ? 0 : list.at(-1)!.offset + size(list.at(-1)!.shape));
+  const end = (list: WeightSlot[]) => (list.length === 0 ? 0 : alignSlot(list.at(-1)!.offset + size(list.at(-1)!.shape)));
   return { inputSizePx, steps, params, paramCount: end(params), state, stateCount: end(state) };
 }
 
@@ -146,6 +146,18 @@ export function samePadding(size: number, kernel: number, stride: number, paddin
   const out = Math.ceil(size / stride);
   const total = Math.max((out - 1) * stride + kernel - size, 0);
   return { out, before: Math.floor(total / 2) };
+}
+
+/**
+ * Slots start on 64-float (256-byte) boundaries: WebGPU binds a range of a storage buffer only at offsets that
+ * are multiples of minStorageBufferOffsetAlignment (256 on every adapter), so each weight can be bound on its own
+ * while all of them stay in one buffer for the optimizer. The gaps hold zeros and zero gradients, which Adam leaves
+ * at zero.
+ */
+export const SLOT_ALIGN_FLOATS = 64;
+
+function alignSlot(offset: number): number {
+  return Math.ceil(offset / SLOT_ALIGN_FLOATS) * SLOT_ALIGN_FLOATS;
 }
 
 function size(shape: readonly number[]): number {

@@ -3,7 +3,7 @@
 // between a LayersModel and the engine's two flat buffers under their Keras names.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { packWeights, planMobileNetV1, samePadding, unpackWeights, UnsupportedModelError } from '../../../../src/core/engine/plan.ts';
+import { packWeights, planMobileNetV1, samePadding, SLOT_ALIGN_FLOATS, unpackWeights, UnsupportedModelError } from '../../../../src/core/engine/plan.ts';
 import { loadBackbone, splitBackbone } from '../../../../src/core/mobilenet.ts';
 import { folderHandler } from '../../model-fixtures.ts';
 
@@ -40,7 +40,14 @@ describe('planMobileNetV1', () => {
     const strided = plan.steps.flatMap((s) => (s.kind === 'depthwise' && s.stride === 2 ? [s.name] : []));
     expect(strided).toEqual(['conv_dw_2', 'conv_dw_4', 'conv_dw_6', 'conv_dw_12']);
     // Every weight of the backbone is in one of the two buffers, plus the head's kernel and bias.
-    expect(plan.paramCount + plan.stateCount).toBe(backbone.features.countParams() + 256 * 10 + 10);
+    const floats = (slots: typeof plan.params) => slots.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1), 0);
+    expect(floats(plan.params) + floats(plan.state)).toBe(backbone.features.countParams() + 256 * 10 + 10);
+    for (const s of [...plan.params, ...plan.state]) expect(s.offset % SLOT_ALIGN_FLOATS, s.name).toBe(0);
+    // Slots never overlap, and the buffers end after the last one.
+    for (const slots of [plan.params, plan.state]) {
+      slots.forEach((s, i) => { if (i > 0) expect(s.offset).toBeGreaterThanOrEqual(slots[i - 1]!.offset + floats([slots[i - 1]!])); });
+    }
+    expect(plan.paramCount).toBeGreaterThanOrEqual(plan.params.at(-1)!.offset + floats([plan.params.at(-1)!]));
     expect(plan.params.map((p) => p.name)).toContain('conv_pw_13_bn/gamma');
     expect(plan.state.map((p) => p.name)).toContain('conv_pw_13_bn/moving_variance');
     backbone.features.dispose();
