@@ -88,7 +88,7 @@ describe('head', () => {
     const variables = sizes.map((size, i) => tf.variable(tf.tensor1d(initial.subarray(offsets[i], offsets[i]! + size)), true, `adam-${i}`));
     const optimizer = tf.train.adam(learningRate);
     for (const grads of steps) {
-      tf.tidy(() => optimizer.applyGradients(Object.fromEntries(variables.map((v, i) => [v.name, tf.tensor1d(grads.subarray(offsets[i], offsets[i]! + sizes[i]!))]))));
+      tf.tidy(() => optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: tf.tensor1d(grads.subarray(offsets[i], offsets[i]! + sizes[i]!)) }))));
     }
     const concat = (tensors: tf.Tensor[]) => Float32Array.from(tensors.flatMap((t) => Array.from(t.dataSync())));
     const expectedParams = concat(variables);
