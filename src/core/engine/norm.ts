@@ -66,7 +66,7 @@ fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
   return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
 }`;
 
-/** One reduction over a chunk of rows per workgroup; `ACCUMULATE` folds one element into `s`. */
+/** Per-chunk column reduction, one chunk of rows per workgroup: `accumulate` folds x[i] of channel c into `s`, `combine` merges two lanes. */
 function columnReduction(bindings: string, width: 2 | 3, init: string, accumulate: string, combine: string): string {
   const vec = `vec${width}<f32>`;
   return /* wgsl */ `${HEADER}${bindings}
