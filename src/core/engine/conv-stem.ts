@@ -1,8 +1,8 @@
 // MobileNet v1's stem (conv1): a standard 3×3 convolution of the RGB image, NHWC, no bias, as WGSL kernels:
 // forward and filter gradient (the input is the image, so its gradient is never needed), recorded on a
 // GpuContext. Runs wherever the engine's GPU device lives (the trainer worker).
-import { chunking, FLAT_INDEX, grid, reduceChunks } from './conv.ts';
-import type { GpuContext } from './gpu.ts';
+import { chunking, FLAT_INDEX, reduceChunks } from './conv.ts';
+import { grid, type GpuContext } from './gpu.ts';
 
 /** Input channels: the image's RGB, a constant so the filter gradient's 27 taps stay in registers. */
 export const STEM_IN_CHANNELS = 3;

@@ -1,7 +1,7 @@
 // MobileNet v1's depthwise 3×3 convolution (NHWC, no bias, stride 1 or 2, explicit padding) as WGSL kernels:
 // forward, input gradient and filter gradient, each recorded on a GpuContext. Also the filter-gradient reduce and
-// the large-grid indexing that conv-stem.ts shares. Runs wherever the engine's GPU device lives (the trainer worker).
-import { groups, type GpuContext } from './gpu.ts';
+// the WG-sized flat indexing that conv-stem.ts shares. Runs wherever the engine's GPU device lives (the trainer worker).
+import { flatIndexWgsl, grid, groups, type GpuContext } from './gpu.ts';
 
 /**
  * A depthwise 3×3 layer. Padding is explicit so both Keras layouts are one shape: 'same' at stride 1 (padTop =
@@ -22,8 +22,6 @@ export interface DepthwiseShape {
 
 /** Invocations per workgroup of the elementwise-style kernels (one output element each). */
 const WG = 64;
-/** WebGPU guarantees 65,535 workgroups per dimension; bigger grids wrap into y (a 1,024-image batch needs it). */
-const MAX_GROUPS_X = 65_535;
 /** Filter gradient: channels per workgroup (adjacent invocations read adjacent floats of NHWC rows) … */
 const TC = 16;
 /** … times position lanes whose partial sums the workgroup adds in shared memory. */
@@ -32,15 +30,8 @@ const LANES = 16;
 const CHUNK_POSITIONS = LANES * 8;
 const MAX_CHUNKS = 1024;
 
-/** Workgroup grid covering `count` items, `size` per workgroup; kernels rebuild the index with `flatIndex`. */
-export function grid(count: number, size: number): [number, number] {
-  const total = groups(count, size);
-  return total <= MAX_GROUPS_X ? [total, 1] : [MAX_GROUPS_X, Math.ceil(total / MAX_GROUPS_X)];
-}
-
 /** WGSL: the item index of an invocation in a `grid` of WG-sized workgroups (it may exceed the count). */
-export const FLAT_INDEX = /* wgsl */ `
-fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * ${WG}u + lid; }`;
+export const FLAT_INDEX = flatIndexWgsl(WG);
 
 /**
  * How a reduction over `positions` is cut into chunks for the partial-sum pass: at least CHUNK_POSITIONS each

@@ -125,3 +125,19 @@ export class GpuContext {
 export function groups(count: number, size: number): number {
   return Math.max(1, Math.ceil(count / size));
 }
+
+/** WebGPU guarantees 65,535 workgroups per dimension; bigger grids wrap into y (a 1,024-drawing batch needs it). */
+const MAX_GROUPS_X = 65_535;
+
+/** A [x, y] grid of `size`-wide workgroups covering `count` items; the kernel rebuilds each item's index with
+ * the WGSL of `flatIndexWgsl(size)` (and checks it against the count: the last row of the grid runs past it). */
+export function grid(count: number, size: number): [number, number] {
+  const total = groups(count, size);
+  return total <= MAX_GROUPS_X ? [total, 1] : [MAX_GROUPS_X, Math.ceil(total / MAX_GROUPS_X)];
+}
+
+/** WGSL: `fn flatIndex(workgroup_id, num_workgroups, local_invocation_index)` for `@workgroup_size(size)` over `grid`. */
+export function flatIndexWgsl(size: number): string {
+  return /* wgsl */ `
+fn flatIndex(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * ${size}u + lid; }`;
+}

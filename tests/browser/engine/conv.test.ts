@@ -4,10 +4,10 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   depthwiseBackwardFilter, depthwiseBackwardInput, depthwiseFilterScratchLength, depthwiseForward, type DepthwiseShape,
-  FLAT_INDEX, grid,
+  FLAT_INDEX,
 } from '../../../src/core/engine/conv.ts';
 import { stemBackwardFilter, stemFilterScratchLength, stemForward, type StemShape } from '../../../src/core/engine/conv-stem.ts';
-import { GpuContext } from '../../../src/core/engine/gpu.ts';
+import { GpuContext, grid } from '../../../src/core/engine/gpu.ts';
 import { Random } from '../../../src/core/random.ts';
 
 let gpu: GpuContext;
