@@ -2,7 +2,7 @@
 // forward and filter gradient (the input is the image, so its gradient is never needed), recorded on a
 // GpuContext. Runs wherever the engine's GPU device lives (the trainer worker).
 import { chunking, FLAT_INDEX, reduceChunks } from './conv.ts';
-import { grid, type GpuContext } from './gpu.ts';
+import { grid, type Binding, type GpuContext } from './gpu.ts';
 
 /** Input channels: the image's RGB, a constant so the filter gradient's 27 taps stay in registers. */
 export const STEM_IN_CHANNELS = 3;
@@ -127,7 +127,7 @@ var<workgroup> sums: array<f32, ${TAPS * TC * LANES}>;
 }`;
 
 /** y = conv(x, w) for the stem; x is [batch, inH, inW, 3], w [3, 3, 3, outChannels]. One dispatch. */
-export function stemForward(gpu: GpuContext, b: { x: GPUBuffer; w: GPUBuffer; y: GPUBuffer }, s: StemShape): void {
+export function stemForward(gpu: GpuContext, b: { x: Binding; w: Binding; y: Binding }, s: StemShape): void {
   gpu.dispatch(FORWARD, [b.x, b.w, b.y], grid(s.batch * s.outH * s.outW * s.outChannels, WG), params(s));
 }
 
@@ -142,7 +142,7 @@ export function stemFilterScratchLength(s: StemShape): number {
  * Two dispatches: per-chunk partial sums, then their sum.
  */
 export function stemBackwardFilter(
-  gpu: GpuContext, b: { x: GPUBuffer; dy: GPUBuffer; dw: GPUBuffer; scratch: GPUBuffer }, s: StemShape,
+  gpu: GpuContext, b: { x: Binding; dy: Binding; dw: Binding; scratch: Binding }, s: StemShape,
 ): void {
   const { chunk, chunks } = chunking(s.batch * s.outH * s.outW, LANES, CHUNK_POSITIONS);
   gpu.dispatch(FILTER_PARTIAL, [b.x, b.dy, b.scratch], [Math.ceil(s.outChannels / TC), chunks], params(s, chunk));

@@ -1,7 +1,7 @@
 // MobileNet v1's depthwise 3×3 convolution (NHWC, no bias, stride 1 or 2, explicit padding) as WGSL kernels:
 // forward, input gradient and filter gradient, each recorded on a GpuContext. Also the filter-gradient reduce and
 // the WG-sized flat indexing that conv-stem.ts shares. Runs wherever the engine's GPU device lives (the trainer worker).
-import { flatIndexWgsl, grid, groups, type GpuContext } from './gpu.ts';
+import { flatIndexWgsl, grid, groups, type Binding, type GpuContext } from './gpu.ts';
 
 /**
  * A depthwise 3×3 layer. Padding is explicit so both Keras layouts are one shape: 'same' at stride 1 (padTop =
@@ -176,17 +176,17 @@ struct Params { length: u32, chunks: u32 }
 }`;
 
 /** Records out[j] = Σ over `chunks` rows of partial[chunk][j], j < length (one dispatch). */
-export function reduceChunks(gpu: GpuContext, partial: GPUBuffer, out: GPUBuffer, length: number, chunks: number): void {
+export function reduceChunks(gpu: GpuContext, partial: Binding, out: Binding, length: number, chunks: number): void {
   gpu.dispatch(REDUCE_CHUNKS, [partial, out], [groups(length, WG)], new Uint32Array([length, chunks]));
 }
 
 /** y[n, oy, ox, c] = Σ x[n, oy·s + ky − padTop, ox·s + kx − padLeft, c] · w[ky, kx, c]. One dispatch. */
-export function depthwiseForward(gpu: GpuContext, b: { x: GPUBuffer; w: GPUBuffer; y: GPUBuffer }, s: DepthwiseShape): void {
+export function depthwiseForward(gpu: GpuContext, b: { x: Binding; w: Binding; y: Binding }, s: DepthwiseShape): void {
   gpu.dispatch(FORWARD, [b.x, b.w, b.y], grid(s.batch * s.outH * s.outW * s.channels, WG), params(s));
 }
 
 /** dX from dY (writes every element of dx, zeros where no window reached). One dispatch. */
-export function depthwiseBackwardInput(gpu: GpuContext, b: { dy: GPUBuffer; w: GPUBuffer; dx: GPUBuffer }, s: DepthwiseShape): void {
+export function depthwiseBackwardInput(gpu: GpuContext, b: { dy: Binding; w: Binding; dx: Binding }, s: DepthwiseShape): void {
   gpu.dispatch(BACKWARD_INPUT, [b.dy, b.w, b.dx], grid(s.batch * s.inH * s.inW * s.channels, WG), params(s));
 }
 
@@ -200,7 +200,7 @@ export function depthwiseFilterScratchLength(s: DepthwiseShape): number {
  * `depthwiseFilterScratchLength` floats, overwritten). Two dispatches: per-chunk partial sums, then their sum.
  */
 export function depthwiseBackwardFilter(
-  gpu: GpuContext, b: { x: GPUBuffer; dy: GPUBuffer; dw: GPUBuffer; scratch: GPUBuffer }, s: DepthwiseShape,
+  gpu: GpuContext, b: { x: Binding; dy: Binding; dw: Binding; scratch: Binding }, s: DepthwiseShape,
 ): void {
   const { chunk, chunks } = chunking(s.batch * s.outH * s.outW, LANES, CHUNK_POSITIONS);
   gpu.dispatch(FILTER_PARTIAL, [b.x, b.dy, b.scratch], [Math.ceil(s.channels / TC), chunks], params(s, chunk));

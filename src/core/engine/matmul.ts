@@ -19,13 +19,13 @@ export interface MatmulShape {
 }
 
 export interface MatmulBuffers {
-  a: GPUBuffer;
-  b: GPUBuffer;
-  out: GPUBuffer;
+  a: Binding;
+  b: Binding;
+  out: Binding;
   /** Added to every row of `out` ([n] floats). */
-  bias?: GPUBuffer;
+  bias?: Binding;
   /** Partial sums when the reduction is split; at least `matmulScratchLength(shape)` floats. */
-  scratch?: GPUBuffer;
+  scratch?: Binding;
 }
 
 /** Output tile edge; each of the 8×8 invocations of a workgroup owns a 4×4 block of it in registers (BLOCK is
@@ -95,17 +95,17 @@ export function matmul(gpu: GpuContext, buffers: MatmulBuffers, shape: MatmulSha
 }
 
 /** Y[m, n] = X[m, k] · W[k, n] (+ bias[n]): a pointwise convolution's or the dense layer's forward pass. */
-export function matmulForward(gpu: GpuContext, buffers: { x: GPUBuffer; w: GPUBuffer; y: GPUBuffer; bias?: GPUBuffer }, shape: { m: number; k: number; n: number }): void {
+export function matmulForward(gpu: GpuContext, buffers: { x: Binding; w: Binding; y: Binding; bias?: Binding }, shape: { m: number; k: number; n: number }): void {
   matmul(gpu, { a: buffers.x, b: buffers.w, out: buffers.y, ...(buffers.bias && { bias: buffers.bias }) }, shape);
 }
 
 /** dX[m, k] = dY[m, n] · Wᵀ, written (not accumulated); shape is the forward pass's. */
-export function matmulBackwardInput(gpu: GpuContext, buffers: { dy: GPUBuffer; w: GPUBuffer; dx: GPUBuffer; scratch?: GPUBuffer }, shape: { m: number; k: number; n: number }): void {
+export function matmulBackwardInput(gpu: GpuContext, buffers: { dy: Binding; w: Binding; dx: Binding; scratch?: Binding }, shape: { m: number; k: number; n: number }): void {
   matmul(gpu, { a: buffers.dy, b: buffers.w, out: buffers.dx, ...(buffers.scratch && { scratch: buffers.scratch }) }, backwardInputShape(shape));
 }
 
 /** dW[k, n] = Xᵀ · dY, written (not accumulated); shape is the forward pass's. Needs scratch when M is long. */
-export function matmulBackwardWeights(gpu: GpuContext, buffers: { x: GPUBuffer; dy: GPUBuffer; dw: GPUBuffer; scratch?: GPUBuffer }, shape: { m: number; k: number; n: number }): void {
+export function matmulBackwardWeights(gpu: GpuContext, buffers: { x: Binding; dy: Binding; dw: Binding; scratch?: Binding }, shape: { m: number; k: number; n: number }): void {
   matmul(gpu, { a: buffers.x, b: buffers.dy, out: buffers.dw, ...(buffers.scratch && { scratch: buffers.scratch }) }, backwardWeightsShape(shape));
 }
 
@@ -127,7 +127,7 @@ export function biasGradientScratchLength({ m, n }: { m: number; n: number }): n
 }
 
 /** db[n] = Σ_rows dY[m, n], written: 1 dispatch, or 2 when the rows are split (a long M, as for dW). */
-export function biasGradient(gpu: GpuContext, buffers: { dy: GPUBuffer; db: GPUBuffer; scratch?: GPUBuffer }, { m, n }: { m: number; n: number }): void {
+export function biasGradient(gpu: GpuContext, buffers: { dy: Binding; db: Binding; scratch?: Binding }, { m, n }: { m: number; n: number }): void {
   const { splits, chunk } = splitReduction(m, groups(n, COLUMNS));
   const params = new Uint32Array([m, n, chunk, 0]);
   if (splits === 1) {
@@ -139,7 +139,7 @@ export function biasGradient(gpu: GpuContext, buffers: { dy: GPUBuffer; db: GPUB
   sumPartials(gpu, scratch, buffers.db, undefined, n, n, splits);
 }
 
-function requireScratch(scratch: GPUBuffer | undefined, length: number, what: string): GPUBuffer {
+function requireScratch(scratch: Binding | undefined, length: number, what: string): Binding {
   if (scratch === undefined || scratch.size < length * 4) {
     throw new Error(`${what} splits its reduction here and needs a scratch buffer of ${length} floats (see its ScratchLength function)`);
   }
@@ -148,7 +148,7 @@ function requireScratch(scratch: GPUBuffer | undefined, length: number, what: st
 
 const REDUCE_GROUP = 256;
 
-function sumPartials(gpu: GpuContext, partials: GPUBuffer, out: GPUBuffer, bias: GPUBuffer | undefined, count: number, n: number, splits: number): void {
+function sumPartials(gpu: GpuContext, partials: Binding, out: Binding, bias: Binding | undefined, count: number, n: number, splits: number): void {
   const blocks = groups(count, REDUCE_GROUP);
   const maxX = gpu.device.limits.maxComputeWorkgroupsPerDimension;
   const params = new Uint32Array([count, n, splits, 0]);

@@ -65,8 +65,9 @@ interface LayerConfig {
 }
 
 /**
- * The plan of `features` (a backbone from loadBackbone: MobileNet v1 up to its last feature map) followed by global
- * average pooling and a dense softmax layer over `numClasses`, named `headName` as the app names it.
+ * The plan of `features`: a backbone from loadBackbone (MobileNet v1 up to its last feature map), which gets global
+ * average pooling and a dense softmax layer over `numClasses` named `headName` as the app names it; or a whole
+ * trainable model from splitBackbone, whose own head (pooling, dropout of rate 0, dense softmax) is planned as is.
  */
 export function planMobileNetV1(features: tf.LayersModel, numClasses: number, headName = 'head_dense'): EnginePlan {
   const input = features.inputs[0]!.shape;
@@ -131,10 +132,29 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, he
       i++;
       continue;
     }
+    if (kind === 'GlobalAveragePooling2D') {
+      steps.push({ kind: 'pool', pixels: h * w, channels: c });
+      [h, w] = [1, 1];
+      continue;
+    }
+    // The engine has no dropout yet: a rate of 0 (the quality configs' choice) is the identity.
+    if (kind === 'Dropout' && (config as { rate?: number }).rate === 0) continue;
+    if (kind === 'Dense' && config.activation === 'softmax' && steps.at(-1)?.kind === 'pool') {
+      const [kernel, bias] = layer.weights;
+      if (kernel === undefined || bias === undefined) throw new UnsupportedModelError(`${layer.name} has no bias.`);
+      steps.push({
+        kind: 'dense', name: layer.name, inputs: c, units: kernel.shape[1]!,
+        kernel: slot(params, kernel.originalName, kernel.shape as number[]), bias: slot(params, bias.originalName, bias.shape as number[]),
+      });
+      continue;
+    }
     throw new UnsupportedModelError(`The engine does not cover ${kind} layers (${layer.name}).`);
   }
-  steps.push({ kind: 'pool', pixels: h * w, channels: c });
-  steps.push({ kind: 'dense', name: headName, inputs: c, units: numClasses, kernel: slot(params, `${headName}/kernel`, [c, numClasses]), bias: slot(params, `${headName}/bias`, [numClasses]) });
+  // A backbone alone gets the app's head: global average pooling and a dense softmax layer.
+  if (steps.at(-1)?.kind !== 'dense') {
+    steps.push({ kind: 'pool', pixels: h * w, channels: c });
+    steps.push({ kind: 'dense', name: headName, inputs: c, units: numClasses, kernel: slot(params, `${headName}/kernel`, [c, numClasses]), bias: slot(params, `${headName}/bias`, [numClasses]) });
+  }
   const end = (list: WeightSlot[]) => (list.length === 0 ? 0 : alignSlot(list.at(-1)!.offset + size(list.at(-1)!.shape)));
   return { inputSizePx, steps, params, paramCount: end(params), state, stateCount: end(state) };
 }

@@ -1,0 +1,255 @@
+// The engine's whole training step for a planned MobileNet v1 (plan.ts): forward with batch statistics, softmax
+// cross-entropy, the backward chain and one Adam update, recorded as one command buffer of large dispatches over
+// buffers allocated once, with loss and accuracy summed on the device. Weights live in the plan's two flat buffers
+// and move to and from LayersModels through packWeights/unpackWeights. Runs where the GpuContext lives.
+import { depthwiseBackwardFilter, depthwiseBackwardInput, depthwiseFilterScratchLength, depthwiseForward, type DepthwiseShape } from './conv.ts';
+import { STEM_IN_CHANNELS, stemBackwardFilter, stemFilterScratchLength, stemForward, type StemShape } from './conv-stem.ts';
+import type { Binding, GpuContext } from './gpu.ts';
+import { adamStep, METRICS_LENGTH, poolBackward, poolForward, softmaxCrossEntropy } from './head.ts';
+import {
+  backwardInputShape, backwardWeightsShape, biasGradient, biasGradientScratchLength, matmulBackwardInput, matmulBackwardWeights,
+  matmulForward, matmulScratchLength,
+} from './matmul.ts';
+import { BN_EPSILON, normBackward, normForwardTraining, normSavedLength, normScratchLength } from './norm.ts';
+import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from './plan.ts';
+
+export interface EngineStepOptions {
+  /** Drawings per step; every buffer is sized for it once. */
+  batch: number;
+  /** BatchNormalization's moving-average momentum for the trained layers (mobilenet.ts: FINE_TUNE_BN_MOMENTUM). */
+  momentum: number;
+}
+
+interface Layer {
+  step: PlanStep;
+  /** What the step writes: a convolution's pre-normalization output, BN+ReLU6's activation, the pooled or logits. */
+  out: GPUBuffer;
+  /** BN+ReLU6: the batch mean and 1/√(σ²+ε) its backward pass reads. */
+  saved?: GPUBuffer;
+}
+
+export class EngineTrainer {
+  readonly params: GPUBuffer;
+  readonly state: GPUBuffer;
+  private readonly grads: GPUBuffer;
+  private readonly m: GPUBuffer;
+  private readonly v: GPUBuffer;
+  private readonly input: GPUBuffer;
+  private readonly labels: GPUBuffer;
+  /** Loss and accuracy sums since the last `readMetrics` (head.ts: METRIC). */
+  private readonly metrics: GPUBuffer;
+  private readonly layers: Layer[];
+  private readonly dLogits: GPUBuffer;
+  /** Gradients with respect to activations, ping-ponged down the network (a kernel never writes what it reads). */
+  private readonly gradA: GPUBuffer;
+  private readonly gradB: GPUBuffer;
+  private readonly scratch: GPUBuffer;
+  private steps = 0;
+
+  constructor(private readonly gpu: GpuContext, readonly plan: EnginePlan, readonly options: EngineStepOptions) {
+    const { batch } = options;
+    this.params = gpu.buffer(plan.paramCount, 'params');
+    this.state = gpu.buffer(plan.stateCount, 'state');
+    this.grads = gpu.buffer(plan.paramCount, 'grads');
+    this.m = gpu.buffer(plan.paramCount, 'adam m');
+    this.v = gpu.buffer(plan.paramCount, 'adam v');
+    this.input = gpu.buffer(batch * plan.inputSizePx ** 2 * 3, 'input');
+    this.labels = gpu.buffer(batch, 'labels');
+    this.metrics = gpu.buffer(METRICS_LENGTH, 'metrics');
+    let largest = 0, scratch = 0;
+    this.layers = plan.steps.map((step) => {
+      const length = batch * outputsOf(step);
+      largest = Math.max(largest, length);
+      scratch = Math.max(scratch, scratchOf(step, batch));
+      if (step.kind === 'bn-relu6') {
+        if (step.epsilon !== BN_EPSILON) throw new UnsupportedModelError(`${step.name}: the engine's BatchNormalization uses ε = ${BN_EPSILON}, not ${step.epsilon}.`);
+        return { step, out: gpu.buffer(length, step.name), saved: gpu.buffer(normSavedLength({ rows: 0, channels: step.channels }), `${step.name} saved`) };
+      }
+      return { step, out: gpu.buffer(length, 'name' in step ? step.name : step.kind) };
+    });
+    this.dLogits = gpu.buffer(batch * this.dense.units, 'dLogits');
+    this.gradA = gpu.buffer(largest, 'grad A');
+    this.gradB = gpu.buffer(largest, 'grad B');
+    this.scratch = gpu.buffer(Math.max(1, scratch), 'scratch');
+  }
+
+  private get dense(): Extract<PlanStep, { kind: 'dense' }> {
+    const last = this.plan.steps.at(-1);
+    if (last?.kind !== 'dense') throw new UnsupportedModelError('The plan does not end with a dense layer.');
+    return last;
+  }
+
+  /** Replaces the weights (and resets Adam's moments and step count, as a new tfjs optimizer would). */
+  setWeights(params: Float32Array, state: Float32Array): void {
+    this.gpu.write(this.params, params);
+    this.gpu.write(this.state, state);
+    this.gpu.write(this.m, new Float32Array(this.plan.paramCount));
+    this.gpu.write(this.v, new Float32Array(this.plan.paramCount));
+    this.steps = 0;
+  }
+
+  async readWeights(): Promise<{ params: Float32Array; state: Float32Array }> {
+    return { params: await this.gpu.read(this.params, this.plan.paramCount), state: await this.gpu.read(this.state, this.plan.stateCount) };
+  }
+
+  /** The parameter gradients of the latest step, in the params layout (for tests against tfjs). */
+  readGradients(): Promise<Float32Array> {
+    return this.gpu.read(this.grads, this.plan.paramCount);
+  }
+
+  /** Mean loss and accuracy over the steps since the last read (one readback), then starts new sums. */
+  async readMetrics(): Promise<{ loss: number; accuracy: number; steps: number }> {
+    const [lossSum = 0, correct = 0, batches = 0, samples = 0] = await this.gpu.read(this.metrics, METRICS_LENGTH);
+    this.gpu.write(this.metrics, new Float32Array(METRICS_LENGTH));
+    return { loss: batches === 0 ? Number.NaN : lossSum / batches, accuracy: samples === 0 ? Number.NaN : correct / samples, steps: batches };
+  }
+
+  /**
+   * One training step on `input` (batch × size × size × 3, preprocessed to [-1, 1]) and class-index `labels`:
+   * records every dispatch and submits them, without waiting for the GPU.
+   */
+  step(input: Float32Array, labels: Uint32Array, learningRate: number): void {
+    const { gpu, options: { batch } } = this;
+    gpu.write(this.input, input);
+    gpu.write(this.labels, labels);
+    this.forward();
+    const dense = this.dense;
+    softmaxCrossEntropy(gpu, { logits: this.layers.at(-1)!.out, labels: this.labels, metrics: this.metrics, dLogits: this.dLogits }, { batch, classes: dense.units });
+    this.backward();
+    this.steps++;
+    adamStep(gpu, { params: this.params, grads: this.grads, m: this.m, v: this.v }, this.plan.paramCount, { learningRate, step: this.steps });
+    gpu.submit();
+  }
+
+  private forward(): void {
+    const { gpu, options: { batch, momentum } } = this;
+    let x: GPUBuffer = this.input;
+    for (const { step, out, saved } of this.layers) {
+      switch (step.kind) {
+        case 'conv': stemForward(gpu, { x, w: this.param(step.kernel), y: out }, conv2dShapeOf(step, batch)); break;
+        case 'depthwise': depthwiseForward(gpu, { x, w: this.param(step.kernel), y: out }, depthwiseShapeOf(step, batch)); break;
+        case 'pointwise': matmulForward(gpu, { x, w: this.param(step.kernel), y: out }, { m: batch * step.rows, k: step.cin, n: step.cout }); break;
+        case 'bn-relu6':
+          normForwardTraining(gpu, {
+            x, y: out, saved: saved!, gamma: this.param(step.gamma), beta: this.param(step.beta),
+            movingMean: this.stateOf(step.movingMean), movingVariance: this.stateOf(step.movingVariance), scratch: this.scratch,
+          }, { rows: batch * step.pixels, channels: step.channels }, momentum);
+          break;
+        case 'pool': poolForward(gpu, { x, y: out }, { batch, positions: step.pixels, channels: step.channels }); break;
+        case 'dense': matmulForward(gpu, { x, w: this.param(step.kernel), bias: this.param(step.bias), y: out }, { m: batch, k: step.inputs, n: step.units }); break;
+      }
+      x = out;
+    }
+  }
+
+  private backward(): void {
+    const { gpu, options: { batch } } = this;
+    // `dy` is the gradient of the current layer's output; each layer writes its input's gradient to the other buffer.
+    let dy: GPUBuffer = this.dLogits;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const { step, saved } = this.layers[i]!;
+      const x = i === 0 ? this.input : this.layers[i - 1]!.out;
+      const needsInputGrad = i > 0;
+      const dx = dy === this.gradA ? this.gradB : this.gradA;
+      switch (step.kind) {
+        case 'dense': {
+          const shape = { m: batch, k: step.inputs, n: step.units };
+          biasGradient(gpu, { dy, db: this.grad(step.bias), scratch: this.scratch }, { m: batch, n: step.units });
+          matmulBackwardWeights(gpu, { x, dy, dw: this.grad(step.kernel), scratch: this.scratch }, shape);
+          matmulBackwardInput(gpu, { dy, w: this.param(step.kernel), dx, scratch: this.scratch }, shape);
+          break;
+        }
+        case 'pool': poolBackward(gpu, { dy, dx }, { batch, positions: step.pixels, channels: step.channels }); break;
+        case 'bn-relu6':
+          normBackward(gpu, {
+            x, dy, saved: saved!, dx, gamma: this.param(step.gamma), beta: this.param(step.beta),
+            dGamma: this.grad(step.gamma), dBeta: this.grad(step.beta), scratch: this.scratch,
+          }, { rows: batch * step.pixels, channels: step.channels });
+          break;
+        case 'pointwise': {
+          const shape = { m: batch * step.rows, k: step.cin, n: step.cout };
+          matmulBackwardWeights(gpu, { x, dy, dw: this.grad(step.kernel), scratch: this.scratch }, shape);
+          if (needsInputGrad) matmulBackwardInput(gpu, { dy, w: this.param(step.kernel), dx, scratch: this.scratch }, shape);
+          break;
+        }
+        case 'depthwise': {
+          const shape = depthwiseShapeOf(step, batch);
+          depthwiseBackwardFilter(gpu, { x, dy, dw: this.grad(step.kernel), scratch: this.scratch }, shape);
+          if (needsInputGrad) depthwiseBackwardInput(gpu, { dy, w: this.param(step.kernel), dx }, shape);
+          break;
+        }
+        case 'conv':
+          if (needsInputGrad) throw new UnsupportedModelError(`${step.name}: the engine has no input gradient for a full convolution after the first layer.`);
+          stemBackwardFilter(gpu, { x, dy, dw: this.grad(step.kernel), scratch: this.scratch }, conv2dShapeOf(step, batch));
+          break;
+      }
+      dy = dx;
+    }
+  }
+
+  private param(s: WeightSlot): Binding {
+    return slice(this.params, s);
+  }
+
+  private grad(s: WeightSlot): Binding {
+    return slice(this.grads, s);
+  }
+
+  private stateOf(s: WeightSlot): Binding {
+    return slice(this.state, s);
+  }
+
+  destroy(): void {
+    for (const buffer of [this.params, this.state, this.grads, this.m, this.v, this.input, this.labels, this.metrics, this.dLogits, this.gradA, this.gradB, this.scratch]) buffer.destroy();
+    for (const layer of this.layers) {
+      layer.out.destroy();
+      layer.saved?.destroy();
+    }
+  }
+}
+
+function slice(buffer: GPUBuffer, s: WeightSlot): Binding {
+  return { buffer, offset: s.offset * 4, size: s.shape.reduce((a, b) => a * b, 1) * 4 };
+}
+
+function conv2dShapeOf(step: Extract<PlanStep, { kind: 'conv' }>, batch: number): StemShape {
+  if (step.cin !== STEM_IN_CHANNELS) throw new UnsupportedModelError(`${step.name}: the engine's full convolution takes ${STEM_IN_CHANNELS} input channels, not ${step.cin}.`);
+  const { inH, inW, outH, outW, stride, padTop, padLeft } = step;
+  return { batch, inH, inW, outH, outW, stride, padTop, padLeft, outChannels: step.cout };
+}
+
+function depthwiseShapeOf(step: Extract<PlanStep, { kind: 'depthwise' }>, batch: number): DepthwiseShape {
+  const { inH, inW, outH, outW, stride, padTop, padLeft, channels } = step;
+  if (stride !== 1 && stride !== 2) throw new UnsupportedModelError(`${step.name}: stride ${stride}.`);
+  return { batch, inH, inW, outH, outW, stride, padTop, padLeft, channels };
+}
+
+/** Floats one drawing's output of `step` takes. */
+function outputsOf(step: PlanStep): number {
+  switch (step.kind) {
+    case 'conv': return step.outH * step.outW * step.cout;
+    case 'depthwise': return step.outH * step.outW * step.channels;
+    case 'pointwise': return step.rows * step.cout;
+    case 'bn-relu6': return step.pixels * step.channels;
+    case 'pool': return step.channels;
+    case 'dense': return step.units;
+  }
+}
+
+/** Floats of scratch the step's kernels need at this batch size (one scratch buffer serves them in turn). */
+function scratchOf(step: PlanStep, batch: number): number {
+  switch (step.kind) {
+    case 'conv': return stemFilterScratchLength(conv2dShapeOf(step, batch));
+    case 'depthwise': return depthwiseFilterScratchLength(depthwiseShapeOf(step, batch));
+    case 'pointwise': {
+      const shape = { m: batch * step.rows, k: step.cin, n: step.cout };
+      return Math.max(matmulScratchLength(backwardWeightsShape(shape)), matmulScratchLength(backwardInputShape(shape)));
+    }
+    case 'bn-relu6': return normScratchLength({ rows: batch * step.pixels, channels: step.channels });
+    case 'pool': return 0;
+    case 'dense': {
+      const shape = { m: batch, k: step.inputs, n: step.units };
+      return Math.max(matmulScratchLength(backwardWeightsShape(shape)), matmulScratchLength(backwardInputShape(shape)), biasGradientScratchLength({ m: batch, n: step.units }));
+    }
+  }
+}

@@ -1,0 +1,126 @@
+// A whole training step of the engine (plan.ts + step.ts) on this browser's WebGPU (SwiftShader here) against
+// tfjs on the CPU backend, on the real MobileNet v1 α=0.25 weights, whole network at 32 px: the loss, every
+// parameter gradient, and the weights and BatchNormalization moving statistics after tf.train.adam's update,
+// as the app's Trainer trains (splitBackbone, compile, trainOnBatch).
+import * as tf from '@tensorflow/tfjs';
+import '../../../workers/wasm-backend.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../../../src/core/engine/gpu.ts';
+import { packWeights, planMobileNetV1, unpackWeights } from '../../../src/core/engine/plan.ts';
+import { EngineTrainer } from '../../../src/core/engine/step.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/mobilenet.ts';
+import { Random } from '../../../src/core/random.ts';
+import { createGpu, relativeError, TOLERANCE } from './compare.ts';
+
+const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
+const SIZE = 32, BATCH = 4, CLASSES = 3, LEARNING_RATE = 0.001;
+/**
+ * A whole step chains 28 layers of f32 sums taken in another order than tfjs takes them, so it is held to looser
+ * bounds than a single kernel (TOLERANCE): the worst gradient here is 3.8e-4 from tfjs CPU, where tfjs's own WASM
+ * backend is 5.1e-2 from it on the same step (checked below). Adam's first update moves each weight by about
+ * lr·sign(g), so weights whose gradient is near zero can land up to 8e-4 apart. The moving statistics (2.5e-6) and
+ * the loss stay within TOLERANCE.
+ */
+const STEP_TOLERANCE = { gradient: 1e-3, weight: 2e-3, state: TOLERANCE };
+
+let gpu: GpuContext;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  gpu = await createGpu();
+});
+afterAll(() => gpu.destroy());
+
+async function model(): Promise<SplitModel> {
+  return splitBackbone(await loadBackbone(tf.io.http(MODEL_URL), SIZE), 13, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
+}
+
+/** Every trainable weight's gradient of one training call's loss, by Keras name, on the current tfjs backend. */
+async function tfjsGradients(bitmaps: Uint8Array, labels: Uint32Array): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+  const split = await model();
+  const x = preprocess(bitmaps, 28, SIZE);
+  const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
+  // A LayerVariable's read() is the tf.Variable it holds; variableGrads keys its result by that variable's name.
+  const variables = split.trainable.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(
+    () => tf.metrics.categoricalCrossentropy(y, split.trainable.apply(x, { training: true }) as tf.Tensor).mean() as tf.Scalar,
+    variables,
+  );
+  const out = new Map<string, Float32Array>();
+  split.trainable.trainableWeights.forEach((weight, i) => out.set(weight.originalName, grads[variables[i]!.name]!.dataSync() as Float32Array));
+  const loss = (await value.data())[0]!;
+  tf.dispose([x, y, value, ...Object.values(grads)]);
+  split.trainable.dispose();
+  return { loss, grads: out };
+}
+
+/** Sketch-like bitmaps: a few random strokes of 255 on 0. */
+function sketches(count: number, random: Random): Uint8Array {
+  const bitmaps = new Uint8Array(count * 784);
+  for (let n = 0; n < count; n++) {
+    for (let s = 0; s < 4; s++) {
+      let x = Math.floor(random.next() * 28), y = Math.floor(random.next() * 28);
+      for (let t = 0; t < 12; t++) {
+        bitmaps[n * 784 + y * 28 + x] = 255;
+        x = Math.min(27, Math.max(0, x + Math.round(random.symmetric(1.5))));
+        y = Math.min(27, Math.max(0, y + Math.round(random.symmetric(1.5))));
+      }
+    }
+  }
+  return bitmaps;
+}
+
+describe('EngineTrainer', () => {
+  it('matches tfjs on one whole-network step: loss, gradients, updated weights and moving statistics', async () => {
+    const random = new Random(5);
+    const bitmaps = sketches(BATCH, random);
+    const x = preprocess(bitmaps, 28, SIZE);
+    const labels = Uint32Array.from({ length: BATCH }, (_, i) => i % CLASSES);
+    const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
+    // The reference gradients, on a model of its own (a training call also moves its moving statistics); and, to
+    // know how far two correct f32 computations of this 28-layer chain drift apart, tfjs's WASM backend's too.
+    await tf.setBackend('wasm');
+    const wasm = await tfjsGradients(bitmaps, labels);
+    await tf.setBackend('cpu');
+    const { loss: lossValue, grads } = await tfjsGradients(bitmaps, labels);
+
+    // The reference step: what Trainer.trainBatch runs.
+    const trained = await model();
+    const plan = planMobileNetV1(trained.trainable, CLASSES);
+    const before = await packWeights(plan, trained.trainable);
+    trained.trainable.compile({ optimizer: tf.train.adam(LEARNING_RATE), loss: 'categoricalCrossentropy' });
+    const tfjsLoss = await trained.trainable.trainOnBatch(x, y) as number;
+    expect(tfjsLoss).toBeCloseTo(lossValue, 5);
+
+    const engine = new EngineTrainer(gpu, plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM });
+    engine.setWeights(before.params, before.state);
+    const dispatchesBefore = gpu.dispatches;
+    engine.step(await x.data() as Float32Array, labels, LEARNING_RATE);
+    const dispatches = gpu.dispatches - dispatchesBefore;
+    const metrics = await engine.readMetrics();
+    expect(metrics.steps).toBe(1);
+    expect(Math.abs(metrics.loss - lossValue) / lossValue).toBeLessThan(TOLERANCE);
+
+    const engineGrads = unpackWeights(plan, await engine.readGradients(), new Float32Array(plan.stateCount));
+    const worst = { gradient: 0, wasmGradient: 0, weight: 0, state: 0 };
+    for (const [name, expected] of grads) {
+      const error = relativeError(engineGrads.get(name)!.values, expected);
+      worst.gradient = Math.max(worst.gradient, error);
+      worst.wasmGradient = Math.max(worst.wasmGradient, relativeError(wasm.grads.get(name)!, expected));
+      expect(error, `gradient of ${name}`).toBeLessThan(STEP_TOLERANCE.gradient);
+    }
+    // The engine is closer to tfjs's CPU backend than tfjs's own WASM backend is (measured: 3.8e-4 against 5.1e-2).
+    expect(worst.gradient).toBeLessThan(worst.wasmGradient);
+    const after = unpackWeights(plan, ...Object.values(await engine.readWeights()) as [Float32Array, Float32Array]);
+    for (const weight of trained.trainable.weights) {
+      const error = relativeError(after.get(weight.originalName)!.values, await weight.read().data());
+      const kind = weight.trainable ? 'weight' : 'state';
+      worst[kind] = Math.max(worst[kind], error);
+      expect(error, `${weight.originalName} after the step`).toBeLessThan(STEP_TOLERANCE[kind]);
+    }
+    // One tenth of tfjs's dispatches for a step of the same network (2,779: npm run bench:train) would be 277.
+    expect(dispatches).toBeLessThanOrEqual(277);
+    console.log(`engine step: ${dispatches} dispatches; worst relative error: gradients ${worst.gradient.toExponential(2)} (tfjs WASM against CPU: ${worst.wasmGradient.toExponential(2)}), weights ${worst.weight.toExponential(2)}, moving statistics ${worst.state.toExponential(2)}`);
+    engine.destroy();
+    tf.dispose([x, y]);
+  });
+});
