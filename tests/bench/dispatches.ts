@@ -1,6 +1,6 @@
 // The dispatch count of one training step (Node side): builds tests/bench/dispatches.html, opens it in headless
-// Chromium (WebGPU on SwiftShader here, a real GPU elsewhere) and asks it to count tfjs's WebGPU compute dispatches
-// and queue submits per step of the app's Trainer. Used by `npm run bench:train`; `tsx tests/bench/dispatches.ts`
+// Chromium (WebGPU on SwiftShader here, a real GPU elsewhere) and asks it to count the WebGPU compute dispatches
+// and queue submits per training step of the app's Trainer on tfjs and of the engine's fused step. Used by `npm run bench:train`; `tsx tests/bench/dispatches.ts`
 // runs it alone. Counted, not timed, so the figure means the same on any machine.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import type { DispatchRequest, DispatchResult } from './dispatches-page.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-export async function countTfjsDispatches(requests: Omit<DispatchRequest, 'modelUrl'>[]): Promise<(DispatchRequest & DispatchResult)[]> {
+export async function countDispatches(requests: Omit<DispatchRequest, 'modelUrl'>[]): Promise<(DispatchRequest & DispatchResult)[]> {
   const temp = await mkdtemp(path.join(tmpdir(), 'doodle-lab-dispatches-'));
   await build({
     root: ROOT, configFile: path.join(ROOT, 'vite.config.ts'), logLevel: 'warn', publicDir: false,
@@ -29,10 +29,10 @@ export async function countTfjsDispatches(requests: Omit<DispatchRequest, 'model
       const page = await browser.newPage();
       page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
       await page.goto(`${origin}/tests/bench/dispatches.html`);
-      await page.waitForFunction(() => 'countTfjsDispatches' in window);
+      await page.waitForFunction(() => 'countDispatches' in window);
       const full: DispatchRequest = { ...request, modelUrl: `${origin}/models/mobilenet_v1_0.25_224/model.json` };
       // Set by dispatches-page.ts on load; waitForFunction above saw it.
-      const result = await page.evaluate((r) => (window as unknown as { countTfjsDispatches: (r: DispatchRequest) => Promise<DispatchResult> }).countTfjsDispatches(r), full);
+      const result = await page.evaluate((r) => (window as unknown as { countDispatches: (r: DispatchRequest) => Promise<DispatchResult> }).countDispatches(r), full);
       results.push({ ...full, ...result });
       await page.close();
     }
@@ -45,6 +45,16 @@ export async function countTfjsDispatches(requests: Omit<DispatchRequest, 'model
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const results = await countTfjsDispatches([{ mode: 'whole', inputSizePx: 48, batchSize: 64 }]);
-  for (const r of results) console.log(`tfjs ${r.backend}, ${r.mode} at ${r.inputSizePx} px, batch ${r.batchSize}: ${r.dispatchesPerStep} dispatches and ${r.submitsPerStep} submits per training step (${r.msPerStep.toFixed(0)} ms a step here)`);
+  const results = await countDispatches([{ mode: 'whole', inputSizePx: 48, batchSize: 64 }]);
+  for (const r of results) console.log(describeCounts(r).join('\n'));
+}
+
+/** Lines for the console: each path's dispatches, submits and time per step. */
+export function describeCounts(r: DispatchRequest & DispatchResult): string[] {
+  const line = (who: string, c: DispatchResult['tfjs']) => `  ${who}: ${c.dispatchesPerStep} compute dispatches and ${c.submitsPerStep} queue submits a step, ${(c.msPerStep / 1000).toFixed(2)} s a step (${(r.batchSize / (c.msPerStep / 1000)).toFixed(1)} samples/s) here`;
+  return [
+    `${r.mode} at ${r.inputSizePx} px, batch ${r.batchSize}, WebGPU (${r.backend}):`,
+    line('tfjs', r.tfjs),
+    r.engine === null ? '  engine: does not cover this mode yet' : line('engine', r.engine),
+  ];
 }

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { runPipeline, type PipelineMetrics } from '../../datasets/pipeline.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/train-config.ts';
 import { DEFAULT_CATEGORIES } from '../../src/core/categories.ts';
-import { countTfjsDispatches } from './dispatches.ts';
+import { countDispatches, describeCounts } from './dispatches.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const TARGET_TOP1 = 0.96;
@@ -79,14 +79,12 @@ async function main(): Promise<void> {
         totalSec: round(m.secondsPerPhase.total), secondsPerPhase: m.secondsPerPhase, validationReachedTargetAfterSec: reachedAtSec, epochs: m.epochs.length,
       };
     }
-    // The engine's fused step is not assembled yet (issue 12): its kernels are tested one by one, so it has no count.
-    let dispatchesPerStep: { engine: number | null; tfjs: number | null } | null = null;
+    let dispatchesPerStep: { engine: number | null; tfjs: number } | null = null;
     if (!values['skip-dispatches']) {
-      console.log('Dispatches per training step: whole network at 48 px, batch 64, WebGPU (counted, so the same on any hardware)');
-      const [tfjs] = await countTfjsDispatches([{ mode: 'whole', inputSizePx: 48, batchSize: 64 }]);
-      console.log(`  tfjs: ${tfjs!.dispatchesPerStep} compute dispatches and ${tfjs!.submitsPerStep} queue submits a step (${(tfjs!.msPerStep / 1000).toFixed(1)} s a step on ${tfjs!.backend} here)`);
-      console.log('  engine: not measured yet (its fused step is not assembled; its kernels are tested one by one)');
-      dispatchesPerStep = { engine: null, tfjs: tfjs!.dispatchesPerStep };
+      console.log('Dispatches per training step (counted, so the same on any hardware), whole network:');
+      const [counts] = await countDispatches([{ mode: 'whole', inputSizePx: 48, batchSize: 64 }]);
+      for (const line of describeCounts(counts!)) console.log(`  ${line}`);
+      dispatchesPerStep = { engine: counts!.engine?.dispatchesPerStep ?? null, tfjs: counts!.tfjs.dispatchesPerStep };
     }
     console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep }));
   } finally {

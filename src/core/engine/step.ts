@@ -10,7 +10,7 @@ import {
   backwardInputShape, backwardWeightsShape, biasGradient, biasGradientScratchLength, matmulBackwardInput, matmulBackwardWeights,
   matmulForward, matmulScratchLength,
 } from './matmul.ts';
-import { BN_EPSILON, normBackward, normForwardTraining, normSavedLength, normScratchLength } from './norm.ts';
+import { BN_EPSILON, normBackward, normForwardInference, normForwardTraining, normSavedLength, normScratchLength } from './norm.ts';
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from './plan.ts';
 
 export interface EngineStepOptions {
@@ -112,7 +112,7 @@ export class EngineTrainer {
     const { gpu, options: { batch } } = this;
     gpu.write(this.input, input);
     gpu.write(this.labels, labels);
-    this.forward();
+    this.forward(batch, true);
     const dense = this.dense;
     softmaxCrossEntropy(gpu, { logits: this.layers.at(-1)!.out, labels: this.labels, metrics: this.metrics, dLogits: this.dLogits }, { batch, classes: dense.units });
     this.backward();
@@ -121,20 +121,42 @@ export class EngineTrainer {
     gpu.submit();
   }
 
-  private forward(): void {
-    const { gpu, options: { batch, momentum } } = this;
+  /**
+   * Class probabilities for `count` (≤ batch) drawings, BatchNormalization on its moving statistics as in tfjs's
+   * predict: one forward pass of dispatches and one readback of the logits; the softmax over a few classes is
+   * taken here.
+   */
+  async predict(input: Float32Array, count: number): Promise<Float32Array> {
+    if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
+    this.gpu.write(this.input, input);
+    this.forward(count, false);
+    const classes = this.dense.units;
+    const logits = await this.gpu.read(this.layers.at(-1)!.out, count * classes);
+    for (let n = 0; n < count; n++) {
+      const row = logits.subarray(n * classes, (n + 1) * classes);
+      const max = Math.max(...row);
+      let sum = 0;
+      for (let c = 0; c < classes; c++) sum += (row[c] = Math.exp(row[c]! - max));
+      for (let c = 0; c < classes; c++) row[c]! /= sum;
+    }
+    return logits;
+  }
+
+  private forward(batch: number, training: boolean): void {
+    const { gpu, options: { momentum } } = this;
     let x: GPUBuffer = this.input;
     for (const { step, out, saved } of this.layers) {
       switch (step.kind) {
         case 'conv': stemForward(gpu, { x, w: this.param(step.kernel), y: out }, conv2dShapeOf(step, batch)); break;
         case 'depthwise': depthwiseForward(gpu, { x, w: this.param(step.kernel), y: out }, depthwiseShapeOf(step, batch)); break;
         case 'pointwise': matmulForward(gpu, { x, w: this.param(step.kernel), y: out }, { m: batch * step.rows, k: step.cin, n: step.cout }); break;
-        case 'bn-relu6':
-          normForwardTraining(gpu, {
-            x, y: out, saved: saved!, gamma: this.param(step.gamma), beta: this.param(step.beta),
-            movingMean: this.stateOf(step.movingMean), movingVariance: this.stateOf(step.movingVariance), scratch: this.scratch,
-          }, { rows: batch * step.pixels, channels: step.channels }, momentum);
+        case 'bn-relu6': {
+          const weights = { x, y: out, gamma: this.param(step.gamma), beta: this.param(step.beta), movingMean: this.stateOf(step.movingMean), movingVariance: this.stateOf(step.movingVariance) };
+          const shape = { rows: batch * step.pixels, channels: step.channels };
+          if (training) normForwardTraining(gpu, { ...weights, saved: saved!, scratch: this.scratch }, shape, momentum);
+          else normForwardInference(gpu, weights, shape);
           break;
+        }
         case 'pool': poolForward(gpu, { x, y: out }, { batch, positions: step.pixels, channels: step.channels }); break;
         case 'dense': matmulForward(gpu, { x, w: this.param(step.kernel), bias: this.param(step.bias), y: out }, { m: batch, k: step.inputs, n: step.units }); break;
       }

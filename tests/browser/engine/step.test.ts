@@ -123,4 +123,23 @@ describe('EngineTrainer', () => {
     engine.destroy();
     tf.dispose([x, y]);
   });
+
+  it('predicts as tfjs predicts (moving statistics), for fewer drawings than its batch', async () => {
+    const split = await model();
+    const plan = planMobileNetV1(split.trainable, CLASSES);
+    const engine = new EngineTrainer(gpu, plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM });
+    const weights = await packWeights(plan, split.trainable);
+    engine.setWeights(weights.params, weights.state);
+    const x = preprocess(sketches(BATCH - 1, new Random(9)), 28, SIZE);
+    const expected = await (split.trainable.predict(x) as tf.Tensor).data();
+    const before = gpu.dispatches;
+    const actual = await engine.predict(await x.data() as Float32Array, BATCH - 1);
+    // One dispatch per layer: 27 convolutions and BatchNormalizations, pooling, dense.
+    expect(gpu.dispatches - before).toBe(plan.steps.length);
+    expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
+    engine.destroy();
+    x.dispose();
+    split.trainable.dispose();
+  });
 });
+
