@@ -96,7 +96,8 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
         }
         run.timings.cacheSec += (performance.now() - started) / 1000;
         started = performance.now();
-        deps.onProgress({ kind: 'phase', phase: 'training', detail: `${config.epochs} epochs of ${data.train.labels.length} drawings` });
+        const path = await trainer.useEngine(checkpoint);
+        deps.onProgress({ kind: 'phase', phase: 'training', detail: `${config.epochs} epochs of ${data.train.labels.length} drawings, on ${path}` });
         const outcome = await trainer.train({
           onProgress: (progress) => {
             if (progress.kind === 'epoch') {

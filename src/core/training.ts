@@ -3,9 +3,10 @@
 // Runs in the trainer worker (and in Node tests on the cpu backend). Every tensor is tidied or disposed here.
 import * as tf from '@tensorflow/tfjs';
 import { augmentBitmaps, isAugmenting } from './augment.ts';
+import { EngineBridge } from './engine/bridge.ts';
 import type { EvaluationResult } from './metrics.ts';
 import { evaluateWithMistakes } from './mistakes.ts';
-import { preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
+import { FINE_TUNE_BN_MOMENTUM, preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
 import { Random } from './random.ts';
 import type { CheckpointRecord, EpochMetrics, StoredTensor, TrainProgress } from './run-protocol.ts';
 import { learningRateAt, trainableBlocksOf, type TrainConfig } from './train-config.ts';
@@ -43,6 +44,8 @@ export class Trainer {
   private features: Map<'train' | 'validation' | 'test', Float32Array> | null = null;
   private readonly featureShape: number[];
   private readonly optimizer: tf.AdamOptimizer;
+  /** Set by `useEngine`: training steps then run through the fused WebGPU engine, everything else on tfjs. */
+  private engine: EngineBridge | null = null;
 
   constructor(readonly config: TrainConfig, readonly backbone: Backbone, readonly data: TrainingData) {
     const blocks = trainableBlocksOf(config, backbone.blockEnds.length);
@@ -79,6 +82,19 @@ export class Trainer {
     return 'finished';
   }
 
+  /**
+   * Moves training steps onto the fused WebGPU engine where it covers the run: the whole network, on tfjs's
+   * WebGPU backend, a model the engine plans. Call after `loadWeights` (the engine starts from the model's weights
+   * and the checkpoint's Adam state). Returns which path trains and why, for the page.
+   */
+  async useEngine(checkpoint?: Pick<Checkpoint, 'optimizer'>): Promise<string> {
+    if (this.config.mode !== 'whole') return 'tfjs (the engine trains the whole network only, so far)';
+    if (tf.getBackend() !== 'webgpu') return `tfjs (the engine runs on WebGPU; this run is on ${tf.getBackend()})`;
+    const choice = await EngineBridge.create(this.split.trainable, this.config.batchSize, FINE_TUNE_BN_MOMENTUM, checkpoint?.optimizer);
+    this.engine = choice.engine;
+    return choice.engine === null ? `tfjs (${choice.reason})` : choice.reason;
+  }
+
   /** Trains from `checkpoint` (or the start) to the configured number of epochs; 'stopped' if told to stop. */
   async train(hooks: TrainHooks, checkpoint?: Checkpoint): Promise<'finished' | 'stopped'> {
     const { config } = this;
@@ -89,6 +105,7 @@ export class Trainer {
     const random = new Random(checkpoint?.randomState ?? config.seed);
     const partial = checkpoint?.partial ?? { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
     let lastSave = performance.now();
+    // saveWeights brings the engine's weights back into the model first, so checkpoints are the same on both paths.
     const snapshot = async (atEpoch: number, atBatch: number): Promise<Checkpoint> => ({ epoch: atEpoch, batch: atBatch, randomState: random.state, partial: { ...partial }, ...(await this.saveWeights()) });
     for (; epoch < config.epochs; epoch++, batch = 0) {
       const order = this.epochOrder(epoch);
@@ -118,6 +135,7 @@ export class Trainer {
         }
       }
       const seconds = partial.seconds + (performance.now() - started) / 1000;
+      await this.engine?.syncToModel();
       const validation = this.data.validation.labels.length > 0 ? await this.lossAndAccuracy('validation') : null;
       const metrics: EpochMetrics = {
         epoch: epoch + 1, loss: partial.lossSum / partial.seen, accuracy: partial.correct / partial.seen,
@@ -151,6 +169,7 @@ export class Trainer {
   private async trainBatch(indices: Uint32Array, random: Random): Promise<[number, number]> {
     const { x, y } = this.batchTensors('train', indices, random);
     try {
+      if (this.engine !== null) return await this.engine.step(x, Int32Array.from(indices, (i) => this.data.train.labels[i]!), this.learningRate);
       const result = await this.split.trainable.trainOnBatch(x, y);
       const [loss, accuracy] = Array.isArray(result) ? result : [result, Number.NaN];
       return [loss!, accuracy!];
@@ -216,14 +235,22 @@ export class Trainer {
   }
 
   async saveWeights(): Promise<{ weights: StoredTensor[]; optimizer: StoredTensor[] }> {
-    const weights = await Promise.all(this.split.trainable.weights.map(async (w) => ({
-      name: w.originalName, shape: w.shape as number[], data: copyOut(await w.read().data()),
-    })));
+    if (this.engine !== null) {
+      await this.engine.syncToModel();
+      return { weights: await this.modelWeights(), optimizer: await this.engine.adamWeights() };
+    }
+    const weights = await this.modelWeights();
     const named = await this.optimizer.getWeights();
     const optimizer = await Promise.all(named.map(async ({ name, tensor }) => ({ name, shape: tensor.shape, data: copyOut(await tensor.data()) })));
     // The first entry (the step count) is a scalar made for this call; the rest are the optimizer's own variables.
     named[0]?.tensor.dispose();
     return { weights, optimizer };
+  }
+
+  private async modelWeights(): Promise<StoredTensor[]> {
+    return Promise.all(this.split.trainable.weights.map(async (w) => ({
+      name: w.originalName, shape: w.shape as number[], data: copyOut(await w.read().data()),
+    })));
   }
 
   /** Restores weights and optimizer state saved by `saveWeights` on a model built from the same config. */
@@ -268,6 +295,7 @@ export class Trainer {
     const variables = new Set([...this.backbone.features.weights, ...this.split.trainable.weights]);
     for (const variable of variables) variable.dispose();
     this.optimizer.dispose();
+    this.engine?.destroy();
   }
 }
 

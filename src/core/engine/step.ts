@@ -88,6 +88,17 @@ export class EngineTrainer {
     this.steps = 0;
   }
 
+  /** Adam's moments (in the params layout) and the number of updates made, as a checkpoint keeps them. */
+  setAdamState(m: Float32Array, v: Float32Array, steps: number): void {
+    this.gpu.write(this.m, m);
+    this.gpu.write(this.v, v);
+    this.steps = steps;
+  }
+
+  async readAdamState(): Promise<{ m: Float32Array; v: Float32Array; steps: number }> {
+    return { m: await this.gpu.read(this.m, this.plan.paramCount), v: await this.gpu.read(this.v, this.plan.paramCount), steps: this.steps };
+  }
+
   async readWeights(): Promise<{ params: Float32Array; state: Float32Array }> {
     return { params: await this.gpu.read(this.params, this.plan.paramCount), state: await this.gpu.read(this.state, this.plan.stateCount) };
   }
@@ -105,17 +116,19 @@ export class EngineTrainer {
   }
 
   /**
-   * One training step on `input` (batch × size × size × 3, preprocessed to [-1, 1]) and class-index `labels`:
-   * records every dispatch and submits them, without waiting for the GPU.
+   * One training step on `input` (count × size × size × 3, preprocessed to [-1, 1]) and class-index `labels`, for
+   * `count` ≤ batch drawings (an epoch's last batch is short): records every dispatch and submits them, without
+   * waiting for the GPU.
    */
-  step(input: Float32Array, labels: Uint32Array, learningRate: number): void {
-    const { gpu, options: { batch } } = this;
+  step(input: Float32Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
+    if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
+    const { gpu } = this;
     gpu.write(this.input, input);
     gpu.write(this.labels, labels);
-    this.forward(batch, true);
+    this.forward(count, true);
     const dense = this.dense;
-    softmaxCrossEntropy(gpu, { logits: this.layers.at(-1)!.out, labels: this.labels, metrics: this.metrics, dLogits: this.dLogits }, { batch, classes: dense.units });
-    this.backward();
+    softmaxCrossEntropy(gpu, { logits: this.layers.at(-1)!.out, labels: this.labels, metrics: this.metrics, dLogits: this.dLogits }, { batch: count, classes: dense.units });
+    this.backward(count);
     this.steps++;
     adamStep(gpu, { params: this.params, grads: this.grads, m: this.m, v: this.v }, this.plan.paramCount, { learningRate, step: this.steps });
     gpu.submit();
@@ -164,8 +177,8 @@ export class EngineTrainer {
     }
   }
 
-  private backward(): void {
-    const { gpu, options: { batch } } = this;
+  private backward(batch: number): void {
+    const { gpu } = this;
     // `dy` is the gradient of the current layer's output; each layer writes its input's gradient to the other buffer.
     let dy: GPUBuffer = this.dLogits;
     for (let i = this.layers.length - 1; i >= 0; i--) {

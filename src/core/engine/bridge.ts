@@ -1,0 +1,97 @@
+// Lets the Trainer (training.ts) run its training steps through the engine while everything else stays on tfjs:
+// weights start from and return to the trainable LayersModel (so validation, checkpoints, export and evaluation
+// are unchanged), and Adam's state converts to and from tfjs's optimizer format, so a checkpoint written on one path
+// resumes on the other. Runs in the trainer worker, on tfjs's WebGPU backend; owns its own GPU device.
+import * as tf from '@tensorflow/tfjs';
+import type { StoredTensor } from '../run-protocol.ts';
+import { GpuContext } from './gpu.ts';
+import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } from './plan.ts';
+import { EngineTrainer } from './step.ts';
+
+export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
+
+export class EngineBridge {
+  private constructor(private readonly gpu: GpuContext, private readonly plan: EnginePlan, private readonly trainer: EngineTrainer, private readonly model: tf.LayersModel) {}
+
+  /**
+   * The engine for training `model` (a whole-network trainable model from splitBackbone) with batches of `batch`,
+   * starting from its weights and, when resuming, from tfjs-format Adam state; or why the tfjs path trains it.
+   */
+  static async create(model: tf.LayersModel, batch: number, momentum: number, optimizer: readonly StoredTensor[] = []): Promise<EngineChoice> {
+    let plan: EnginePlan;
+    try {
+      plan = planMobileNetV1(model, model.outputs[0]!.shape[1]!);
+    } catch (error) {
+      if (error instanceof UnsupportedModelError) return { engine: null, reason: `the engine does not cover this model (${error.message})` };
+      throw error;
+    }
+    const gpu = await GpuContext.create();
+    if (gpu === null) return { engine: null, reason: 'no WebGPU adapter for the engine' };
+    const trainer = new EngineTrainer(gpu, plan, { batch, momentum });
+    const bridge = new EngineBridge(gpu, plan, trainer, model);
+    const weights = await packWeights(plan, model);
+    trainer.setWeights(weights.params, weights.state);
+    if (optimizer.length > 0) bridge.loadAdam(optimizer);
+    return { engine: bridge, reason: `the fused WebGPU engine (${plan.steps.length} layers)` };
+  }
+
+  /** One step on preprocessed `x` [n, size, size, 3]; resolves with its loss and accuracy (one small readback). */
+  async step(x: tf.Tensor, labels: ArrayLike<number>, learningRate: number): Promise<[number, number]> {
+    const pixels = await x.data() as Float32Array;
+    this.trainer.step(pixels, Uint32Array.from(labels), learningRate, x.shape[0]!);
+    const { loss, accuracy } = await this.trainer.readMetrics();
+    return [loss, accuracy];
+  }
+
+  /** Writes the engine's weights and moving statistics back into the LayersModel (before validation, a checkpoint,
+   * export or evaluation). */
+  async syncToModel(): Promise<void> {
+    const { params, state } = await this.trainer.readWeights();
+    const slots = new Map([...this.plan.params.map((s) => [s.name, { s, buffer: params }] as const), ...this.plan.state.map((s) => [s.name, { s, buffer: state }] as const)]);
+    const tensors = this.model.weights.map((weight) => {
+      const found = slots.get(weight.originalName);
+      if (found === undefined) throw new Error(`The engine has no weight ${weight.originalName}.`);
+      const size = found.s.shape.reduce((a, b) => a * b, 1);
+      return tf.tensor(found.buffer.slice(found.s.offset, found.s.offset + size), found.s.shape);
+    });
+    this.model.setWeights(tensors);
+    tf.dispose(tensors);
+  }
+
+  /** Adam's state in tfjs's optimizer format: the update count, then every trainable weight's m, then its v (tfjs
+   * matches them to variables by position; the names are for people). */
+  async adamWeights(): Promise<StoredTensor[]> {
+    const { m, v, steps } = await this.trainer.readAdamState();
+    const trainable = this.model.trainableWeights;
+    const moment = (buffer: Float32Array, suffix: string) => trainable.map((weight) => {
+      const slot = this.slotOf(weight.originalName);
+      const size = slot.shape.reduce((a, b) => a * b, 1);
+      return { name: `${weight.originalName}/${suffix}`, shape: slot.shape, data: buffer.slice(slot.offset, slot.offset + size).buffer };
+    });
+    return [{ name: 'iter', shape: [], data: Float32Array.of(steps).buffer }, ...moment(m, 'm'), ...moment(v, 'v')];
+  }
+
+  private loadAdam(optimizer: readonly StoredTensor[]): void {
+    const [iterations, ...moments] = optimizer;
+    const trainable = this.model.trainableWeights;
+    if (iterations === undefined || moments.length !== trainable.length * 2) throw new Error('The checkpoint\'s optimizer state does not fit this model.');
+    const m = new Float32Array(this.plan.paramCount), v = new Float32Array(this.plan.paramCount);
+    trainable.forEach((weight, i) => {
+      const slot = this.slotOf(weight.originalName);
+      m.set(new Float32Array(moments[i]!.data), slot.offset);
+      v.set(new Float32Array(moments[trainable.length + i]!.data), slot.offset);
+    });
+    this.trainer.setAdamState(m, v, new Float32Array(iterations.data)[0]!);
+  }
+
+  private slotOf(name: string): EnginePlan['params'][number] {
+    const slot = this.plan.params.find((s) => s.name === name);
+    if (slot === undefined) throw new Error(`The engine has no trainable weight ${name}.`);
+    return slot;
+  }
+
+  destroy(): void {
+    this.trainer.destroy();
+    this.gpu.destroy();
+  }
+}

@@ -1,0 +1,92 @@
+// The app's Trainer with its steps on the engine (tfjs's WebGPU backend, SwiftShader here): it says which path
+// trains, the loss falls, a run stopped mid-epoch resumes on the engine to exactly the weights of an uninterrupted
+// one, and the same checkpoint resumes on the tfjs path too (checkpoints keep tfjs's Adam format).
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-webgpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { chooseBackend } from '../../../src/core/backend.ts';
+import { loadBackbone } from '../../../src/core/mobilenet.ts';
+import { Random } from '../../../src/core/random.ts';
+import { parseConfig, PRESETS } from '../../../src/core/train-config.ts';
+import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training.ts';
+import { relativeError } from './compare.ts';
+
+const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
+const config = parseConfig({ ...PRESETS['tiny'], mode: 'whole', inputSizePx: 32, epochs: 2, batchSize: 5, learningRate: 0.002 });
+
+function bars(perClass: number, seed: number): TrainingData['train'] {
+  const random = new Random(seed);
+  const bitmaps = new Uint8Array(perClass * 3 * 784);
+  const labels = new Int32Array(perClass * 3);
+  for (let n = 0; n < labels.length; n++) {
+    labels[n] = n % 3;
+    const shift = Math.floor(random.next() * 3);
+    for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) bitmaps[n * 784 + y * 28 + 3 + labels[n]! * 9 + x + shift] = 255;
+  }
+  return { bitmaps, labels };
+}
+
+// 12 training drawings in batches of 5: every epoch ends with a short batch of 2.
+const data: TrainingData = { classNames: ['a', 'b', 'c'], imageSizePx: 28, train: bars(4, 1), validation: bars(1, 2), test: bars(1, 3) };
+
+function hooks(saved: Checkpoint[], losses: number[], stopAfterBatches = Infinity): TrainHooks {
+  let batches = 0;
+  return {
+    onProgress: (p) => { if (p.kind === 'epoch') losses.push(p.metrics.loss); },
+    saveCheckpoint: async (c) => { saved.push(c); },
+    betweenBatches: async () => (batches++ >= stopAfterBatches ? 'stop' : 'go'),
+    checkpointEverySec: 1e9,
+  };
+}
+
+async function trainer(): Promise<Trainer> {
+  return new Trainer(config, await loadBackbone(tf.io.http(MODEL_URL), config.inputSizePx), data);
+}
+
+beforeAll(async () => {
+  expect((await chooseBackend('webgpu')).name).toBe('webgpu');
+});
+
+describe('Trainer on the engine', () => {
+  it('trains on the engine, resumes exactly on it, and resumes on tfjs from the same checkpoint', async () => {
+    const straight = await trainer();
+    expect(await straight.useEngine()).toMatch(/^the fused WebGPU engine/);
+    const losses: number[] = [];
+    expect(await straight.train(hooks([], losses))).toBe('finished');
+    expect(losses).toHaveLength(2);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    const expected = (await straight.saveWeights()).weights;
+    const validation = await straight.evaluateSplit('validation');
+    expect(validation.count).toBe(3);
+    straight.dispose();
+
+    const saved: Checkpoint[] = [];
+    const first = await trainer();
+    await first.useEngine();
+    expect(await first.train(hooks(saved, [], 4))).toBe('stopped');
+    first.dispose();
+    const checkpoint = saved.at(-1)!;
+    expect([checkpoint.epoch, checkpoint.batch]).toEqual([1, 1]);
+    // tfjs's Adam format: the update count, then m and v for each of the 83 trainable weights.
+    expect(checkpoint.optimizer).toHaveLength(1 + 2 * 83);
+    expect(new Float32Array(checkpoint.optimizer[0]!.data)[0]).toBe(4);
+
+    const resumed = await trainer();
+    await resumed.loadWeights(checkpoint);
+    await resumed.useEngine(checkpoint);
+    expect(await resumed.train(hooks([], []), checkpoint)).toBe('finished');
+    const actual = (await resumed.saveWeights()).weights;
+    resumed.dispose();
+    actual.forEach((w, i) => expect(relativeError(new Float32Array(w.data), new Float32Array(expected[i]!.data)), w.name).toBeLessThan(1e-6));
+
+    // The same checkpoint finished on tfjs: the two paths' f32 arithmetic differs, so close, not equal.
+    const onTfjs = await trainer();
+    await onTfjs.loadWeights(checkpoint);
+    expect(await onTfjs.train(hooks([], []), checkpoint)).toBe('finished');
+    const crossed = (await onTfjs.saveWeights()).weights;
+    onTfjs.dispose();
+    const worst = Math.max(...crossed.map((w, i) => relativeError(new Float32Array(w.data), new Float32Array(expected[i]!.data))));
+    console.log(`engine checkpoint finished on tfjs: worst relative weight difference from the engine's own finish ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-2);
+  });
+});
