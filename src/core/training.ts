@@ -90,7 +90,7 @@ export class Trainer {
   async useEngine(checkpoint?: Pick<Checkpoint, 'optimizer'>): Promise<string> {
     if (this.config.mode !== 'whole') return 'tfjs (the engine trains the whole network only, so far)';
     if (tf.getBackend() !== 'webgpu') return `tfjs (the engine runs on WebGPU; this run is on ${tf.getBackend()})`;
-    const choice = await EngineBridge.create(this.split.trainable, this.config.batchSize, FINE_TUNE_BN_MOMENTUM, checkpoint?.optimizer);
+    const choice = await EngineBridge.create(this.split.trainable, { batch: this.config.batchSize, momentum: FINE_TUNE_BN_MOMENTUM, imageSizePx: this.data.imageSizePx }, checkpoint?.optimizer);
     this.engine = choice.engine;
     return choice.engine === null ? `tfjs (${choice.reason})` : choice.reason;
   }
@@ -167,9 +167,12 @@ export class Trainer {
   }
 
   private async trainBatch(indices: Uint32Array, random: Random): Promise<[number, number]> {
+    if (this.engine !== null) {
+      const labels = Uint32Array.from(indices, (i) => this.data.train.labels[i]!);
+      return this.engine.step(this.batchBitmaps('train', indices, random), labels, this.learningRate);
+    }
     const { x, y } = this.batchTensors('train', indices, random);
     try {
-      if (this.engine !== null) return await this.engine.step(x, Int32Array.from(indices, (i) => this.data.train.labels[i]!), this.learningRate);
       const result = await this.split.trainable.trainOnBatch(x, y);
       const [loss, accuracy] = Array.isArray(result) ? result : [result, Number.NaN];
       return [loss!, accuracy!];
@@ -190,11 +193,17 @@ export class Trainer {
       for (let n = 0; n < indices.length; n++) values.set(cached.subarray(indices[n]! * size, (indices[n]! + 1) * size), n * size);
       return { x: tf.tensor(values, [indices.length, ...this.featureShape]), y };
     }
+    return { x: preprocess(this.batchBitmaps(name, indices, random), this.data.imageSizePx, this.config.inputSizePx), y };
+  }
+
+  /** The stored bitmaps of `indices`, augmented when `random` is given and the config augments. */
+  private batchBitmaps(name: 'train' | 'validation' | 'test', indices: ArrayLike<number>, random: Random | null): Uint8Array {
+    const source = this.data[name];
     const pixels = this.data.imageSizePx ** 2;
     let bitmaps = new Uint8Array(indices.length * pixels);
     for (let n = 0; n < indices.length; n++) bitmaps.set(source.bitmaps.subarray(indices[n]! * pixels, (indices[n]! + 1) * pixels), n * pixels);
     if (random !== null && isAugmenting(this.config.augmentation)) bitmaps = augmentBitmaps(bitmaps, this.data.imageSizePx, this.config.augmentation, random);
-    return { x: preprocess(bitmaps, this.data.imageSizePx, this.config.inputSizePx), y };
+    return bitmaps;
   }
 
   private async lossAndAccuracy(name: 'validation' | 'test'): Promise<{ loss: number; accuracy: number }> {

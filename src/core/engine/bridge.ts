@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { StoredTensor } from '../run-protocol.ts';
 import { GpuContext } from './gpu.ts';
 import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } from './plan.ts';
-import { EngineTrainer } from './step.ts';
+import { EngineTrainer, type EngineStepOptions } from './step.ts';
 
 export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
 
@@ -17,7 +17,7 @@ export class EngineBridge {
    * The engine for training `model` (a whole-network trainable model from splitBackbone) with batches of `batch`,
    * starting from its weights and, when resuming, from tfjs-format Adam state; or why the tfjs path trains it.
    */
-  static async create(model: tf.LayersModel, batch: number, momentum: number, optimizer: readonly StoredTensor[] = []): Promise<EngineChoice> {
+  static async create(model: tf.LayersModel, options: EngineStepOptions, optimizer: readonly StoredTensor[] = []): Promise<EngineChoice> {
     let plan: EnginePlan;
     try {
       plan = planMobileNetV1(model, model.outputs[0]!.shape[1]!);
@@ -27,7 +27,7 @@ export class EngineBridge {
     }
     const gpu = await GpuContext.create();
     if (gpu === null) return { engine: null, reason: 'no WebGPU adapter for the engine' };
-    const trainer = new EngineTrainer(gpu, plan, { batch, momentum });
+    const trainer = new EngineTrainer(gpu, plan, options);
     const bridge = new EngineBridge(gpu, plan, trainer, model);
     const weights = await packWeights(plan, model);
     trainer.setWeights(weights.params, weights.state);
@@ -35,10 +35,9 @@ export class EngineBridge {
     return { engine: bridge, reason: `the fused WebGPU engine (${plan.steps.length} layers)` };
   }
 
-  /** One step on preprocessed `x` [n, size, size, 3]; resolves with its loss and accuracy (one small readback). */
-  async step(x: tf.Tensor, labels: ArrayLike<number>, learningRate: number): Promise<[number, number]> {
-    const pixels = await x.data() as Float32Array;
-    this.trainer.step(pixels, Uint32Array.from(labels), learningRate, x.shape[0]!);
+  /** One step on stored bitmaps (preprocessed on the device); resolves with its loss and accuracy (one small readback). */
+  async step(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number): Promise<[number, number]> {
+    this.trainer.stepBitmaps(bitmaps, labels, learningRate, labels.length);
     const { loss, accuracy } = await this.trainer.readMetrics();
     return [loss, accuracy];
   }

@@ -12,12 +12,15 @@ import {
 } from './matmul.ts';
 import { BN_EPSILON, normBackward, normForwardInference, normForwardTraining, normSavedLength, normScratchLength } from './norm.ts';
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from './plan.ts';
+import { bitmapWords, packBitmaps, preprocessBitmaps } from './preprocess.ts';
 
 export interface EngineStepOptions {
   /** Drawings per step; every buffer is sized for it once. */
   batch: number;
   /** BatchNormalization's moving-average momentum for the trained layers (mobilenet.ts: FINE_TUNE_BN_MOMENTUM). */
   momentum: number;
+  /** Side of the stored bitmaps `stepBitmaps` takes (28 for Quick, Draw!). */
+  imageSizePx?: number;
 }
 
 interface Layer {
@@ -35,6 +38,8 @@ export class EngineTrainer {
   private readonly m: GPUBuffer;
   private readonly v: GPUBuffer;
   private readonly input: GPUBuffer;
+  /** Raw bitmaps of a batch, 4 bytes a word, that `stepBitmaps` preprocesses into `input` on the device. */
+  private readonly bitmaps: GPUBuffer;
   private readonly labels: GPUBuffer;
   /** Loss and accuracy sums since the last `readMetrics` (head.ts: METRIC). */
   private readonly metrics: GPUBuffer;
@@ -54,6 +59,7 @@ export class EngineTrainer {
     this.m = gpu.buffer(plan.paramCount, 'adam m');
     this.v = gpu.buffer(plan.paramCount, 'adam v');
     this.input = gpu.buffer(batch * plan.inputSizePx ** 2 * 3, 'input');
+    this.bitmaps = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'bitmaps');
     this.labels = gpu.buffer(batch, 'labels');
     this.metrics = gpu.buffer(METRICS_LENGTH, 'metrics');
     let largest = 0, scratch = 0;
@@ -121,9 +127,21 @@ export class EngineTrainer {
    * waiting for the GPU.
    */
   step(input: Float32Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
+    this.gpu.write(this.input, input);
+    this.train(labels, learningRate, count);
+  }
+
+  /** The same step from stored bitmaps (count × imageSizePx², uint8), preprocessed on the device. */
+  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
+    const imageSizePx = this.options.imageSizePx ?? 28;
+    this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
+    preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx, inputSizePx: this.plan.inputSizePx });
+    this.train(labels, learningRate, count);
+  }
+
+  private train(labels: Uint32Array, learningRate: number, count: number): void {
     if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
     const { gpu } = this;
-    gpu.write(this.input, input);
     gpu.write(this.labels, labels);
     this.forward(count, true);
     const dense = this.dense;
@@ -235,7 +253,7 @@ export class EngineTrainer {
   }
 
   destroy(): void {
-    for (const buffer of [this.params, this.state, this.grads, this.m, this.v, this.input, this.labels, this.metrics, this.dLogits, this.gradA, this.gradB, this.scratch]) buffer.destroy();
+    for (const buffer of [this.params, this.state, this.grads, this.m, this.v, this.input, this.bitmaps, this.labels, this.metrics, this.dLogits, this.gradA, this.gradB, this.scratch]) buffer.destroy();
     for (const layer of this.layers) {
       layer.out.destroy();
       layer.saved?.destroy();
