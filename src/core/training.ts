@@ -91,6 +91,7 @@ export class Trainer {
     if (this.config.mode !== 'whole') return 'tfjs (the engine trains the whole network only, so far)';
     if (tf.getBackend() !== 'webgpu') return `tfjs (the engine runs on WebGPU; this run is on ${tf.getBackend()})`;
     const choice = await EngineBridge.create(this.split.trainable, { batch: this.config.batchSize, momentum: FINE_TUNE_BN_MOMENTUM, imageSizePx: this.data.imageSizePx }, checkpoint?.optimizer);
+    this.engine?.destroy();
     this.engine = choice.engine;
     return choice.engine === null ? `tfjs (${choice.reason})` : choice.reason;
   }

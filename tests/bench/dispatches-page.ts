@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { GpuContext } from '../../src/core/engine/gpu.ts';
 import { packWeights, planMobileNetV1 } from '../../src/core/engine/plan.ts';
 import { EngineTrainer } from '../../src/core/engine/step.ts';
-import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess } from '../../src/core/mobilenet.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone } from '../../src/core/mobilenet.ts';
 import { Random } from '../../src/core/random.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/train-config.ts';
 import { Trainer } from '../../src/core/training.ts';
@@ -87,13 +87,12 @@ async function engineSteps(trainer: Trainer, bitmaps: Uint8Array, labels: Int32A
   const engine = new EngineTrainer(gpu, plan, { batch, momentum: FINE_TUNE_BN_MOMENTUM });
   const weights = await packWeights(plan, trainer.split.trainable);
   engine.setWeights(weights.params, weights.state);
-  const input = preprocess(bitmaps.subarray(0, batch * 784), 28, trainer.config.inputSizePx);
-  const pixels = await input.data() as Float32Array;
-  input.dispose();
+  // As the Trainer steps it: stored bitmaps in, preprocessed on the device (tfjs's count includes its preprocessing too).
+  const drawings = bitmaps.subarray(0, batch * 784);
   const classes = Uint32Array.from(labels.subarray(0, batch));
   const marks: { dispatches: number; submits: number; at: number }[] = [];
   for (let step = 0; step < 3; step++) {
-    engine.step(pixels, classes, 0.001);
+    engine.stepBitmaps(drawings, classes, 0.001);
     // Reading the metrics waits for the GPU: the step is done when it returns.
     await engine.readMetrics();
     marks.push({ ...counts, at: performance.now() });
