@@ -6,7 +6,8 @@ import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
 import * as Comlink from 'comlink';
 import type { MobileNet } from '@tensorflow-models/mobilenet';
-import { chooseBackend } from '../src/core/backend.ts';
+import { chooseBackend, hardwareWebGpu } from '../src/core/backend.ts';
+import { engineClassifier } from '../src/core/engine/classifier.ts';
 import { classifyImageFile, loadImagenet, type ImageClassifyResult, type ImageModelChoice } from '../src/core/image-classify.ts';
 import { classifyBitmap, loadRunModel, type Classifier, type Guess } from '../src/core/inference.ts';
 import { messageOf } from '../src/core/errors.ts';
@@ -22,6 +23,9 @@ let runs: Promise<RunStore> | null = null;
 /** The model in use: a run ('run:<id>') or an imported model ('model:<id>'). */
 let loaded: { key: string; model: Classifier } | null = null;
 let backend: Promise<BackendChoice> | null = null;
+/** Whether WebGPU runs on a real GPU here: then the engine guesses (SwiftShader is slower than WASM for this). */
+let gpuEngine: Promise<boolean> | null = null;
+const ENGINE_BACKEND: BackendChoice = { name: 'webgpu', reason: 'WebGPU: the fused engine on this GPU' };
 /** The stock ImageNet classifier, loaded on the first upload that asks for it and kept. */
 let imagenet: Promise<MobileNet> | null = null;
 
@@ -41,12 +45,20 @@ async function use(key: string, load: () => Promise<Classifier>): Promise<{ labe
   const chosen = await (backend ??= cpuBackend());
   if (loaded?.key !== key) {
     const model = await load();
+    if (await (gpuEngine ??= hardwareWebGpu().catch(() => false))) {
+      // A model the engine does not cover (an imported MobileNet v2) stays on the CPU backend.
+      const engine = await engineClassifier(model.model).catch(() => null);
+      if (engine !== null) {
+        const release = model.dispose;
+        Object.assign(model, { engine, dispose: () => { engine.dispose(); release(); } });
+      }
+    }
     loaded?.model.dispose();
     loaded = { key, model };
     // The first prediction compiles kernels; pay for it now, not on the first stroke.
     await classifyBitmap(model, new Uint8Array(784));
   }
-  return { labels: loaded.model.labels, backend: chosen };
+  return { labels: loaded.model.labels, backend: loaded.model.engine ? ENGINE_BACKEND : chosen };
 }
 
 const api = {

@@ -43,6 +43,12 @@ export async function chooseBackend(preference: BackendPreference, skip: readonl
   throw new Error(`No tfjs backend could start: ${notes.join('; ')}`);
 }
 
+/** Whether this browser's WebGPU runs on a real GPU (not SwiftShader or another software adapter). */
+export async function hardwareWebGpu(probe: RendererProbe = probeRenderer): Promise<boolean> {
+  const renderer = await probe('webgpu');
+  return renderer !== null && !SOFTWARE_RENDERER.test(renderer);
+}
+
 /** A GPU backend's renderer or adapter, as the browser names it; null where there is none to ask. */
 export type RendererProbe = (name: 'webgpu' | 'webgl') => Promise<string | null>;
 

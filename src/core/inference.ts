@@ -2,6 +2,7 @@
 // checkpoint, and classification of a 28×28 bitmap into ranked guesses. Runs in workers; the caller owns the
 // returned LoadedModel and must dispose it.
 import * as tf from '@tensorflow/tfjs';
+import type { EngineClassifier } from './engine/classifier.ts';
 import { topK } from './metrics.ts';
 import { inferenceModel, loadBackbone, preprocess } from './mobilenet.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
@@ -14,6 +15,8 @@ export interface Classifier {
   inputSizePx: number;
   /** Feed drawings as dark ink on white (photo-trained models) instead of Quick, Draw!'s white on black. */
   inkOnWhite: boolean;
+  /** Set where the engine guesses for this model (inference worker, real GPU); else tfjs does. */
+  engine?: EngineClassifier | null;
   dispose(): void;
 }
 
@@ -44,8 +47,13 @@ export async function loadRunModel(run: RunRecord, checkpoint: Pick<CheckpointRe
 /** The `k` most likely labels for one 28×28 bitmap, most likely first. */
 export async function classifyBitmap(loaded: Classifier, bitmap: Uint8Array, k = 5): Promise<Guess[]> {
   const input = loaded.inkOnWhite ? bitmap.map((v) => 255 - v) : bitmap;
-  const output = tf.tidy(() => loaded.model.predict(preprocess(input, 28, loaded.inputSizePx)) as tf.Tensor);
-  const probabilities = await output.data();
-  output.dispose();
+  let probabilities: ArrayLike<number>;
+  if (loaded.engine) {
+    probabilities = await loaded.engine.predict(input);
+  } else {
+    const output = tf.tidy(() => loaded.model.predict(preprocess(input, 28, loaded.inputSizePx)) as tf.Tensor);
+    probabilities = await output.data();
+    output.dispose();
+  }
   return topK(probabilities, Math.min(k, loaded.labels.length)).map((i) => ({ label: loaded.labels[i]!, probability: probabilities[i]! }));
 }

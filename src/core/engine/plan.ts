@@ -46,6 +46,13 @@ export interface EnginePlan {
   stateCount: number;
 }
 
+export interface PlanOptions {
+  /** The head's name when the plan adds one (a backbone alone). */
+  headName?: string;
+  /** Planned for prediction only: dropout of any rate is the identity. */
+  inference?: boolean;
+}
+
 /** Thrown for a model the engine does not cover; the caller trains it on the tfjs path instead. */
 export class UnsupportedModelError extends Error {
   override name = 'UnsupportedModelError';
@@ -69,7 +76,8 @@ interface LayerConfig {
  * average pooling and a dense softmax layer over `numClasses` named `headName` as the app names it; or a whole
  * trainable model from splitBackbone, whose own head (pooling, dropout of rate 0, dense softmax) is planned as is.
  */
-export function planMobileNetV1(features: tf.LayersModel, numClasses: number, headName = 'head_dense'): EnginePlan {
+export function planMobileNetV1(features: tf.LayersModel, numClasses: number, options: PlanOptions = {}): EnginePlan {
+  const { headName = 'head_dense', inference = false } = options;
   const input = features.inputs[0]!.shape;
   const inputSizePx = input[1]!;
   if (input[2] !== inputSizePx || input[3] !== 3) throw new UnsupportedModelError(`The engine takes square RGB inputs, not ${JSON.stringify(input)}.`);
@@ -137,8 +145,9 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, he
       [h, w] = [1, 1];
       continue;
     }
-    // The engine has no dropout yet: a rate of 0 (the quality configs' choice) is the identity.
-    if (kind === 'Dropout' && (config as { rate?: number }).rate === 0) continue;
+    // The engine has no dropout yet: a rate of 0 (the quality configs' choice) is the identity, as is any rate in
+    // inference. getConfig() is a plain dict; a Dropout layer's holds its rate.
+    if (kind === 'Dropout' && (inference || (config as { rate?: number }).rate === 0)) continue;
     if (kind === 'Dense' && config.activation === 'softmax' && steps.at(-1)?.kind === 'pool') {
       const [kernel, bias] = layer.weights;
       if (kernel === undefined || bias === undefined) throw new UnsupportedModelError(`${layer.name} has no bias.`);

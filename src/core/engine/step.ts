@@ -160,6 +160,18 @@ export class EngineTrainer {
   async predict(input: Float32Array, count: number): Promise<Float32Array> {
     if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
     this.gpu.write(this.input, input);
+    return this.probabilities(count);
+  }
+
+  /** The same from stored bitmaps (count × imageSizePx², uint8), preprocessed on the device. */
+  async predictBitmaps(bitmaps: Uint8Array, count: number): Promise<Float32Array> {
+    if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
+    this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
+    preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx: this.options.imageSizePx ?? 28, inputSizePx: this.plan.inputSizePx });
+    return this.probabilities(count);
+  }
+
+  private async probabilities(count: number): Promise<Float32Array> {
     this.forward(count, false);
     const classes = this.dense.units;
     const logits = await this.gpu.read(this.layers.at(-1)!.out, count * classes);

@@ -1,0 +1,53 @@
+// Guessing through the engine (the Play page's path on a real GPU): a trained model's flat inference model, with a
+// dropout layer, classified through the fused kernels as tfjs classifies it; a model it does not cover is left to
+// tfjs; and this Chromium's software WebGPU is not taken for a real GPU.
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { hardwareWebGpu } from '../../../src/core/backend.ts';
+import { engineClassifier } from '../../../src/core/engine/classifier.ts';
+import { classifyBitmap, type Classifier } from '../../../src/core/inference.ts';
+import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/mobilenet.ts';
+import { Random } from '../../../src/core/random.ts';
+import { relativeError, TOLERANCE } from './compare.ts';
+
+const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('engineClassifier', () => {
+  it('classifies drawings as tfjs does, dropout and all', async () => {
+    const backbone = await loadBackbone(tf.io.http(MODEL_URL), 32);
+    const split = splitBackbone(backbone, 13, { numClasses: 4, dropoutRate: 0.3, seed: 2 });
+    const model = inferenceModel(backbone, split);
+    const engine = await engineClassifier(model);
+    expect(engine).not.toBeNull();
+    const onTfjs: Classifier = { model, labels: ['a', 'b', 'c', 'd'], inputSizePx: 32, inkOnWhite: false, dispose: () => {} };
+    const random = new Random(3);
+    for (let n = 0; n < 3; n++) {
+      const bitmap = Uint8Array.from({ length: 784 }, () => (random.next() < 0.15 ? 255 : 0));
+      const x = preprocess(bitmap, 28, 32);
+      const expected = await (model.predict(x) as tf.Tensor).data();
+      x.dispose();
+      expect(relativeError(await engine!.predict(bitmap), expected)).toBeLessThan(TOLERANCE);
+      const guesses = await classifyBitmap({ ...onTfjs, engine }, bitmap);
+      expect(guesses.map((g) => g.label)).toEqual((await classifyBitmap(onTfjs, bitmap)).map((g) => g.label));
+    }
+    engine!.dispose();
+    split.trainable.dispose();
+  });
+
+  it('leaves a model it does not cover to tfjs', async () => {
+    const input = tf.input({ shape: [32, 32, 3] });
+    const pooled = tf.layers.globalMaxPooling2d({}).apply(tf.layers.maxPooling2d({ poolSize: 2 }).apply(input)) as tf.SymbolicTensor;
+    const output = tf.layers.dense({ units: 3, activation: 'softmax' }).apply(pooled) as tf.SymbolicTensor;
+    expect(await engineClassifier(tf.model({ inputs: input, outputs: output }))).toBeNull();
+  });
+
+  it('does not take software WebGPU for a real GPU', async () => {
+    expect(await hardwareWebGpu()).toBe(false);
+    expect(await hardwareWebGpu(async () => 'nvidia hopper')).toBe(true);
+    expect(await hardwareWebGpu(async () => null)).toBe(false);
+  });
+});
