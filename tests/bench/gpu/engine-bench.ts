@@ -1,0 +1,122 @@
+// The training benchmark on Dawn from Node (the WebGPU implementation inside Chrome, without Chrome), for a session
+// lent a GPU machine: bundled by `npm run bench:gpu-kit` into one file with tfjs and the project's core, run there by
+// ../shared/gpu/device-run.sh. For MobileNet v1 α=0.25, whole network: samples/s of tfjs's WebGPU backend and of the
+// engine at 48 and 96 px with batch 64 and 256, dispatches a step, and the engine's guess latency for one drawing.
+// Every phase has a time budget, so a slow device still reports; results go to $OUT/engine-bench.json and stdout.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const here = path.dirname(process.argv[1] ?? '.');
+const out = process.env['OUT'] ?? here;
+const budgetSec = Number(process.env['BUDGET_SEC'] ?? 420);
+const started = performance.now();
+const elapsed = (): number => (performance.now() - started) / 1000;
+
+const webgpu = await import(pathToFileURL(path.join(process.env['WEBGPU_PKG'] ?? '', 'index.js')).href) as { create(flags: string[]): GPU; globals: object };
+Object.assign(globalThis, webgpu.globals);
+Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create([]) }, configurable: true });
+
+const tf = await import('@tensorflow/tfjs');
+await import('@tensorflow/tfjs-backend-webgpu');
+const { Trainer } = await import('../../../src/core/training.ts');
+const { loadBackbone } = await import('../../../src/core/mobilenet.ts');
+const { parseConfig, PRESETS } = await import('../../../src/core/train-config.ts');
+const { Random } = await import('../../../src/core/random.ts');
+const { GpuContext } = await import('../../../src/core/engine/gpu.ts');
+const { packWeights, planMobileNetV1 } = await import('../../../src/core/engine/plan.ts');
+const { EngineTrainer } = await import('../../../src/core/engine/step.ts');
+const { FINE_TUNE_BN_MOMENTUM } = await import('../../../src/core/mobilenet.ts');
+
+// Counted on the WebGPU API itself, for both paths.
+const counts = { dispatches: 0 };
+const pass = (globalThis as unknown as { GPUComputePassEncoder: { prototype: GPUComputePassEncoder } }).GPUComputePassEncoder.prototype;
+const dispatch = pass.dispatchWorkgroups;
+pass.dispatchWorkgroups = function (...args: Parameters<typeof dispatch>) {
+  counts.dispatches++;
+  return dispatch.apply(this, args);
+};
+
+/** The model folder carried beside the bundle (model.json and its weight file). */
+function folderHandler(dir: string): import('@tensorflow/tfjs').io.IOHandler {
+  return {
+    async load() {
+      const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as import('@tensorflow/tfjs').io.ModelJSON;
+      const groups = json.weightsManifest ?? [];
+      const buffers = await Promise.all(groups.flatMap((g) => g.paths).map((p) => readFile(path.join(dir, p))));
+      return { modelTopology: json.modelTopology, weightSpecs: groups.flatMap((g) => g.weights), weightData: new Uint8Array(Buffer.concat(buffers)).buffer };
+    },
+  };
+}
+
+interface Row { path: 'tfjs' | 'engine'; inputSizePx: number; batch: number; samplesPerSec: number | null; dispatchesPerStep: number | null; note?: string }
+const rows: Row[] = [];
+const report: Record<string, unknown> = { adapter: null, rows, guessMs: null };
+
+async function save(): Promise<void> {
+  await writeFile(path.join(out, 'engine-bench.json'), JSON.stringify(report, null, 2));
+}
+
+async function measure(inputSizePx: number, batch: number): Promise<void> {
+  const classes = 10;
+  const random = new Random(1);
+  const count = batch * 4;
+  const bitmaps = Uint8Array.from({ length: count * 784 }, () => (random.next() < 0.2 ? 255 : 0));
+  const labels = Int32Array.from({ length: count }, (_, i) => i % classes);
+  const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
+  const config = parseConfig({ ...PRESETS['whole network'], inputSizePx, batchSize: batch, epochs: 1, dropoutRate: 0, augmentation: { scale: 0, rotationDeg: 0, translatePx: 0, thickenProbability: 0 } });
+  const trainer = new Trainer(config, await loadBackbone(folderHandler(path.join(here, 'model')), inputSizePx), { classNames: Array.from({ length: classes }, (_, i) => `c${i}`), imageSizePx: 28, train: { bitmaps, labels }, validation: none, test: none });
+  for (const which of ['tfjs', 'engine'] as const) {
+    if (elapsed() > budgetSec) {
+      rows.push({ path: which, inputSizePx, batch, samplesPerSec: null, dispatchesPerStep: null, note: 'time budget spent' });
+      continue;
+    }
+    if (which === 'engine') await trainer.useEngine();
+    // Four steps: the first compiles; the last three are timed and counted, from the end of the first to the end of the last.
+    const marks: { dispatches: number; at: number }[] = [];
+    await trainer.train({
+      onProgress: (p) => { if (p.kind === 'batch') marks.push({ dispatches: counts.dispatches, at: performance.now() }); },
+      saveCheckpoint: async () => {}, betweenBatches: async () => 'go', checkpointEverySec: 1e9,
+    });
+    const first = marks[0]!, last = marks.at(-1)!;
+    const steps = marks.length - 1;
+    rows.push({ path: which, inputSizePx, batch, samplesPerSec: (steps * batch) / ((last.at - first.at) / 1000), dispatchesPerStep: (last.dispatches - first.dispatches) / steps });
+    console.log(JSON.stringify(rows.at(-1)));
+    await save();
+  }
+  trainer.dispose();
+}
+
+async function guessLatency(): Promise<void> {
+  const gpu = await GpuContext.create();
+  if (gpu === null) return;
+  const trainer = new Trainer(parseConfig({ ...PRESETS['whole network'], inputSizePx: 48, dropoutRate: 0 }), await loadBackbone(folderHandler(path.join(here, 'model')), 48), { classNames: ['a', 'b', 'c'], imageSizePx: 28, train: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) }, validation: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) }, test: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) } });
+  const plan = planMobileNetV1(trainer.split.trainable, 3, { inference: true });
+  const engine = new EngineTrainer(gpu, plan, { batch: 1, momentum: FINE_TUNE_BN_MOMENTUM });
+  const weights = await packWeights(plan, trainer.split.trainable);
+  engine.setWeights(weights.params, weights.state);
+  const bitmap = Uint8Array.from({ length: 784 }, (_, i) => (i % 7 === 0 ? 255 : 0));
+  const times: number[] = [];
+  for (let n = 0; n < 60 && elapsed() < budgetSec + 60; n++) {
+    const t = performance.now();
+    await engine.predictBitmaps(bitmap, 1);
+    if (n >= 10) times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  report['guessMs'] = { p50: times[Math.floor(times.length / 2)] ?? null, p95: times[Math.floor(times.length * 0.95)] ?? null, samples: times.length };
+  engine.destroy();
+  gpu.destroy();
+  trainer.dispose();
+}
+
+await tf.setBackend('webgpu');
+await tf.ready();
+if (tf.getBackend() !== 'webgpu') throw new Error(`tfjs fell back to ${tf.getBackend()}: no WebGPU through Dawn here.`);
+const adapter = await navigator.gpu.requestAdapter();
+report['adapter'] = adapter === null ? null : `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim();
+console.log(`adapter: ${String(report['adapter'])}`);
+const sizes = (process.env['SIZES'] ?? '48x64,96x64,48x256,96x256').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+for (const [size, batch] of sizes) await measure(size, batch);
+await guessLatency();
+await save();
+console.log(JSON.stringify(report));
