@@ -115,3 +115,12 @@ export async function settledGuesses(page: Page): Promise<string[]> {
   }, { intervals: [1500] }).toBe(true);
   return JSON.parse(last) as string[];
 }
+
+/** Waits until the offline app's service worker controls the page: it precaches while the page is used and
+ * takes control once that is done (clientsClaim), so a reload without a network opens from its cache. */
+export async function untilServiceWorkerControls(page: Page): Promise<void> {
+  await expect.poll(() => page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    return navigator.serviceWorker.controller !== null;
+  }), { timeout: 120_000 }).toBe(true);
+}

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { expect, test, type Download, type Page } from '@playwright/test';
-import { HAS_SHARED, openPage, openTrainWithDefaults, replay, settledGuesses, strokesOf } from './helpers.ts';
+import { HAS_SHARED, openPage, openTrainWithDefaults, replay, settledGuesses, strokesOf, untilServiceWorkerControls } from './helpers.ts';
 
 const CLASSES = ['airplane', 'cat', 'rainbow'];
 
@@ -96,10 +96,7 @@ test('download → train → reload → export from both places → re-import �
   await expect(mine.getByRole('row', { name: new RegExp(`^${chosen} 1 `) })).toBeVisible();
 
   // Offline: once the service worker controls the page, a reload without a network still draws and guesses.
-  await expect.poll(() => page.evaluate(async () => {
-    await navigator.serviceWorker.ready;
-    return navigator.serviceWorker.controller !== null;
-  }), { timeout: 120_000 }).toBe(true);
+  await untilServiceWorkerControls(page);
   await context.setOffline(true);
   await page.reload();
   await openPage(page, 'Play');

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { HAS_SHARED, openPage, openTrainWithDefaults, replay, settledGuesses, SHARED_DIR, strokesOf } from './helpers.ts';
+import { HAS_SHARED, openPage, openTrainWithDefaults, replay, settledGuesses, SHARED_DIR, strokesOf, untilServiceWorkerControls } from './helpers.ts';
 
 // playwright.config.ts blocks service workers for the specs that fake server failures with page.route.
 test.use({ serviceWorkers: 'allow' });
@@ -41,11 +41,7 @@ test('a reload offline opens the app with its drawings and runs; Play and traini
   expect(manifest?.icons.map((i) => i.sizes)).toEqual(expect.arrayContaining(['192x192', '512x512']));
   expect(manifest?.iconsOk.every(Boolean)).toBe(true);
 
-  // The worker precaches while the page is used; it controls the page once that is done (clientsClaim).
-  await expect.poll(() => page.evaluate(async () => {
-    await navigator.serviceWorker.ready;
-    return navigator.serviceWorker.controller !== null;
-  }), { timeout: 120_000 }).toBe(true);
+  await untilServiceWorkerControls(page);
 
   await context.setOffline(true);
   await page.reload();

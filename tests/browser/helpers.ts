@@ -201,3 +201,17 @@ export async function barStores(prefix: string, { seed, perCategory, spacing, ma
   }
   return { drawings, runs, close };
 }
+
+/** `perClass` drawings of each of 3 classes, a vertical bar at a class's own place with a small random shift:
+ * a task the trainer learns in a few steps. */
+export function bars(perClass: number, seed: number): { bitmaps: Uint8Array; labels: Int32Array } {
+  const random = new Random(seed);
+  const bitmaps = new Uint8Array(perClass * 3 * 784);
+  const labels = new Int32Array(perClass * 3);
+  for (let n = 0; n < labels.length; n++) {
+    labels[n] = n % 3;
+    const shift = Math.floor(random.next() * 3);
+    for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) bitmaps[n * 784 + y * 28 + 3 + labels[n]! * 9 + x + shift] = 255;
+  }
+  return { bitmaps, labels };
+}

@@ -6,23 +6,11 @@ import '../../workers/wasm-backend.ts';
 import { describe, expect, it } from 'vitest';
 import { chooseBackend } from '../../src/core/backend.ts';
 import { loadBackbone } from '../../src/core/mobilenet.ts';
-import { Random } from '../../src/core/random.ts';
 import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
 import { Trainer, type TrainingData } from '../../src/core/training.ts';
+import { bars } from './helpers.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
-
-function bars(perClass: number, seed: number): TrainingData['train'] {
-  const random = new Random(seed);
-  const bitmaps = new Uint8Array(perClass * 3 * 784);
-  const labels = new Int32Array(perClass * 3);
-  for (let n = 0; n < labels.length; n++) {
-    labels[n] = n % 3;
-    const shift = Math.floor(random.next() * 3);
-    for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) bitmaps[n * 784 + y * 28 + 3 + labels[n]! * 9 + x + shift] = 255;
-  }
-  return { bitmaps, labels };
-}
 
 describe('auto', () => {
   it('prefers WASM to WebGPU and WebGL that run in software, saying so (this Chromium renders on SwiftShader)', async () => {

@@ -6,25 +6,13 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chooseBackend } from '../../../src/core/backend.ts';
 import { loadBackbone } from '../../../src/core/mobilenet.ts';
-import { Random } from '../../../src/core/random.ts';
 import { parseConfig, PRESETS } from '../../../src/core/train-config.ts';
 import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training.ts';
 import { relativeError } from './compare.ts';
+import { bars } from '../helpers.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
 const config = parseConfig({ ...PRESETS['tiny'], mode: 'whole', inputSizePx: 32, epochs: 2, batchSize: 5, learningRate: 0.002 });
-
-function bars(perClass: number, seed: number): TrainingData['train'] {
-  const random = new Random(seed);
-  const bitmaps = new Uint8Array(perClass * 3 * 784);
-  const labels = new Int32Array(perClass * 3);
-  for (let n = 0; n < labels.length; n++) {
-    labels[n] = n % 3;
-    const shift = Math.floor(random.next() * 3);
-    for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) bitmaps[n * 784 + y * 28 + 3 + labels[n]! * 9 + x + shift] = 255;
-  }
-  return { bitmaps, labels };
-}
 
 // 12 training drawings in batches of 5: every epoch ends with a short batch of 2.
 const data: TrainingData = { classNames: ['a', 'b', 'c'], imageSizePx: 28, train: bars(4, 1), validation: bars(1, 2), test: bars(1, 3) };
