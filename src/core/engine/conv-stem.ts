@@ -1,7 +1,7 @@
 // MobileNet v1's stem (conv1): a standard 3×3 convolution of the RGB image, NHWC, no bias, as WGSL kernels:
 // forward and filter gradient (the input is the image, so its gradient is never needed), recorded on a
 // GpuContext. Runs wherever the engine's GPU device lives (the trainer worker).
-import { chunking, FLAT_INDEX, reduceChunks } from './conv.ts';
+import { chunking, FLAT_INDEX, reduceChunks, WINDOW_PARAMS, windowParams } from './conv.ts';
 import { grid, type Binding, type GpuContext } from './gpu.ts';
 
 /** Input channels: the image's RGB, a constant so the filter gradient's 27 taps stay in registers. */
@@ -32,15 +32,12 @@ const TC = 8;
 const LANES = 8;
 const CHUNK_POSITIONS = LANES * 16;
 
-const SHAPE_PARAMS = /* wgsl */ `
-struct Params { batch: u32, inH: u32, inW: u32, outC: u32, stride: u32, padTop: u32, padLeft: u32, outH: u32,
-  outW: u32, chunk: u32 }`;
-
+/** The window kernels' uniform block (conv.ts), whose `channels` are the stem's output channels. */
 function params(s: StemShape, chunk = 0): Uint32Array {
-  return new Uint32Array([s.batch, s.inH, s.inW, s.outChannels, s.stride, s.padTop, s.padLeft, s.outH, s.outW, chunk]);
+  return windowParams({ ...s, channels: s.outChannels }, chunk);
 }
 
-const FORWARD = /* wgsl */ `${SHAPE_PARAMS}${FLAT_INDEX}
+const FORWARD = /* wgsl */ `${WINDOW_PARAMS}${FLAT_INDEX}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -48,15 +45,13 @@ const FORWARD = /* wgsl */ `${SHAPE_PARAMS}${FLAT_INDEX}
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = flatIndex(wid, nwg, lid);
-  let C = p.outC;
+  let C = p.channels;
   if (i >= p.batch * p.outH * p.outW * C) { return; }
   let co = i % C;
-  let pix = i / C;
-  let ox = pix % p.outW;
-  let oy = (pix / p.outW) % p.outH;
-  let n = pix / (p.outW * p.outH);
-  let iy0 = i32(oy * p.stride) - i32(p.padTop);
-  let ix0 = i32(ox * p.stride) - i32(p.padLeft);
+  let pos = outputAt(i / C);
+  let n = pos.z;
+  let iy0 = i32(pos.y * p.stride) - i32(p.padTop);
+  let ix0 = i32(pos.x * p.stride) - i32(p.padLeft);
   var acc = 0.0;
   for (var ky = 0; ky < 3; ky++) {
     let iy = iy0 + ky;
@@ -76,7 +71,7 @@ const FORWARD = /* wgsl */ `${SHAPE_PARAMS}${FLAT_INDEX}
 // Pass 1 of dW: workgroup (output-channel tile, chunk of output positions); each lane sums every LANES-th position
 // into 27 registers (tap = (ky·3 + kx)·3 + ci, the kernel's own order), the lanes add up in shared memory, and
 // partial[chunk][tap][co] is written.
-const FILTER_PARTIAL = /* wgsl */ `${SHAPE_PARAMS}
+const FILTER_PARTIAL = /* wgsl */ `${WINDOW_PARAMS}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partial: array<f32>;
@@ -84,19 +79,18 @@ const FILTER_PARTIAL = /* wgsl */ `${SHAPE_PARAMS}
 var<workgroup> sums: array<f32, ${TAPS * TC * LANES}>;
 @compute @workgroup_size(${TC}, ${LANES}) fn main(@builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>) {
-  let C = p.outC;
+  let C = p.channels;
   let co = wid.x * ${TC}u + lid.x;
   var acc: array<f32, ${TAPS}>;
   if (co < C) {
     let start = wid.y * p.chunk;
     let end = min(start + p.chunk, p.batch * p.outH * p.outW);
     for (var q = start + lid.y; q < end; q += ${LANES}u) {
-      let ox = q % p.outW;
-      let oy = (q / p.outW) % p.outH;
-      let n = q / (p.outW * p.outH);
+      let pos = outputAt(q);
+      let n = pos.z;
       let g = dy[q * C + co];
-      let iy0 = i32(oy * p.stride) - i32(p.padTop);
-      let ix0 = i32(ox * p.stride) - i32(p.padLeft);
+      let iy0 = i32(pos.y * p.stride) - i32(p.padTop);
+      let ix0 = i32(pos.x * p.stride) - i32(p.padLeft);
       for (var ky = 0; ky < 3; ky++) {
         let iy = iy0 + ky;
         if (iy < 0 || iy >= i32(p.inH)) { continue; }

@@ -43,15 +43,25 @@ export function chunking(positions: number, lanes: number, minChunk: number): { 
   return { chunk, chunks: Math.max(1, Math.ceil(positions / chunk)) };
 }
 
-const SHAPE_PARAMS = /* wgsl */ `
-struct Params { batch: u32, inH: u32, inW: u32, channels: u32, stride: u32, padTop: u32, padLeft: u32, outH: u32,
-  outW: u32, chunk: u32 }`;
+/** What the 3×3 window kernels (depthwise here, the stem in conv-stem.ts) read of a convolution's shape. */
+export type WindowShape = Omit<DepthwiseShape, 'stride'> & { stride: number };
 
-function params(s: DepthwiseShape, chunk = 0): Uint32Array {
+/**
+ * WGSL shared by the window kernels: their uniform block (`channels` are the output's: the depthwise channels, or
+ * the stem's filters) and `outputAt(q)`, where output position q (over batch × outH × outW) sits, as (x, y, n).
+ * It reads the module's `p`, which each kernel binds after its storage buffers.
+ */
+export const WINDOW_PARAMS = /* wgsl */ `
+struct Params { batch: u32, inH: u32, inW: u32, channels: u32, stride: u32, padTop: u32, padLeft: u32, outH: u32,
+  outW: u32, chunk: u32 }
+fn outputAt(q: u32) -> vec3<u32> { return vec3<u32>(q % p.outW, (q / p.outW) % p.outH, q / (p.outW * p.outH)); }`;
+
+/** The uniform block of WINDOW_PARAMS for `s`, with the filter gradient's chunk length. */
+export function windowParams(s: WindowShape, chunk = 0): Uint32Array {
   return new Uint32Array([s.batch, s.inH, s.inW, s.channels, s.stride, s.padTop, s.padLeft, s.outH, s.outW, chunk]);
 }
 
-const FORWARD = /* wgsl */ `${SHAPE_PARAMS}${FLAT_INDEX}
+const FORWARD = /* wgsl */ `${WINDOW_PARAMS}${FLAT_INDEX}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -62,12 +72,10 @@ const FORWARD = /* wgsl */ `${SHAPE_PARAMS}${FLAT_INDEX}
   let C = p.channels;
   if (i >= p.batch * p.outH * p.outW * C) { return; }
   let c = i % C;
-  let pix = i / C;
-  let ox = pix % p.outW;
-  let oy = (pix / p.outW) % p.outH;
-  let n = pix / (p.outW * p.outH);
-  let iy0 = i32(oy * p.stride) - i32(p.padTop);
-  let ix0 = i32(ox * p.stride) - i32(p.padLeft);
+  let pos = outputAt(i / C);
+  let n = pos.z;
+  let iy0 = i32(pos.y * p.stride) - i32(p.padTop);
+  let ix0 = i32(pos.x * p.stride) - i32(p.padLeft);
   var acc = 0.0;
   for (var ky = 0; ky < 3; ky++) {
     let iy = iy0 + ky;
@@ -82,7 +90,7 @@ const FORWARD = /* wgsl */ `${SHAPE_PARAMS}${FLAT_INDEX}
 }`;
 
 // A gather: each input pixel sums the outputs whose window covered it, so no two invocations write one float.
-const BACKWARD_INPUT = /* wgsl */ `${SHAPE_PARAMS}${FLAT_INDEX}
+const BACKWARD_INPUT = /* wgsl */ `${WINDOW_PARAMS}${FLAT_INDEX}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
@@ -114,7 +122,7 @@ const BACKWARD_INPUT = /* wgsl */ `${SHAPE_PARAMS}${FLAT_INDEX}
 // Pass 1 of dW: workgroup (channel tile, chunk of output positions). Each lane sums every LANES-th position of the
 // chunk into 9 registers, then the lanes add up in shared memory and one partial per (chunk, tap, channel) is
 // written: partial[chunk][tap][c].
-const FILTER_PARTIAL = /* wgsl */ `${SHAPE_PARAMS}
+const FILTER_PARTIAL = /* wgsl */ `${WINDOW_PARAMS}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partial: array<f32>;
@@ -129,12 +137,11 @@ var<workgroup> sums: array<f32, ${9 * TC * LANES}>;
     let start = wid.y * p.chunk;
     let end = min(start + p.chunk, p.batch * p.outH * p.outW);
     for (var q = start + lid.y; q < end; q += ${LANES}u) {
-      let ox = q % p.outW;
-      let oy = (q / p.outW) % p.outH;
-      let n = q / (p.outW * p.outH);
+      let pos = outputAt(q);
+      let n = pos.z;
       let g = dy[q * C + c];
-      let iy0 = i32(oy * p.stride) - i32(p.padTop);
-      let ix0 = i32(ox * p.stride) - i32(p.padLeft);
+      let iy0 = i32(pos.y * p.stride) - i32(p.padTop);
+      let ix0 = i32(pos.x * p.stride) - i32(p.padLeft);
       for (var ky = 0; ky < 3; ky++) {
         let iy = iy0 + ky;
         if (iy < 0 || iy >= i32(p.inH)) { continue; }
@@ -182,12 +189,12 @@ export function reduceChunks(gpu: GpuContext, partial: Binding, out: Binding, le
 
 /** y[n, oy, ox, c] = Σ x[n, oy·s + ky − padTop, ox·s + kx − padLeft, c] · w[ky, kx, c]. One dispatch. */
 export function depthwiseForward(gpu: GpuContext, b: { x: Binding; w: Binding; y: Binding }, s: DepthwiseShape): void {
-  gpu.dispatch(FORWARD, [b.x, b.w, b.y], grid(s.batch * s.outH * s.outW * s.channels, WG), params(s));
+  gpu.dispatch(FORWARD, [b.x, b.w, b.y], grid(s.batch * s.outH * s.outW * s.channels, WG), windowParams(s));
 }
 
 /** dX from dY (writes every element of dx, zeros where no window reached). One dispatch. */
 export function depthwiseBackwardInput(gpu: GpuContext, b: { dy: Binding; w: Binding; dx: Binding }, s: DepthwiseShape): void {
-  gpu.dispatch(BACKWARD_INPUT, [b.dy, b.w, b.dx], grid(s.batch * s.inH * s.inW * s.channels, WG), params(s));
+  gpu.dispatch(BACKWARD_INPUT, [b.dy, b.w, b.dx], grid(s.batch * s.inH * s.inW * s.channels, WG), windowParams(s));
 }
 
 /** Floats of the scratch buffer `depthwiseBackwardFilter` needs for `shape` (its partial sums). */
@@ -203,6 +210,6 @@ export function depthwiseBackwardFilter(
   gpu: GpuContext, b: { x: Binding; dy: Binding; dw: Binding; scratch: Binding }, s: DepthwiseShape,
 ): void {
   const { chunk, chunks } = chunking(s.batch * s.outH * s.outW, LANES, CHUNK_POSITIONS);
-  gpu.dispatch(FILTER_PARTIAL, [b.x, b.dy, b.scratch], [Math.ceil(s.channels / TC), chunks], params(s, chunk));
+  gpu.dispatch(FILTER_PARTIAL, [b.x, b.dy, b.scratch], [Math.ceil(s.channels / TC), chunks], windowParams(s, chunk));
   reduceChunks(gpu, b.scratch, b.dw, 9 * s.channels, chunks);
 }
