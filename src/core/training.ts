@@ -39,6 +39,12 @@ export interface TrainHooks {
 /** Batches for feature caching and evaluation; large batches amortise per-op cost on emulated GPUs. */
 const INFERENCE_BATCH = 256;
 
+/** How long the engine's loss and accuracy may stay unread on the GPU while training (see `takeTally`). */
+const METRICS_EVERY_MS = 500;
+
+/** Loss summed over drawings, correct guesses and drawings, over one or more training steps. */
+type Tally = { lossSum: number; correct: number; samples: number };
+
 export class Trainer {
   readonly split: SplitModel;
   private features: Map<'train' | 'validation' | 'test', Float32Array> | null = null;
@@ -46,6 +52,10 @@ export class Trainer {
   private readonly optimizer: tf.AdamOptimizer;
   /** Set by `useEngine`: training steps then run through the fused WebGPU engine, everything else on tfjs. */
   private engine: EngineBridge | null = null;
+  /** The tfjs path's last step's tally, until `takeTally`. */
+  private unread: Tally | null = null;
+  /** When the engine's metrics were last read back. */
+  private lastRead = 0;
 
   constructor(readonly config: TrainConfig, readonly backbone: Backbone, readonly data: TrainingData) {
     const blocks = trainableBlocksOf(config, backbone.blockEnds.length);
@@ -83,14 +93,15 @@ export class Trainer {
   }
 
   /**
-   * Moves training steps onto the fused WebGPU engine where it covers the run: the whole network, on tfjs's
-   * WebGPU backend, a model the engine plans. Call after `loadWeights` (the engine starts from the model's weights
-   * and the checkpoint's Adam state). Returns which path trains and why, for the page.
+   * Moves training steps (and the predictions of validation and evaluation) onto the fused WebGPU engine where it
+   * covers the run: on tfjs's WebGPU backend, a model the engine plans (the whole network, the last blocks or the
+   * head, the latter two on cached features). Call after `loadWeights` and `cacheFeatures` (the engine starts from
+   * the model's weights and the checkpoint's Adam state). Returns which path trains and why, for the page.
    */
   async useEngine(checkpoint?: Pick<Checkpoint, 'optimizer'>): Promise<string> {
-    if (this.config.mode !== 'whole') return 'tfjs (the engine trains the whole network only, so far)';
     if (tf.getBackend() !== 'webgpu') return `tfjs (the engine runs on WebGPU; this run is on ${tf.getBackend()})`;
-    const choice = await EngineBridge.create(this.split.trainable, { batch: this.config.batchSize, momentum: FINE_TUNE_BN_MOMENTUM, imageSizePx: this.data.imageSizePx }, checkpoint?.optimizer);
+    const options = { batch: this.config.batchSize, momentum: FINE_TUNE_BN_MOMENTUM, imageSizePx: this.data.imageSizePx, seed: this.config.seed };
+    const choice = await EngineBridge.create(this.split.trainable, options, checkpoint?.optimizer);
     this.engine?.destroy();
     this.engine = choice.engine;
     return choice.engine === null ? `tfjs (${choice.reason})` : choice.reason;
@@ -108,27 +119,39 @@ export class Trainer {
     let lastSave = performance.now();
     // saveWeights brings the engine's weights back into the model first, so checkpoints are the same on both paths.
     const snapshot = async (atEpoch: number, atBatch: number): Promise<Checkpoint> => ({ epoch: atEpoch, batch: atBatch, randomState: random.state, partial: { ...partial }, ...(await this.saveWeights()) });
+    const account = (tally: Tally) => {
+      partial.lossSum += tally.lossSum;
+      partial.correct += tally.correct;
+      partial.seen += tally.samples;
+    };
     for (; epoch < config.epochs; epoch++, batch = 0) {
       const order = this.epochOrder(epoch);
       let started = performance.now();
       for (; batch < batches; batch++) {
         if ((await hooks.betweenBatches()) === 'stop') {
+          const unread = await this.takeTally(true);
+          if (unread !== null) account(unread);
           partial.seconds += (performance.now() - started) / 1000;
           await hooks.saveCheckpoint(await snapshot(epoch, batch));
           return 'stopped';
         }
         const indices = order.subarray(batch * config.batchSize, Math.min(trainCount, (batch + 1) * config.batchSize));
         this.setLearningRate(learningRateAt(config, epoch * batches + batch, config.epochs * batches));
-        const [loss, accuracy] = await this.trainBatch(indices, random);
-        partial.lossSum += loss * indices.length;
-        partial.correct += accuracy * indices.length;
-        partial.seen += indices.length;
-        const seconds = partial.seconds + (performance.now() - started) / 1000;
-        const samplesPerSec = partial.seen / seconds;
-        const remaining = (config.epochs - epoch - 1) * trainCount + (trainCount - partial.seen);
-        hooks.onProgress({ kind: 'batch', epoch, epochs: config.epochs, batch: batch + 1, batches, loss, accuracy, samplesPerSec, etaSec: remaining / samplesPerSec });
-        if (batch + 1 < batches && (performance.now() - lastSave) / 1000 >= hooks.checkpointEverySec) {
-          partial.seconds = seconds;
+        await this.trainBatch(indices, random);
+        const last = batch + 1 === batches;
+        const checkpointDue = !last && (performance.now() - lastSave) / 1000 >= hooks.checkpointEverySec;
+        // The engine's loss and accuracy stay on the GPU until a checkpoint or the epoch's end needs them, or the
+        // page has gone METRICS_EVERY_MS without news: the progress event then covers the batches since.
+        const tally = await this.takeTally(last || checkpointDue);
+        if (tally !== null) {
+          account(tally);
+          const seconds = partial.seconds + (performance.now() - started) / 1000;
+          const samplesPerSec = partial.seen / seconds;
+          const remaining = (config.epochs - epoch - 1) * trainCount + (trainCount - partial.seen);
+          hooks.onProgress({ kind: 'batch', epoch, epochs: config.epochs, batch: batch + 1, batches, loss: tally.lossSum / tally.samples, accuracy: tally.correct / tally.samples, samplesPerSec, etaSec: remaining / samplesPerSec });
+        }
+        if (checkpointDue) {
+          partial.seconds += (performance.now() - started) / 1000;
           started = performance.now();
           await hooks.saveCheckpoint(await snapshot(epoch, batch + 1));
           hooks.onProgress({ kind: 'checkpoint', epoch, batch: batch + 1 });
@@ -136,7 +159,6 @@ export class Trainer {
         }
       }
       const seconds = partial.seconds + (performance.now() - started) / 1000;
-      await this.engine?.syncToModel();
       const validation = this.data.validation.labels.length > 0 ? await this.lossAndAccuracy('validation') : null;
       const metrics: EpochMetrics = {
         epoch: epoch + 1, loss: partial.lossSum / partial.seen, accuracy: partial.correct / partial.seen,
@@ -167,33 +189,59 @@ export class Trainer {
     return (this.optimizer as unknown as { learningRate: number }).learningRate;
   }
 
-  private async trainBatch(indices: Uint32Array, random: Random): Promise<[number, number]> {
+  /** One training step. On tfjs it runs to its end and its tally waits for `takeTally`; the engine's is submitted. */
+  private async trainBatch(indices: Uint32Array, random: Random): Promise<void> {
     if (this.engine !== null) {
       const labels = Uint32Array.from(indices, (i) => this.data.train.labels[i]!);
-      return this.engine.step(this.batchBitmaps('train', indices, random), labels, this.learningRate);
+      const cached = this.cachedRows('train', indices);
+      if (cached === null) await this.engine.stepBitmaps(this.batchBitmaps('train', indices, random), labels, this.learningRate);
+      else await this.engine.stepFeatures(cached, labels, this.learningRate);
+      return;
     }
     const { x, y } = this.batchTensors('train', indices, random);
     try {
       const result = await this.split.trainable.trainOnBatch(x, y);
       const [loss, accuracy] = Array.isArray(result) ? result : [result, Number.NaN];
-      return [loss!, accuracy!];
+      const samples = indices.length;
+      this.unread = { lossSum: loss! * samples, correct: accuracy! * samples, samples };
     } finally {
       x.dispose();
       y.dispose();
     }
   }
 
+  /**
+   * Loss and accuracy of the steps since the last tally: on tfjs the last step's; on the engine a readback (the
+   * only wait on the GPU in training) when `now` or METRICS_EVERY_MS after the last one, else null.
+   */
+  private async takeTally(now: boolean): Promise<Tally | null> {
+    if (this.engine === null) {
+      const tally = this.unread;
+      this.unread = null;
+      return tally;
+    }
+    if (!now && performance.now() - this.lastRead < METRICS_EVERY_MS) return null;
+    this.lastRead = performance.now();
+    const tally = await this.engine.readMetrics();
+    return tally.samples > 0 ? tally : null;
+  }
+
+  /** The cached features of `indices` back to back, or null when the run trains on images. */
+  private cachedRows(name: 'train' | 'validation' | 'test', indices: ArrayLike<number>): Float32Array | null {
+    const cached = this.features?.get(name);
+    if (cached === undefined) return null;
+    const size = this.featureShape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(indices.length * size);
+    for (let n = 0; n < indices.length; n++) values.set(cached.subarray(indices[n]! * size, (indices[n]! + 1) * size), n * size);
+    return values;
+  }
+
   private batchTensors(name: 'train' | 'validation' | 'test', indices: ArrayLike<number>, random: Random | null): { x: tf.Tensor; y: tf.Tensor } {
     const source = this.data[name];
     const labels = Int32Array.from(indices, (i) => source.labels[i]!);
     const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), this.data.classNames.length));
-    const cached = this.features?.get(name);
-    if (cached !== undefined) {
-      const size = this.featureShape.reduce((a, b) => a * b, 1);
-      const values = new Float32Array(indices.length * size);
-      for (let n = 0; n < indices.length; n++) values.set(cached.subarray(indices[n]! * size, (indices[n]! + 1) * size), n * size);
-      return { x: tf.tensor(values, [indices.length, ...this.featureShape]), y };
-    }
+    const cached = this.cachedRows(name, indices);
+    if (cached !== null) return { x: tf.tensor(cached, [indices.length, ...this.featureShape]), y };
     return { x: preprocess(this.batchBitmaps(name, indices, random), this.data.imageSizePx, this.config.inputSizePx), y };
   }
 
@@ -222,12 +270,21 @@ export class Trainer {
     return { loss: loss / labels.length, accuracy: correct / labels.length };
   }
 
-  /** Class probabilities for every drawing of a split, back to back. */
+  /** Class probabilities for every drawing of a split, back to back (through the engine when it trains). */
   async predictSplit(name: 'train' | 'validation' | 'test'): Promise<Float32Array> {
     const count = this.data[name].labels.length;
     const all = Uint32Array.from({ length: count }, (_, i) => i);
     const classes = this.data.classNames.length;
     const out = new Float32Array(count * classes);
+    if (this.engine !== null) {
+      // The engine's buffers are sized for a training batch.
+      for (let start = 0; start < count; start += this.config.batchSize) {
+        const indices = all.subarray(start, start + this.config.batchSize);
+        const cached = this.cachedRows(name, indices);
+        out.set(cached === null ? await this.engine.predictBitmaps(this.batchBitmaps(name, indices, null)) : await this.engine.predictFeatures(cached, indices.length), start * classes);
+      }
+      return out;
+    }
     for (let start = 0; start < count; start += INFERENCE_BATCH) {
       const { x, y } = this.batchTensors(name, all.subarray(start, start + INFERENCE_BATCH), null);
       y.dispose();

@@ -28,7 +28,7 @@ export interface StepCount {
 export interface DispatchResult {
   backend: string;
   tfjs: StepCount;
-  /** Null where the engine does not cover the mode (it trains the whole network only, so far). */
+  /** Null for the other modes: the engine's count here is of the whole network's fused step. */
   engine: StepCount | null;
 }
 

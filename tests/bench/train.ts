@@ -3,8 +3,10 @@
 // ≥ 96 % top-1 target on held-out drawings, with the time it took. Everything goes through the headless
 // pipeline, so through the app's own workers. `--skip-quality` runs only the speed matrix; `--backends wasm,webgl`
 // limits it to those backends. Then the WebGPU compute dispatches of one whole-network training step at 48 px, batch
-// 64, counted (`--skip-dispatches` leaves them out). Last line: JSON, with `dispatchesPerStep: { engine, tfjs }`.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+// 64, counted (`--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
+// a category, 2 epochs) trained by the engine (WebGPU) and by tfjs (WASM) from the same weights, seed and batches
+// (`--skip-same-learning`). Last line: JSON, with `dispatchesPerStep: { engine, tfjs }` and `sameLearning`.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -50,8 +52,34 @@ async function quality(dir: string): Promise<PipelineMetrics> {
   return runPipeline({ config, out: path.join(dir, 'quality'), log: (line) => { if (/epoch \d+:|backend|caching: Running|ingest:/.test(line)) console.log(`  ${line.trim()}`); } });
 }
 
+/** Drawings per category and epochs of the shortened quality run that compares the engine's learning with tfjs's. */
+const SAME_LEARNING = { maxPerCategory: 300, epochs: 2 };
+
+interface LearningRow { path: string; backend: string; valAccuracy: (number | null)[]; top1: number; samplesPerSec: number }
+
+/** The shortened quality config on WebGPU (where the app trains on the engine) and on WASM (tfjs), side by side. */
+async function sameLearning(dir: string): Promise<{ engine: LearningRow; tfjs: LearningRow; top1DifferencePoints: number }> {
+  const base = parseConfig(JSON.parse(await readFile(path.join(ROOT, 'datasets', 'configs', 'quality.json'), 'utf8')));
+  const rows: LearningRow[] = [];
+  for (const backend of ['webgpu', 'wasm'] as const) {
+    const config = { ...base, name: `same learning on ${backend}`, backend, epochs: SAME_LEARNING.epochs, dataset: { ...base.dataset, maxPerCategory: SAME_LEARNING.maxPerCategory } };
+    const file = path.join(dir, `same-learning-${backend}.json`);
+    await writeFile(file, JSON.stringify(config));
+    let trainedOn = '';
+    const m = await runPipeline({ config: file, out: path.join(dir, `same-learning-${backend}`), log: (line) => { const on = / on (.+)$/.exec(line); if (/training:/.test(line) && on !== null) trainedOn = on[1]!; } });
+    const row = { path: trainedOn, backend: m.backend?.name ?? backend, valAccuracy: m.epochs.map((e) => e.valAccuracy), top1: m.top1, samplesPerSec: round(m.samplesPerSec) };
+    console.log(`  ${row.backend.padEnd(7)} validation ${row.valAccuracy.map((a) => `${((a ?? 0) * 100).toFixed(1)} %`).join(' → ')}, test top-1 ${(row.top1 * 100).toFixed(1)} % on ${m.counts.test} drawings; trained on ${row.path}`);
+    rows.push(row);
+  }
+  const [engine, tfjs] = rows as [LearningRow, LearningRow];
+  if (!/engine/.test(engine.path)) throw new Error(`The WebGPU run did not train on the engine: ${engine.path}`);
+  const top1DifferencePoints = round((engine.top1 - tfjs.top1) * 100);
+  console.log(`  test top-1, engine − tfjs: ${top1DifferencePoints} points (target: within 0.5)`);
+  return { engine, tfjs, top1DifferencePoints };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false } } });
   const dir = await mkdtemp(path.join(tmpdir(), 'doodle-lab-bench-train-'));
   try {
     console.log('Training benchmark — MobileNet v1 α=0.25, headless Chromium (SwiftShader WebGPU/WebGL on this CPU-only machine)');
@@ -86,7 +114,12 @@ async function main(): Promise<void> {
       for (const line of describeCounts(counts!)) console.log(`  ${line}`);
       dispatchesPerStep = { engine: counts!.engine?.dispatchesPerStep ?? null, tfjs: counts!.tfjs.dispatchesPerStep };
     }
-    console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep }));
+    let learning: Awaited<ReturnType<typeof sameLearning>> | null = null;
+    if (!values['skip-same-learning']) {
+      console.log(`Same learning: quality.json with ${SAME_LEARNING.maxPerCategory} drawings a category, ${SAME_LEARNING.epochs} epochs, on the engine and on tfjs`);
+      learning = await sameLearning(dir);
+    }
+    console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep, sameLearning: learning }));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -22,6 +22,14 @@ async function stores(): Promise<{ drawings: DrawingStore; runs: RunStore }> {
 
 test('a lost WebGPU device falls back to WebGL and the run finishes from its checkpoint', async () => {
   const { drawings, runs } = await stores();
+  // The engine (which trains this run on WebGPU) has a device of its own; a GPU process crash loses both.
+  const devices: GPUDevice[] = [];
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args: Parameters<typeof requestDevice>) {
+    const device = await requestDevice.apply(this, args);
+    devices.push(device);
+    return device;
+  };
   const config = parseConfig({
     ...PRESETS['tiny'], backend: 'webgpu', epochs: 3, batchSize: 16,
     dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
@@ -36,11 +44,14 @@ test('a lost WebGPU device falls back to WebGL and the run finishes from its che
       // The first batch of epoch 2: epoch 1 and its checkpoint are stored.
       if (p.kind === 'batch' && p.epoch === 1 && !destroyed) {
         destroyed = true;
-        // What a driver reset or a GPU process crash does to the page's device.
+        // What a driver reset or a GPU process crash does to the page's devices.
         (tf.backend() as unknown as { device: GPUDevice }).device.destroy();
+        for (const device of devices) device.destroy();
       }
     },
   });
+  GPUAdapter.prototype.requestDevice = requestDevice;
+  expect(devices.length, 'the run trained on the engine').toBeGreaterThan(0);
   expect(destroyed).toBe(true);
   expect(run.error).toBeNull();
   expect(run.status).toBe('done');

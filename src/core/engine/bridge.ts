@@ -1,12 +1,12 @@
-// Lets the Trainer (training.ts) run its training steps through the engine while everything else stays on tfjs:
-// weights start from and return to the trainable LayersModel (so validation, checkpoints, export and evaluation
+// Lets the Trainer (training.ts) run its training steps and predictions through the engine while everything else
+// stays on tfjs: weights start from and return to the trainable LayersModel (so checkpoints, export and the rest
 // are unchanged), and Adam's state converts to and from tfjs's optimizer format, so a checkpoint written on one path
 // resumes on the other. Runs in the trainer worker, on tfjs's WebGPU backend; owns its own GPU device.
 import * as tf from '@tensorflow/tfjs';
 import type { StoredTensor } from '../run-protocol.ts';
 import { GpuContext } from './gpu.ts';
 import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } from './plan.ts';
-import { EngineTrainer, type EngineStepOptions } from './step.ts';
+import { EngineTrainer, type EngineStepOptions, type StepMetrics } from './step.ts';
 
 export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
 
@@ -14,7 +14,7 @@ export class EngineBridge {
   private constructor(private readonly gpu: GpuContext, private readonly plan: EnginePlan, private readonly trainer: EngineTrainer, private readonly model: tf.LayersModel) {}
 
   /**
-   * The engine for training `model` (a whole-network trainable model from splitBackbone) with batches of `batch`,
+   * The engine for training `model` (a trainable model from splitBackbone, any mode) with batches of `batch`,
    * starting from its weights and, when resuming, from tfjs-format Adam state; or why the tfjs path trains it.
    */
   static async create(model: tf.LayersModel, options: EngineStepOptions, optimizer: readonly StoredTensor[] = []): Promise<EngineChoice> {
@@ -32,14 +32,36 @@ export class EngineBridge {
     const weights = await packWeights(plan, model);
     trainer.setWeights(weights.params, weights.state);
     if (optimizer.length > 0) bridge.loadAdam(optimizer);
-    return { engine: bridge, reason: `the fused WebGPU engine (${plan.steps.length} layers)` };
+    const layers = plan.steps.filter((step) => step.kind !== 'bn-relu6').length;
+    const input = plan.steps[0]?.kind === 'conv' ? '' : ', on cached features';
+    return { engine: bridge, reason: `the fused WebGPU engine (${layers} layers${input}): each step runs as a few hundred large GPU dispatches instead of tfjs's thousands of small ones` };
   }
 
-  /** One step on stored bitmaps (preprocessed on the device); resolves with its loss and accuracy (one small readback). */
-  async step(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number): Promise<[number, number]> {
+  /** Submits one step on stored bitmaps (preprocessed on the device); resolves once at most a few steps are queued. */
+  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number): Promise<void> {
     this.trainer.stepBitmaps(bitmaps, labels, learningRate, labels.length);
-    const { loss, accuracy } = await this.trainer.readMetrics();
-    return [loss, accuracy];
+    return this.trainer.throttle();
+  }
+
+  /** The same on the cached features of a frozen part. */
+  stepFeatures(features: Float32Array, labels: Uint32Array, learningRate: number): Promise<void> {
+    this.trainer.step(features, labels, learningRate, labels.length);
+    return this.trainer.throttle();
+  }
+
+  /** Loss and accuracy summed since the last read (one small readback, the only wait on the GPU in training). */
+  readMetrics(): Promise<StepMetrics> {
+    return this.trainer.readMetrics();
+  }
+
+  /** Class probabilities of stored bitmaps (at most a training batch of them), on the moving statistics. */
+  predictBitmaps(bitmaps: Uint8Array): Promise<Float32Array> {
+    return this.trainer.predictBitmaps(bitmaps, bitmaps.length / (this.trainer.options.imageSizePx ?? 28) ** 2);
+  }
+
+  /** The same on cached features. */
+  predictFeatures(features: Float32Array, count: number): Promise<Float32Array> {
+    return this.trainer.predict(features, count);
   }
 
   /** Writes the engine's weights and moving statistics back into the LayersModel (before validation, a checkpoint,

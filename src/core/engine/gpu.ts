@@ -6,15 +6,39 @@
 /** One storage binding of a dispatch: a whole buffer, or a byte range of one (offsets must be 256-byte aligned). */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset: number; size: number };
 
+/** Uniform blocks start on this many bytes (WebGPU's minUniformBufferOffsetAlignment is at most 256 everywhere). */
+const UNIFORM_ALIGN = 256;
+
 export class GpuContext {
-  /** Compute passes dispatched since creation (or the last `resetCount`). */
+  /** Compute passes dispatched since creation. */
   dispatches = 0;
+  /** GPU objects created since creation (buffers, bind groups): flat once a training loop reaches its steady state. */
+  allocations = 0;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | null = null;
-  /** Uniform blocks of recorded dispatches, destroyed once submitted (the GPU keeps them until its work is done). */
-  private transient: GPUBuffer[] = [];
+  /**
+   * The uniform blocks of the dispatches recorded since the last submit, back to back in one buffer written
+   * through the queue (ordered after earlier submits, so reusing it across submits is safe). It grows when a
+   * submit needs more; the outgrown one is destroyed once that submit is sent.
+   */
+  private uniforms: GPUBuffer;
+  private uniformCursor = 0;
+  private outgrown: GPUBuffer[] = [];
+  /** Bind groups by pipeline and bound ranges: a training step records the same dispatches every time. */
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly ids = new WeakMap<object, number>();
+  /** Mapped-readable buffers by size, reused by `read`. */
+  private readonly staging = new Map<number, GPUBuffer[]>();
+  /** Submitted work not yet known to be done, oldest first (see `throttle`). */
+  private inFlight: Promise<undefined>[] = [];
 
-  private constructor(readonly device: GPUDevice, readonly features: ReadonlySet<string>) {}
+  /** Why the device was lost (a driver reset, a crashed GPU process), once it is. */
+  private lost: string | null = null;
+
+  private constructor(readonly device: GPUDevice, readonly features: ReadonlySet<string>) {
+    this.uniforms = this.createUniforms(64 * 1024);
+    void device.lost.then((info) => { this.lost = info.message || info.reason || 'unknown reason'; });
+  }
 
   /** The default adapter's device, or null where the browser has no WebGPU (the caller then uses another path). */
   static async create(): Promise<GpuContext | null> {
@@ -34,6 +58,7 @@ export class GpuContext {
 
   /** A zero-filled f32 storage buffer of `length` floats that can be copied from and to. */
   buffer(length: number, label = ''): GPUBuffer {
+    this.allocations++;
     return this.device.createBuffer({
       label, size: Math.max(4, Math.ceil((length * 4) / 4) * 4),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
@@ -53,14 +78,26 @@ export class GpuContext {
 
   /** Submits what is recorded, then copies `length` floats of `buffer` back (the only wait on the GPU). */
   async read(buffer: GPUBuffer, length = buffer.size / 4, offsetFloats = 0): Promise<Float32Array> {
-    const staging = this.device.createBuffer({ size: length * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const size = length * 4;
+    const free = this.staging.get(size) ?? [];
+    this.staging.set(size, free);
+    const staging = free.pop() ?? this.created(this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
     const encoder = this.takeEncoder();
-    encoder.copyBufferToBuffer(buffer, offsetFloats * 4, staging, 0, length * 4);
+    encoder.copyBufferToBuffer(buffer, offsetFloats * 4, staging, 0, size);
     this.send(encoder);
     await staging.mapAsync(GPUMapMode.READ);
     const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.destroy();
+    staging.unmap();
+    free.push(staging);
     return out;
+  }
+
+  /**
+   * Waits until at most `limit` submits are still running, so a loop that submits steps without reading anything
+   * back keeps the GPU busy without queueing unbounded work (and memory for the data it writes).
+   */
+  async throttle(limit = 2): Promise<void> {
+    while (this.inFlight.length > limit) await this.inFlight.shift();
   }
 
   /**
@@ -69,17 +106,21 @@ export class GpuContext {
    */
   dispatch(code: string, bindings: readonly Binding[], workgroups: readonly [number, number?, number?], params?: Uint32Array | Float32Array): void {
     const pipeline = this.pipeline(code);
-    const entries: GPUBindGroupEntry[] = bindings.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } }));
-    if (params !== undefined) {
-      // Uniform blocks are 16-byte aligned; the small buffer is freed once the GPU is done with it.
-      const uniform = this.device.createBuffer({ size: Math.ceil(params.byteLength / 16) * 16 || 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      this.device.queue.writeBuffer(uniform, 0, params.buffer, params.byteOffset, params.byteLength);
-      entries.push({ binding: bindings.length, resource: { buffer: uniform } });
-      this.transient.push(uniform);
+    const resources: GPUBufferBinding[] = bindings.map((b) => ('buffer' in b ? b : { buffer: b }));
+    if (params !== undefined) resources.push(this.uniform(params));
+    const key = [this.idOf(pipeline), ...resources.map((r) => `${this.idOf(r.buffer)}:${r.offset ?? 0}:${r.size ?? ''}`)].join(' ');
+    let bindGroup = this.bindGroups.get(key);
+    if (bindGroup === undefined) {
+      // Kernel tests bind many short-lived buffers on one context; a training loop needs a few hundred groups.
+      if (this.bindGroups.size >= 4096) this.bindGroups.clear();
+      const entries = resources.map((resource, binding) => ({ binding, resource }));
+      bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.allocations++;
+      this.bindGroups.set(key, bindGroup);
     }
     const pass = this.recording().beginComputePass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+    pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
     pass.end();
     this.dispatches++;
@@ -91,9 +132,45 @@ export class GpuContext {
   }
 
   private send(encoder: GPUCommandEncoder): void {
+    // Work sent to a lost device vanishes without an error; the caller (a run) must hear of it to move on.
+    if (this.lost !== null) throw new Error(`The GPU device was lost (${this.lost}).`);
     this.device.queue.submit([encoder.finish()]);
-    for (const uniform of this.transient) uniform.destroy();
-    this.transient = [];
+    this.inFlight.push(this.device.queue.onSubmittedWorkDone());
+    // Only the latest few matter to `throttle`; older ones are long done in any loop that calls it.
+    if (this.inFlight.length > 16) this.inFlight.shift();
+    for (const buffer of this.outgrown) buffer.destroy();
+    this.outgrown = [];
+    this.uniformCursor = 0;
+  }
+
+  /** `params` written at the next free aligned range of the uniform buffer, for a dispatch being recorded. */
+  private uniform(params: Uint32Array | Float32Array): GPUBufferBinding {
+    const size = Math.ceil(params.byteLength / 16) * 16 || 16;
+    if (this.uniformCursor + size > this.uniforms.size) {
+      this.outgrown.push(this.uniforms);
+      this.uniforms = this.createUniforms(this.uniforms.size * 2);
+      this.uniformCursor = 0;
+    }
+    const offset = this.uniformCursor;
+    this.device.queue.writeBuffer(this.uniforms, offset, params.buffer, params.byteOffset, params.byteLength);
+    this.uniformCursor += Math.ceil(size / UNIFORM_ALIGN) * UNIFORM_ALIGN;
+    return { buffer: this.uniforms, offset, size };
+  }
+
+  private createUniforms(size: number): GPUBuffer {
+    return this.created(this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
+  }
+
+  private created(buffer: GPUBuffer): GPUBuffer {
+    this.allocations++;
+    return buffer;
+  }
+
+  /** A number for an object, for bind-group keys (GPU objects have no identity a string can carry). */
+  private idOf(object: object): number {
+    let id = this.ids.get(object);
+    if (id === undefined) this.ids.set(object, (id = nextId++));
+    return id;
   }
 
   /** Compile errors of WGSL surface here, with the source's messages, instead of as a lost device later. */
@@ -120,6 +197,8 @@ export class GpuContext {
     return encoder;
   }
 }
+
+let nextId = 1;
 
 /** Workgroups needed to cover `count` items with `size` invocations each. */
 export function groups(count: number, size: number): number {

@@ -56,7 +56,7 @@ export function poolBackward(gpu: GpuContext, b: { dy: Binding; dx: Binding }, s
 
 /** Floats of the metrics buffer softmaxCrossEntropy adds to; write zeros to start a new tally. */
 export const METRICS_LENGTH = 4;
-/** What each float of the metrics buffer sums since it was last zeroed. */
+/** What each float of the metrics buffer sums since it was last zeroed (lossSum: every drawing's loss). */
 export const METRIC = { lossSum: 0, correct: 1, batches: 2, samples: 3 } as const;
 
 const CE_SIZE = 256;
@@ -98,7 +98,7 @@ var<workgroup> acc: array<vec2<f32>, ${CE_SIZE}>;
     workgroupBarrier();
   }
   if (t == 0u) {
-    metrics[0] += acc[0].x / f32(p.batch);
+    metrics[0] += acc[0].x;
     metrics[1] += acc[0].y;
     metrics[2] += 1.0;
     metrics[3] += f32(p.batch);
@@ -110,7 +110,7 @@ const CE_FORWARD = crossEntropy(false);
 const CE_FORWARD_BACKWARD = crossEntropy(true);
 
 /**
- * Softmax cross-entropy of `logits` [batch, classes] against `labels` (u32 class indices): adds the batch's mean
+ * Softmax cross-entropy of `logits` [batch, classes] against `labels` (u32 class indices): adds the batch's summed
  * loss, its correct argmax predictions, 1 and the batch size to `metrics` (METRIC), so loss and accuracy are read
  * only when wanted. With `dLogits`, also writes (softmax − onehot)/batch there. 1 dispatch either way.
  */
@@ -122,6 +122,69 @@ export function softmaxCrossEntropy(
   const p = new Uint32Array([shape.batch, shape.classes]);
   if (b.dLogits === undefined) gpu.dispatch(CE_FORWARD, [b.logits, b.labels, b.metrics], [1], p);
   else gpu.dispatch(CE_FORWARD_BACKWARD, [b.logits, b.labels, b.metrics, b.dLogits], [1], p);
+}
+
+export interface DropoutOptions {
+  /** Floats of the activation. */
+  count: number;
+  /** The fraction dropped; 0 passes everything through unchanged (prediction). */
+  rate: number;
+  /** With `step`, picks the mask: the same seed and step give the same mask (so a resumed run repeats it). */
+  seed: number;
+  step: number;
+}
+
+// Keeps an element when a hash of (seed, step, index) is at least `rate` of the u32 range, scaling kept values by
+// 1/(1 − rate) as tf.dropout does (its random stream is its own, so masks differ from tfjs's; the statistics match).
+// The scaled mask is kept for the backward pass: dx = dy · mask.
+const DROPOUT_FORWARD = /* wgsl */ `
+struct Params { count: u32, threshold: u32, seed: u32, step: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mask: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+${FLAT_INDEX}
+// PCG's output permutation as a hash (Jarzynski and Olano, "Hash Functions for GPU Rendering", 2020).
+fn pcg(v: u32) -> u32 {
+  let state = v * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+@compute @workgroup_size(${FLAT_SIZE})
+fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let i = flatIndex(g, n, l);
+  if (i >= p.count) { return; }
+  let keep = pcg(pcg(p.seed ^ pcg(p.step)) + i) >= p.threshold;
+  let m = select(0.0, p.scale, keep);
+  mask[i] = m;
+  y[i] = x[i] * m;
+}`;
+
+const MULTIPLY = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> count: u32;
+${FLAT_INDEX}
+@compute @workgroup_size(${FLAT_SIZE})
+fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let i = flatIndex(g, n, l);
+  if (i >= count) { return; }
+  out[i] = a[i] * b[i];
+}`;
+
+/** y = x · mask, the mask drawn from (seed, step) and written for dropoutBackward: 1 dispatch. */
+export function dropoutForward(gpu: GpuContext, b: { x: Binding; y: Binding; mask: Binding }, { count, rate, seed, step }: DropoutOptions): void {
+  if (!(rate >= 0 && rate < 1)) throw new Error(`A dropout rate is in [0, 1), not ${rate}.`);
+  const words = new Uint32Array(5);
+  words.set([count, Math.min(0xffffffff, Math.round(rate * 2 ** 32)), seed >>> 0, step >>> 0]);
+  new Float32Array(words.buffer, 16, 1)[0] = 1 / (1 - rate);
+  gpu.dispatch(DROPOUT_FORWARD, [b.x, b.y, b.mask], flatGrid(count), words);
+}
+
+/** dx = dy · mask (the scaled mask of the forward pass): 1 dispatch. */
+export function dropoutBackward(gpu: GpuContext, b: { dy: Binding; mask: Binding; dx: Binding }, count: number): void {
+  gpu.dispatch(MULTIPLY, [b.dy, b.mask, b.dx], flatGrid(count), Uint32Array.of(count));
 }
 
 export interface AdamOptions {

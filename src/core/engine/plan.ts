@@ -33,10 +33,14 @@ export type PlanStep =
     gamma: WeightSlot; beta: WeightSlot; movingMean: WeightSlot; movingVariance: WeightSlot;
   }
   | { kind: 'pool'; pixels: number; channels: number }
+  | { kind: 'dropout'; name: string; units: number; rate: number }
   | { kind: 'dense'; name: string; inputs: number; units: number; kernel: WeightSlot; bias: WeightSlot };
 
 export interface EnginePlan {
+  /** Side of the square input: an image's (RGB), or the feature map a trainable part after a cut starts from. */
   inputSizePx: number;
+  /** Channels of the input: 3 for images, the cut layer's for cached features. */
+  inputChannels: number;
   steps: PlanStep[];
   /** Trainable weights in one buffer (what Adam updates), each starting on a SLOT_ALIGN_FLOATS boundary. */
   params: WeightSlot[];
@@ -49,7 +53,7 @@ export interface EnginePlan {
 export interface PlanOptions {
   /** The head's name when the plan adds one (a backbone alone). */
   headName?: string;
-  /** Planned for prediction only: dropout of any rate is the identity. */
+  /** Planned for prediction only: dropout of any rate is the identity (and not planned). */
   inference?: boolean;
 }
 
@@ -73,14 +77,15 @@ interface LayerConfig {
 
 /**
  * The plan of `features`: a backbone from loadBackbone (MobileNet v1 up to its last feature map), which gets global
- * average pooling and a dense softmax layer over `numClasses` named `headName` as the app names it; or a whole
- * trainable model from splitBackbone, whose own head (pooling, dropout of rate 0, dense softmax) is planned as is.
+ * average pooling and a dense softmax layer over `numClasses` named `headName` as the app names it; or a trainable
+ * model from splitBackbone (the whole network, the last blocks on cached features, or the head alone), whose own
+ * head (pooling, dropout, dense softmax) is planned as is.
  */
 export function planMobileNetV1(features: tf.LayersModel, numClasses: number, options: PlanOptions = {}): EnginePlan {
   const { headName = 'head_dense', inference = false } = options;
   const input = features.inputs[0]!.shape;
-  const inputSizePx = input[1]!;
-  if (input[2] !== inputSizePx || input[3] !== 3) throw new UnsupportedModelError(`The engine takes square RGB inputs, not ${JSON.stringify(input)}.`);
+  const [, inputSizePx, inputWidth, inputChannels] = input as [null, number, number, number];
+  if (inputWidth !== inputSizePx) throw new UnsupportedModelError(`The engine takes square inputs, not ${JSON.stringify(input)}.`);
   const params: WeightSlot[] = [];
   const state: WeightSlot[] = [];
   const slot = (list: WeightSlot[], name: string, shape: number[]): WeightSlot => {
@@ -90,7 +95,7 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, op
     return placed;
   };
   const steps: PlanStep[] = [];
-  let [h, w, c] = [inputSizePx, inputSizePx, 3];
+  let [h, w, c] = [inputSizePx, inputSizePx, inputChannels];
   const layers = features.layers;
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i]!;
@@ -145,10 +150,15 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, op
       [h, w] = [1, 1];
       continue;
     }
-    // The engine has no dropout yet: a rate of 0 (the quality configs' choice) is the identity, as is any rate in
-    // inference. getConfig() is a plain dict; a Dropout layer's holds its rate.
-    if (kind === 'Dropout' && (inference || (config as { rate?: number }).rate === 0)) continue;
-    if (kind === 'Dense' && config.activation === 'softmax' && steps.at(-1)?.kind === 'pool') {
+    // Dropout of rate 0 is the identity, as is any rate in prediction. getConfig() is a plain dict; a Dropout
+    // layer's holds its rate.
+    if (kind === 'Dropout') {
+      const { rate = 0 } = config as { rate?: number };
+      if (!inference && rate > 0) steps.push({ kind: 'dropout', name: layer.name, units: h * w * c, rate });
+      continue;
+    }
+    const previous = steps.filter((step) => step.kind !== 'dropout').at(-1)?.kind;
+    if (kind === 'Dense' && config.activation === 'softmax' && previous === 'pool') {
       const [kernel, bias] = layer.weights;
       if (kernel === undefined || bias === undefined) throw new UnsupportedModelError(`${layer.name} has no bias.`);
       steps.push({
@@ -165,7 +175,8 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, op
     steps.push({ kind: 'dense', name: headName, inputs: c, units: numClasses, kernel: slot(params, `${headName}/kernel`, [c, numClasses]), bias: slot(params, `${headName}/bias`, [numClasses]) });
   }
   const end = (list: WeightSlot[]) => (list.length === 0 ? 0 : alignSlot(list.at(-1)!.offset + size(list.at(-1)!.shape)));
-  return { inputSizePx, steps, params, paramCount: end(params), state, stateCount: end(state) };
+  if (steps[0]?.kind === 'conv' && inputChannels !== 3) throw new UnsupportedModelError(`The engine's first convolution takes RGB images, not ${inputChannels} channels.`);
+  return { inputSizePx, inputChannels, steps, params, paramCount: end(params), state, stateCount: end(state) };
 }
 
 /** Output size and the padding before the image, as TensorFlow computes them for 'same' (and none for 'valid'). */

@@ -5,7 +5,7 @@
 import { depthwiseBackwardFilter, depthwiseBackwardInput, depthwiseFilterScratchLength, depthwiseForward, type DepthwiseShape } from './conv.ts';
 import { STEM_IN_CHANNELS, stemBackwardFilter, stemFilterScratchLength, stemForward, type StemShape } from './conv-stem.ts';
 import type { Binding, GpuContext } from './gpu.ts';
-import { adamStep, METRICS_LENGTH, poolBackward, poolForward, softmaxCrossEntropy } from './head.ts';
+import { adamStep, dropoutBackward, dropoutForward, METRIC, METRICS_LENGTH, poolBackward, poolForward, softmaxCrossEntropy } from './head.ts';
 import {
   backwardInputShape, backwardWeightsShape, biasGradient, biasGradientScratchLength, matmulBackwardInput, matmulBackwardWeights,
   matmulForward, matmulScratchLength,
@@ -21,13 +21,23 @@ export interface EngineStepOptions {
   momentum: number;
   /** Side of the stored bitmaps `stepBitmaps` takes (28 for Quick, Draw!). */
   imageSizePx?: number;
+  /** Picks dropout's masks with the step count (the run's seed, so a resumed run draws the same masks). */
+  seed?: number;
+}
+
+/** Loss and accuracy over the steps since the last read: sums, so reads over uneven batches add up exactly. */
+export interface StepMetrics {
+  lossSum: number;
+  correct: number;
+  samples: number;
+  steps: number;
 }
 
 interface Layer {
   step: PlanStep;
   /** What the step writes: a convolution's pre-normalization output, BN+ReLU6's activation, the pooled or logits. */
   out: GPUBuffer;
-  /** BN+ReLU6: the batch mean and 1/√(σ²+ε) its backward pass reads. */
+  /** BN+ReLU6: the batch mean and 1/√(σ²+ε) its backward pass reads; dropout: its scaled mask. */
   saved?: GPUBuffer;
 }
 
@@ -58,7 +68,7 @@ export class EngineTrainer {
     this.grads = gpu.buffer(plan.paramCount, 'grads');
     this.m = gpu.buffer(plan.paramCount, 'adam m');
     this.v = gpu.buffer(plan.paramCount, 'adam v');
-    this.input = gpu.buffer(batch * plan.inputSizePx ** 2 * 3, 'input');
+    this.input = gpu.buffer(batch * plan.inputSizePx ** 2 * plan.inputChannels, 'input');
     this.bitmaps = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'bitmaps');
     this.labels = gpu.buffer(batch, 'labels');
     this.metrics = gpu.buffer(METRICS_LENGTH, 'metrics');
@@ -71,6 +81,7 @@ export class EngineTrainer {
         if (step.epsilon !== BN_EPSILON) throw new UnsupportedModelError(`${step.name}: the engine's BatchNormalization uses ε = ${BN_EPSILON}, not ${step.epsilon}.`);
         return { step, out: gpu.buffer(length, step.name), saved: gpu.buffer(normSavedLength({ rows: 0, channels: step.channels }), `${step.name} saved`) };
       }
+      if (step.kind === 'dropout') return { step, out: gpu.buffer(length, step.name), saved: gpu.buffer(length, `${step.name} mask`) };
       return { step, out: gpu.buffer(length, 'name' in step ? step.name : step.kind) };
     });
     this.dLogits = gpu.buffer(batch * this.dense.units, 'dLogits');
@@ -114,15 +125,30 @@ export class EngineTrainer {
     return this.gpu.read(this.grads, this.plan.paramCount);
   }
 
-  /** Mean loss and accuracy over the steps since the last read (one readback), then starts new sums. */
-  async readMetrics(): Promise<{ loss: number; accuracy: number; steps: number }> {
-    const [lossSum = 0, correct = 0, batches = 0, samples = 0] = await this.gpu.read(this.metrics, METRICS_LENGTH);
-    this.gpu.write(this.metrics, new Float32Array(METRICS_LENGTH));
-    return { loss: batches === 0 ? Number.NaN : lossSum / batches, accuracy: samples === 0 ? Number.NaN : correct / samples, steps: batches };
+  /** The scaled dropout mask of the latest training step (for tests against tfjs, whose masks are its own). */
+  readDropoutMask(): Promise<Float32Array> {
+    const layer = this.layers.find((l) => l.step.kind === 'dropout');
+    if (layer === undefined) throw new Error('This plan has no dropout.');
+    return this.gpu.read(layer.saved!);
+  }
+
+  /** Loss and accuracy summed over the steps since the last read (one readback), then starts new sums. */
+  async readMetrics(): Promise<StepMetrics> {
+    const tally = await this.gpu.read(this.metrics, METRICS_LENGTH);
+    this.gpu.write(this.metrics, this.zeroMetrics);
+    return { lossSum: tally[METRIC.lossSum]!, correct: tally[METRIC.correct]!, samples: tally[METRIC.samples]!, steps: tally[METRIC.batches]! };
+  }
+
+  private readonly zeroMetrics = new Float32Array(METRICS_LENGTH);
+
+  /** Waits while more than a couple of steps are queued on the GPU (steps submit without waiting for it). */
+  throttle(): Promise<void> {
+    return this.gpu.throttle();
   }
 
   /**
-   * One training step on `input` (count × size × size × 3, preprocessed to [-1, 1]) and class-index `labels`, for
+   * One training step on `input` (count × size × size × channels: images preprocessed to [-1, 1], or the cached
+   * features of a frozen part) and class-index `labels`, for
    * `count` ≤ batch drawings (an epoch's last batch is short): records every dispatch and submits them, without
    * waiting for the GPU.
    */
@@ -133,6 +159,7 @@ export class EngineTrainer {
 
   /** The same step from stored bitmaps (count × imageSizePx², uint8), preprocessed on the device. */
   stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
+    this.assertImages();
     const imageSizePx = this.options.imageSizePx ?? 28;
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
     preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx, inputSizePx: this.plan.inputSizePx });
@@ -166,9 +193,14 @@ export class EngineTrainer {
   /** The same from stored bitmaps (count × imageSizePx², uint8), preprocessed on the device. */
   async predictBitmaps(bitmaps: Uint8Array, count: number): Promise<Float32Array> {
     if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
+    this.assertImages();
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
     preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx: this.options.imageSizePx ?? 28, inputSizePx: this.plan.inputSizePx });
     return this.probabilities(count);
+  }
+
+  private assertImages(): void {
+    if (this.plan.inputChannels !== 3 || this.plan.steps[0]?.kind !== 'conv') throw new Error('This engine starts after a cut: it takes cached features, not bitmaps.');
   }
 
   private async probabilities(count: number): Promise<Float32Array> {
@@ -201,6 +233,8 @@ export class EngineTrainer {
           break;
         }
         case 'pool': poolForward(gpu, { x, y: out }, { batch, positions: step.pixels, channels: step.channels }); break;
+        // The mask changes every step (the update count picks it); prediction passes everything through.
+        case 'dropout': dropoutForward(gpu, { x, y: out, mask: saved! }, { count: batch * step.units, rate: training ? step.rate : 0, seed: this.options.seed ?? 0, step: this.steps + 1 }); break;
         case 'dense': matmulForward(gpu, { x, w: this.param(step.kernel), bias: this.param(step.bias), y: out }, { m: batch, k: step.inputs, n: step.units }); break;
       }
       x = out;
@@ -224,7 +258,8 @@ export class EngineTrainer {
           matmulBackwardInput(gpu, { dy, w: this.param(step.kernel), dx, scratch: this.scratch }, shape);
           break;
         }
-        case 'pool': poolBackward(gpu, { dy, dx }, { batch, positions: step.pixels, channels: step.channels }); break;
+        case 'pool': if (needsInputGrad) poolBackward(gpu, { dy, dx }, { batch, positions: step.pixels, channels: step.channels }); break;
+        case 'dropout': if (needsInputGrad) dropoutBackward(gpu, { dy, mask: saved!, dx }, batch * step.units); break;
         case 'bn-relu6':
           normBackward(gpu, {
             x, dy, saved: saved!, dx, gamma: this.param(step.gamma), beta: this.param(step.beta),
@@ -297,6 +332,7 @@ function outputsOf(step: PlanStep): number {
     case 'pointwise': return step.rows * step.cout;
     case 'bn-relu6': return step.pixels * step.channels;
     case 'pool': return step.channels;
+    case 'dropout': return step.units;
     case 'dense': return step.units;
   }
 }
@@ -311,7 +347,7 @@ function scratchOf(step: PlanStep, batch: number): number {
       return Math.max(matmulScratchLength(backwardWeightsShape(shape)), matmulScratchLength(backwardInputShape(shape)));
     }
     case 'bn-relu6': return normScratchLength({ rows: batch * step.pixels, channels: step.channels });
-    case 'pool': return 0;
+    case 'pool': case 'dropout': return 0;
     case 'dense': {
       const shape = { m: batch, k: step.inputs, n: step.units };
       return Math.max(matmulScratchLength(backwardWeightsShape(shape)), matmulScratchLength(backwardInputShape(shape)), biasGradientScratchLength({ m: batch, n: step.units }));

@@ -1,11 +1,12 @@
 // The app's Trainer with its steps on the engine (tfjs's WebGPU backend, SwiftShader here): it says which path
 // trains, the loss falls, a run stopped mid-epoch resumes on the engine to exactly the weights of an uninterrupted
-// one, and the same checkpoint resumes on the tfjs path too (checkpoints keep tfjs's Adam format).
+// one, and the same checkpoint resumes on the tfjs path too (checkpoints keep tfjs's Adam format); the same for
+// the last blocks on cached features with dropout.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chooseBackend } from '../../../src/core/backend.ts';
-import { loadBackbone } from '../../../src/core/mobilenet.ts';
+import { loadBackbone, preprocess } from '../../../src/core/mobilenet.ts';
 import { parseConfig, PRESETS } from '../../../src/core/train-config.ts';
 import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training.ts';
 import { relativeError } from './compare.ts';
@@ -27,8 +28,8 @@ function hooks(saved: Checkpoint[], losses: number[], stopAfterBatches = Infinit
   };
 }
 
-async function trainer(): Promise<Trainer> {
-  return new Trainer(config, await loadBackbone(tf.io.http(MODEL_URL), config.inputSizePx), data);
+async function trainer(chosen = config): Promise<Trainer> {
+  return new Trainer(chosen, await loadBackbone(tf.io.http(MODEL_URL), chosen.inputSizePx), data);
 }
 
 beforeAll(async () => {
@@ -76,5 +77,39 @@ describe('Trainer on the engine', () => {
     const worst = Math.max(...crossed.map((w, i) => relativeError(new Float32Array(w.data), new Float32Array(expected[i]!.data))));
     console.log(`engine checkpoint finished on tfjs: worst relative weight difference from the engine's own finish ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-2);
+  });
+
+  it('trains the last blocks on cached features with dropout, predicts as tfjs does, and resumes exactly', async () => {
+    const lastBlocks = parseConfig({ ...config, mode: 'last-blocks', trainableBlocks: 2, dropoutRate: 0.3 });
+    const straight = await trainer(lastBlocks);
+    expect(await straight.cacheFeatures(() => undefined)).toBe('finished');
+    expect(await straight.useEngine()).toMatch(/^the fused WebGPU engine \(.*on cached features\)/);
+    const losses: number[] = [];
+    expect(await straight.train(hooks([], losses))).toBe('finished');
+    expect(losses.every(Number.isFinite)).toBe(true);
+    const expected = (await straight.saveWeights()).weights;
+    // Validation and evaluation predict through the engine; tfjs predicts the same from the synced model.
+    const onEngine = await straight.predictSplit('validation');
+    const reference = tf.tidy(() => straight.split.trainable.predict(straight.split.frozen!.predict(preprocess(data.validation.bitmaps, 28, lastBlocks.inputSizePx)) as tf.Tensor) as tf.Tensor);
+    expect(relativeError(onEngine, await reference.data())).toBeLessThan(1e-4);
+    reference.dispose();
+    straight.dispose();
+
+    const saved: Checkpoint[] = [];
+    const first = await trainer(lastBlocks);
+    await first.cacheFeatures(() => undefined);
+    await first.useEngine();
+    expect(await first.train(hooks(saved, [], 4))).toBe('stopped');
+    first.dispose();
+    const checkpoint = saved.at(-1)!;
+    const resumed = await trainer(lastBlocks);
+    await resumed.loadWeights(checkpoint);
+    await resumed.cacheFeatures(() => undefined);
+    await resumed.useEngine(checkpoint);
+    expect(await resumed.train(hooks([], []), checkpoint)).toBe('finished');
+    const actual = (await resumed.saveWeights()).weights;
+    resumed.dispose();
+    // Dropout's masks follow the seed and the update count, so the resumed run draws the very masks it would have.
+    actual.forEach((w, i) => expect(relativeError(new Float32Array(w.data), new Float32Array(expected[i]!.data)), w.name).toBeLessThan(1e-6));
   });
 });
