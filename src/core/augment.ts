@@ -18,6 +18,25 @@ export function isAugmenting(options: AugmentOptions): boolean {
   return options.scale > 0 || options.rotationDeg > 0 || options.translatePx > 0 || options.thickenProbability > 0;
 }
 
+/** One drawing's random transform: the inverse map's rotation-and-scale terms, the shift, and the thickening. */
+export interface AugmentDraw {
+  /** cos(angle)/scale and sin(angle)/scale. */
+  cos: number;
+  sin: number;
+  dx: number;
+  dy: number;
+  thicken: boolean;
+}
+
+/** The next drawing's transform from `random` (five draws, in this order, whatever the options). */
+export function drawAugmentation(options: AugmentOptions, random: Random): AugmentDraw {
+  const scale = 1 + random.symmetric(options.scale);
+  const angle = (random.symmetric(options.rotationDeg) * Math.PI) / 180;
+  const dx = random.symmetric(options.translatePx), dy = random.symmetric(options.translatePx);
+  const thicken = random.next() < options.thickenProbability;
+  return { cos: Math.cos(angle) / scale, sin: Math.sin(angle) / scale, dx, dy, thicken };
+}
+
 /** Augments `count` bitmaps of `sizePx`² back to back in `source` into a new array. */
 export function augmentBitmaps(source: Uint8Array, sizePx: number, options: AugmentOptions, random: Random): Uint8Array<ArrayBuffer> {
   const pixels = sizePx * sizePx;
@@ -26,20 +45,19 @@ export function augmentBitmaps(source: Uint8Array, sizePx: number, options: Augm
   for (let offset = 0; offset < source.length; offset += pixels) {
     const image = source.subarray(offset, offset + pixels);
     const target = out.subarray(offset, offset + pixels);
-    const scale = 1 + random.symmetric(options.scale);
-    const angle = (random.symmetric(options.rotationDeg) * Math.PI) / 180;
-    const dx = random.symmetric(options.translatePx), dy = random.symmetric(options.translatePx);
-    const thicken = random.next() < options.thickenProbability;
-    warp(image, thicken ? scratch : target, sizePx, scale, angle, dx, dy);
-    if (thicken) dilate(scratch, target, sizePx);
+    const draw = drawAugmentation(options, random);
+    warp(image, draw.thicken ? scratch : target, sizePx, draw);
+    if (draw.thicken) dilate(scratch, target, sizePx);
   }
   return out;
 }
 
-/** Inverse-maps each output pixel through the affine transform about the centre, sampling bilinearly. */
-function warp(source: Uint8Array, target: Uint8Array, size: number, scale: number, angle: number, dx: number, dy: number): void {
+/**
+ * Inverse-maps each output pixel through the affine transform about the centre, sampling bilinearly (the engine's
+ * preprocess.ts does the same on the device).
+ */
+function warp(source: Uint8Array, target: Uint8Array, size: number, { cos, sin, dx, dy }: AugmentDraw): void {
   const centre = (size - 1) / 2;
-  const cos = Math.cos(angle) / scale, sin = Math.sin(angle) / scale;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const u = x - centre - dx, v = y - centre - dy;

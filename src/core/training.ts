@@ -2,7 +2,7 @@
 // random stream; trains batch by batch so it can pause, checkpoint mid-epoch, resume exactly and stop.
 // Runs in the trainer worker (and in Node tests on the cpu backend). Every tensor is tidied or disposed here.
 import * as tf from '@tensorflow/tfjs';
-import { augmentBitmaps, isAugmenting } from './augment.ts';
+import { augmentBitmaps, drawAugmentation, isAugmenting } from './augment.ts';
 import { EngineBridge } from './engine/bridge.ts';
 import type { EvaluationResult } from './metrics.ts';
 import { evaluateWithMistakes } from './mistakes.ts';
@@ -194,9 +194,10 @@ export class Trainer {
     if (this.engine !== null) {
       const labels = Uint32Array.from(indices, (i) => this.data.train.labels[i]!);
       const cached = this.cachedRows('train', indices);
-      if (cached === null) await this.engine.stepBitmaps(this.batchBitmaps('train', indices, random), labels, this.learningRate);
-      else await this.engine.stepFeatures(cached, labels, this.learningRate);
-      return;
+      if (cached !== null) return this.engine.stepFeatures(cached, labels, this.learningRate);
+      // The engine augments on the device, with transforms drawn here from the run's stream as augmentBitmaps draws them.
+      const draws = isAugmenting(this.config.augmentation) ? Array.from(indices, () => drawAugmentation(this.config.augmentation, random)) : undefined;
+      return this.engine.stepBitmaps(this.batchBitmaps('train', indices, null), labels, this.learningRate, draws);
     }
     const { x, y } = this.batchTensors('train', indices, random);
     try {

@@ -4,14 +4,21 @@
 // resumes on the other. Runs in the trainer worker, on tfjs's WebGPU backend; owns its own GPU device.
 import * as tf from '@tensorflow/tfjs';
 import type { StoredTensor } from '../run-protocol.ts';
+import type { AugmentDraw } from '../augment.ts';
 import { GpuContext } from './gpu.ts';
+import { DRAW_FLOATS, packDraws } from './preprocess.ts';
 import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } from './plan.ts';
 import { EngineTrainer, type EngineStepOptions, type StepMetrics } from './step.ts';
 
 export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
 
 export class EngineBridge {
-  private constructor(private readonly gpu: GpuContext, private readonly plan: EnginePlan, private readonly trainer: EngineTrainer, private readonly model: tf.LayersModel) {}
+  /** Each step's augmentation transforms, packed for the upload (reused). */
+  private readonly draws: Float32Array<ArrayBuffer>;
+
+  private constructor(private readonly gpu: GpuContext, private readonly plan: EnginePlan, private readonly trainer: EngineTrainer, private readonly model: tf.LayersModel) {
+    this.draws = new Float32Array(trainer.options.batch * DRAW_FLOATS);
+  }
 
   /**
    * The engine for training `model` (a trainable model from splitBackbone, any mode) with batches of `batch`,
@@ -37,11 +44,15 @@ export class EngineBridge {
     return { engine: bridge, reason: `the fused WebGPU engine (${layers} layers${input}): each step runs as a few hundred large GPU dispatches instead of tfjs's thousands of small ones` };
   }
 
-  /** Submits one step on stored bitmaps (preprocessed on the device); resolves once at most a few steps are queued. */
-  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number): Promise<void> {
-    this.trainer.stepBitmaps(bitmaps, labels, learningRate, labels.length);
+  /**
+   * Submits one step on stored bitmaps (augmented by `draws`, when given, and preprocessed on the device); resolves
+   * once at most a few steps are queued.
+   */
+  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, draws?: readonly AugmentDraw[]): Promise<void> {
+    this.trainer.stepBitmaps(bitmaps, labels, learningRate, labels.length, draws === undefined ? undefined : packDraws(draws, this.draws.subarray(0, draws.length * DRAW_FLOATS)));
     return this.trainer.throttle();
   }
+
 
   /** The same on the cached features of a frozen part. */
   stepFeatures(features: Float32Array, labels: Uint32Array, learningRate: number): Promise<void> {

@@ -34,10 +34,13 @@ export class GpuContext {
 
   /** Why the device was lost (a driver reset, a crashed GPU process), once it is. */
   private lost: string | null = null;
+  /** The first validation error the device reported (WebGPU reports them asynchronously, not where they happen). */
+  private failure: string | null = null;
 
   private constructor(readonly device: GPUDevice, readonly features: ReadonlySet<string>) {
     this.uniforms = this.createUniforms(64 * 1024);
     void device.lost.then((info) => { this.lost = info.message || info.reason || 'unknown reason'; });
+    device.addEventListener('uncapturederror', (event) => { this.failure ??= (event as GPUUncapturedErrorEvent).error.message; });
   }
 
   /** The default adapter's device, or null where the browser has no WebGPU (the caller then uses another path). */
@@ -134,6 +137,8 @@ export class GpuContext {
   private send(encoder: GPUCommandEncoder): void {
     // Work sent to a lost device vanishes without an error; the caller (a run) must hear of it to move on.
     if (this.lost !== null) throw new Error(`The GPU device was lost (${this.lost}).`);
+    // A kernel that failed to compile, or a bad binding, would otherwise leave its output unwritten without a word.
+    if (this.failure !== null) throw new Error(`The engine's GPU work failed: ${this.failure}`);
     this.device.queue.submit([encoder.finish()]);
     this.inFlight.push(this.device.queue.onSubmittedWorkDone());
     // Only the latest few matter to `throttle`; older ones are long done in any loop that calls it.
@@ -173,7 +178,7 @@ export class GpuContext {
     return id;
   }
 
-  /** Compile errors of WGSL surface here, with the source's messages, instead of as a lost device later. */
+  /** A pipeline per WGSL source; compile errors come back asynchronously and fail the next submit (see `send`). */
   pipeline(code: string): GPUComputePipeline {
     let pipeline = this.pipelines.get(code);
     if (pipeline === undefined) {

@@ -1,7 +1,9 @@
 // Preprocessing on the device: a batch of square uint8 bitmaps (white on black, as stored) becomes MobileNet's
 // input, resized bilinearly with aligned corners, scaled to [-1, 1] and repeated to 3 channels — what
 // mobilenet.ts `preprocess` does with tfjs, in one dispatch, so a training step uploads 784 bytes a drawing instead
-// of reading a float tensor back from tfjs. Any thread with WebGPU.
+// of reading a float tensor back from tfjs. Augmentation too: augment.ts's warp and thickening, on transforms drawn
+// on the CPU from the run's random stream (8 floats a drawing go up). Any thread with WebGPU.
+import type { AugmentDraw } from '../augment.ts';
 import { flatIndexWgsl, grid, type Binding, type GpuContext } from './gpu.ts';
 
 const WG = 64;
@@ -68,4 +70,85 @@ export function preprocessBitmaps(gpu: GpuContext, b: { bitmaps: Binding; out: B
   // tfjs's CPU backend interpolates in double and stores f32; this f32 arithmetic stays within 1e-5 of it (tested).
   new Float32Array(params.buffer, 12, 1)[0] = inputSizePx > 1 ? (imageSizePx - 1) / (inputSizePx - 1) : 0;
   gpu.dispatch(PREPROCESS, [b.bitmaps, b.out], grid(count * inputSizePx * inputSizePx, WG), params);
+}
+
+/** Floats per drawing in the transforms buffer `augmentBitmapsOnDevice` reads (see `packDraws`). */
+export const DRAW_FLOATS = 8;
+
+/** Each drawing's transform as the kernels read it: cos, sin, dx, dy, thicken (1 or 0), padding. */
+export function packDraws<T extends Float32Array>(draws: readonly AugmentDraw[], out: T): T {
+  draws.forEach((d, n) => out.set([d.cos, d.sin, d.dx, d.dy, d.thicken ? 1 : 0], n * DRAW_FLOATS));
+  return out;
+}
+
+// One invocation per u32 word of the output (4 pixels, which may belong to two drawings when size² is not a multiple
+// of 4). Math.round of augment.ts is floor(x + 0.5) for these non-negative values (WGSL's round() rounds half to even).
+const AUGMENT_COMMON = /* wgsl */ `
+struct Params { count: u32, size: u32, stage: u32 }
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(2) var<storage, read> draws: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+${flatIndexWgsl(WG)}
+fn byteAt(k: u32) -> f32 { return f32((src[k / 4u] >> ((k % 4u) * 8u)) & 255u); }
+fn at(n: u32, x: i32, y: i32) -> f32 {
+  let size = i32(p.size);
+  if (x < 0 || y < 0 || x >= size || y >= size) { return 0.0; }
+  return byteAt(n * p.size * p.size + u32(y) * p.size + u32(x));
+}`;
+
+// Stage 0: the warp, into `dst`, for every drawing; stage 1 reads that back as its `src`, dilates the thickened
+// drawings and copies the others. (`source`, `target` and `pass` are reserved words in WGSL.)
+const AUGMENT = /* wgsl */ `${AUGMENT_COMMON}
+fn warped(n: u32, x: u32, y: u32) -> u32 {
+  let d = n * ${DRAW_FLOATS}u;
+  let centre = f32(p.size - 1u) / 2.0;
+  let u = f32(x) - centre - draws[d + 2u];
+  let v = f32(y) - centre - draws[d + 3u];
+  let sx = draws[d] * u + draws[d + 1u] * v + centre;
+  let sy = -draws[d + 1u] * u + draws[d] * v + centre;
+  let x0 = i32(floor(sx));
+  let y0 = i32(floor(sy));
+  let fx = sx - floor(sx);
+  let fy = sy - floor(sy);
+  let value = (1.0 - fx) * (1.0 - fy) * at(n, x0, y0) + fx * (1.0 - fy) * at(n, x0 + 1, y0)
+    + (1.0 - fx) * fy * at(n, x0, y0 + 1) + fx * fy * at(n, x0 + 1, y0 + 1);
+  return u32(clamp(floor(value + 0.5), 0.0, 255.0));
+}
+fn dilated(n: u32, x: u32, y: u32) -> u32 {
+  let own = at(n, i32(x), i32(y));
+  if (draws[n * ${DRAW_FLOATS}u + 4u] == 0.0) { return u32(own); }
+  var top = 0.0;
+  for (var j = -1; j <= 1; j++) {
+    for (var i = -1; i <= 1; i++) { top = max(top, at(n, i32(x) + i, i32(y) + j)); }
+  }
+  return u32(floor(own + (top - own) / 2.0 + 0.5));
+}
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let w = flatIndex(wid, nwg, lid);
+  let pixels = p.size * p.size;
+  if (w * 4u >= p.count * pixels) { return; }
+  var word = 0u;
+  for (var b = 0u; b < 4u; b++) {
+    let k = w * 4u + b;
+    if (k >= p.count * pixels) { break; }
+    let n = k / pixels;
+    let x = (k % pixels) % p.size;
+    let y = (k % pixels) / p.size;
+    var value: u32;
+    if (p.stage == 0u) { value = warped(n, x, y); } else { value = dilated(n, x, y); }
+    word = word | (value << (b * 8u));
+  }
+  dst[w] = word;
+}`;
+
+/**
+ * augment.ts's augmentation of `count` packed bitmaps from `bitmaps` into `out` (same layout), each drawing by its
+ * transform in `draws` (packDraws): the warp into `scratch`, then the thickening (or a copy) into `out`. 2 dispatches.
+ */
+export function augmentBitmapsOnDevice(gpu: GpuContext, b: { bitmaps: Binding; draws: Binding; scratch: Binding; out: Binding }, shape: { count: number; imageSizePx: number }): void {
+  const words = bitmapWords(shape.count, shape.imageSizePx);
+  gpu.dispatch(AUGMENT, [b.bitmaps, b.scratch, b.draws], grid(words, WG), Uint32Array.of(shape.count, shape.imageSizePx, 0));
+  gpu.dispatch(AUGMENT, [b.scratch, b.out, b.draws], grid(words, WG), Uint32Array.of(shape.count, shape.imageSizePx, 1));
 }

@@ -12,7 +12,7 @@ import {
 } from './matmul.ts';
 import { BN_EPSILON, normBackward, normForwardInference, normForwardTraining, normSavedLength, normScratchLength } from './norm.ts';
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from './plan.ts';
-import { bitmapWords, packBitmaps, preprocessBitmaps } from './preprocess.ts';
+import { augmentBitmapsOnDevice, bitmapWords, DRAW_FLOATS, packBitmaps, preprocessBitmaps } from './preprocess.ts';
 
 export interface EngineStepOptions {
   /** Drawings per step; every buffer is sized for it once. */
@@ -50,6 +50,10 @@ export class EngineTrainer {
   private readonly input: GPUBuffer;
   /** Raw bitmaps of a batch, 4 bytes a word, that `stepBitmaps` preprocesses into `input` on the device. */
   private readonly bitmaps: GPUBuffer;
+  /** Augmentation: each drawing's transform, the warped bitmaps, and the augmented ones preprocessing then reads. */
+  private readonly draws: GPUBuffer;
+  private readonly warped: GPUBuffer;
+  private readonly augmented: GPUBuffer;
   private readonly labels: GPUBuffer;
   /** Loss and accuracy sums since the last `readMetrics` (head.ts: METRIC). */
   private readonly metrics: GPUBuffer;
@@ -70,6 +74,9 @@ export class EngineTrainer {
     this.v = gpu.buffer(plan.paramCount, 'adam v');
     this.input = gpu.buffer(batch * plan.inputSizePx ** 2 * plan.inputChannels, 'input');
     this.bitmaps = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'bitmaps');
+    this.draws = gpu.buffer(batch * DRAW_FLOATS, 'augmentation draws');
+    this.warped = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'warped bitmaps');
+    this.augmented = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'augmented bitmaps');
     this.labels = gpu.buffer(batch, 'labels');
     this.metrics = gpu.buffer(METRICS_LENGTH, 'metrics');
     let largest = 0, scratch = 0;
@@ -157,12 +164,21 @@ export class EngineTrainer {
     this.train(labels, learningRate, count);
   }
 
-  /** The same step from stored bitmaps (count × imageSizePx², uint8), preprocessed on the device. */
-  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
+  /**
+   * The same step from stored bitmaps (count × imageSizePx², uint8), preprocessed on the device, and augmented
+   * there first when `draws` (preprocess.ts packDraws: count transforms) is given.
+   */
+  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch, draws?: Float32Array): void {
     this.assertImages();
     const imageSizePx = this.options.imageSizePx ?? 28;
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
-    preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx, inputSizePx: this.plan.inputSizePx });
+    let source = this.bitmaps;
+    if (draws !== undefined) {
+      this.gpu.write(this.draws, draws);
+      augmentBitmapsOnDevice(this.gpu, { bitmaps: this.bitmaps, draws: this.draws, scratch: this.warped, out: this.augmented }, { count, imageSizePx });
+      source = this.augmented;
+    }
+    preprocessBitmaps(this.gpu, { bitmaps: source, out: this.input }, { count, imageSizePx, inputSizePx: this.plan.inputSizePx });
     this.train(labels, learningRate, count);
   }
 
@@ -300,7 +316,7 @@ export class EngineTrainer {
   }
 
   destroy(): void {
-    for (const buffer of [this.params, this.state, this.grads, this.m, this.v, this.input, this.bitmaps, this.labels, this.metrics, this.dLogits, this.gradA, this.gradB, this.scratch]) buffer.destroy();
+    for (const buffer of [this.params, this.state, this.grads, this.m, this.v, this.input, this.bitmaps, this.draws, this.warped, this.augmented, this.labels, this.metrics, this.dLogits, this.gradA, this.gradB, this.scratch]) buffer.destroy();
     for (const layer of this.layers) {
       layer.out.destroy();
       layer.saved?.destroy();

@@ -1,10 +1,12 @@
 // The engine's on-device preprocessing against mobilenet.ts `preprocess` on tfjs's CPU backend: stored uint8
 // bitmaps to MobileNet input (bilinear resize with aligned corners, [-1, 1], 3 channels), at the input sizes the
-// app offers, from buffers whose length is not a whole number of words.
+// app offers, from buffers whose length is not a whole number of words; and augmentation on the device against
+// augment.ts on the same random transforms.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../../src/core/engine/gpu.ts';
-import { bitmapWords, packBitmaps, preprocessBitmaps } from '../../../src/core/engine/preprocess.ts';
+import { augmentBitmaps, drawAugmentation } from '../../../src/core/augment.ts';
+import { augmentBitmapsOnDevice, bitmapWords, DRAW_FLOATS, packBitmaps, packDraws, preprocessBitmaps } from '../../../src/core/engine/preprocess.ts';
 import { preprocess } from '../../../src/core/mobilenet.ts';
 import { Random } from '../../../src/core/random.ts';
 import { createGpu, relativeError } from './compare.ts';
@@ -33,5 +35,35 @@ describe('preprocessBitmaps', () => {
     expected.dispose();
     words.destroy();
     out.destroy();
+  });
+});
+
+describe('augmentBitmapsOnDevice', () => {
+  it.each([[28, 16], [5, 7]])('warps and thickens %i px bitmaps as augment.ts does (%i drawings)', async (imageSizePx, count) => {
+    const random = new Random(imageSizePx + count);
+    const bitmaps = Uint8Array.from({ length: count * imageSizePx ** 2 }, () => (random.next() < 0.3 ? Math.floor(random.next() * 256) : 0));
+    const options = { scale: 0.2, rotationDeg: 15, translatePx: 2, thickenProbability: 0.5 };
+    const expected = augmentBitmaps(bitmaps, imageSizePx, options, new Random(9));
+    // The same stream gives the same transforms: five draws a drawing, in augmentBitmaps's order.
+    const stream = new Random(9);
+    const draws = Array.from({ length: count }, () => drawAugmentation(options, stream));
+    expect(draws.some((d) => d.thicken) && draws.some((d) => !d.thicken)).toBe(true);
+    const words = bitmapWords(count, imageSizePx);
+    const b = { bitmaps: gpu.upload(packBitmaps(bitmaps)), draws: gpu.upload(packDraws(draws, new Float32Array(count * DRAW_FLOATS))), scratch: gpu.buffer(words), out: gpu.buffer(words) };
+    const before = gpu.dispatches;
+    augmentBitmapsOnDevice(gpu, b, { count, imageSizePx });
+    expect(gpu.dispatches - before).toBe(2);
+    const actual = new Uint8Array((await gpu.read(b.out)).buffer, 0, bitmaps.length);
+    // augment.ts maps positions in double, the kernel in f32: a sample landing on a rounding boundary may differ by one
+    // (measured on SwiftShader: no byte differs).
+    let differing = 0;
+    for (let i = 0; i < bitmaps.length; i++) {
+      const diff = Math.abs(actual[i]! - expected[i]!);
+      expect(diff, `byte ${i}`).toBeLessThanOrEqual(1);
+      if (diff > 0) differing++;
+    }
+    expect(differing / bitmaps.length).toBeLessThan(0.01);
+    console.log(`augmentation on the device, ${imageSizePx} px: ${differing} of ${bitmaps.length} bytes differ (by 1) from augment.ts`);
+    for (const buffer of Object.values(b)) buffer.destroy();
   });
 });

@@ -1,7 +1,7 @@
 // The app's Trainer with its steps on the engine (tfjs's WebGPU backend, SwiftShader here): it says which path
 // trains, the loss falls, a run stopped mid-epoch resumes on the engine to exactly the weights of an uninterrupted
 // one, and the same checkpoint resumes on the tfjs path too (checkpoints keep tfjs's Adam format); the same for
-// the last blocks on cached features with dropout.
+// the last blocks on cached features with dropout; and augmentation on the device gives tfjs's inputs.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -111,5 +111,24 @@ describe('Trainer on the engine', () => {
     resumed.dispose();
     // Dropout's masks follow the seed and the update count, so the resumed run draws the very masks it would have.
     actual.forEach((w, i) => expect(relativeError(new Float32Array(w.data), new Float32Array(expected[i]!.data)), w.name).toBeLessThan(1e-6));
+  });
+
+  it('augments on the device as the tfjs path augments on the CPU: the same first step', async () => {
+    // One step of all 12 drawings: its loss is computed before any update, so it is equal only for equal inputs.
+    const oneStep = { ...config, epochs: 1, batchSize: 12 };
+    const augmented = parseConfig({ ...oneStep, augmentation: { scale: 0.2, rotationDeg: 15, translatePx: 2, thickenProbability: 0.5 } });
+    const firstLoss = async (chosen: typeof config, engine: boolean): Promise<number> => {
+      const t = await trainer(chosen);
+      if (engine) expect(await t.useEngine()).toMatch(/^the fused WebGPU engine/);
+      const losses: number[] = [];
+      await t.train(hooks([], losses));
+      t.dispose();
+      return losses[0]!;
+    };
+    const onEngine = await firstLoss(augmented, true);
+    const onTfjs = await firstLoss(augmented, false);
+    const plain = await firstLoss(parseConfig(oneStep), true);
+    expect(Math.abs(onEngine - onTfjs) / onTfjs).toBeLessThan(1e-4);
+    expect(Math.abs(onEngine - plain) / plain, 'augmentation changed the inputs').toBeGreaterThan(1e-3);
   });
 });
