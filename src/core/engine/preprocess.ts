@@ -9,16 +9,31 @@ import { flatIndexWgsl, grid, type Binding, type GpuContext } from './gpu.ts';
 const WG = 64;
 
 // The arithmetic of tfjs-backend-cpu's ResizeBilinear (alignCorners, no half-pixel centres): the source position
-// is ratio·r with ratio = (in − 1)/(out − 1), floor and ceil clamped, then top/bottom lerps; then v/127.5 − 1.
-const PREPROCESS = /* wgsl */ `
+// is ratio·r with ratio = (in − 1)/(out − 1), floor and ceil clamped, then top/bottom lerps; then v/127.5 − 1. With
+// `thicken`, augmentation's last step is read in: a drawing whose transform says so has each of its pixels blended
+// halfway to the 3×3 maximum around it (augment.ts dilate), rounded as Math.round rounds.
+function preprocessSource(thicken: boolean): string {
+  return /* wgsl */ `
 struct Params { count: u32, inSize: u32, outSize: u32, ratio: f32 }
 @group(0) @binding(0) var<storage, read> bitmaps: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+${thicken ? `@group(0) @binding(2) var<storage, read> draws: array<f32>;` : ''}
+@group(0) @binding(${thicken ? 3 : 2}) var<uniform> p: Params;
 ${flatIndexWgsl(WG)}
-fn pixel(n: u32, y: u32, x: u32) -> f32 {
-  let k = (n * p.inSize + y) * p.inSize + x;
+fn stored(n: u32, y: i32, x: i32) -> f32 {
+  let size = i32(p.inSize);
+  if (x < 0 || y < 0 || x >= size || y >= size) { return 0.0; }
+  let k = (n * p.inSize + u32(y)) * p.inSize + u32(x);
   return f32((bitmaps[k / 4u] >> ((k % 4u) * 8u)) & 255u);
+}
+fn pixel(n: u32, y: u32, x: u32) -> f32 {
+  let own = stored(n, i32(y), i32(x));
+  ${thicken ? `if (draws[n * ${DRAW_FLOATS}u + 4u] == 0.0) { return own; }
+  var top = 0.0;
+  for (var j = -1; j <= 1; j++) {
+    for (var i = -1; i <= 1; i++) { top = max(top, stored(n, i32(y) + j, i32(x) + i)); }
+  }
+  return floor(own + (top - own) / 2.0 + 0.5);` : 'return own;'}
 }
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -48,6 +63,13 @@ fn pixel(n: u32, y: u32, x: u32) -> f32 {
   out[i * 3u + 1u] = scaled;
   out[i * 3u + 2u] = scaled;
 }`;
+}
+
+/** Floats per drawing in the transforms buffer augmentation reads (see `packDraws`). */
+export const DRAW_FLOATS = 8;
+
+const PREPROCESS = preprocessSource(false);
+const PREPROCESS_THICKENING = preprocessSource(true);
 
 /** u32 words holding `count` bitmaps of `imageSizePx`² bytes (the upload is padded to whole words). */
 export function bitmapWords(count: number, imageSizePx: number): number {
@@ -62,18 +84,21 @@ export function packBitmaps(bitmaps: Uint8Array): Uint32Array {
   return new Uint32Array(padded.buffer);
 }
 
-/** Records the preprocessing of `count` bitmaps (packed bytes in `bitmaps`) into `out` (count × size × size × 3). */
-export function preprocessBitmaps(gpu: GpuContext, b: { bitmaps: Binding; out: Binding }, shape: { count: number; imageSizePx: number; inputSizePx: number }): void {
+/**
+ * Records the preprocessing of `count` bitmaps (packed bytes in `bitmaps`) into `out` (count × size × size × 3);
+ * with `draws`, after augmentBitmapsOnDevice, the drawings they mark are thickened first. 1 dispatch.
+ */
+export function preprocessBitmaps(gpu: GpuContext, b: { bitmaps: Binding; out: Binding; draws?: Binding }, shape: { count: number; imageSizePx: number; inputSizePx: number }): void {
   const { count, imageSizePx, inputSizePx } = shape;
   const params = new Uint32Array(4);
   params.set([count, imageSizePx, inputSizePx]);
   // tfjs's CPU backend interpolates in double and stores f32; this f32 arithmetic stays within 1e-5 of it (tested).
   new Float32Array(params.buffer, 12, 1)[0] = inputSizePx > 1 ? (imageSizePx - 1) / (inputSizePx - 1) : 0;
-  gpu.dispatch(PREPROCESS, [b.bitmaps, b.out], grid(count * inputSizePx * inputSizePx, WG), params);
+  const workgroups = grid(count * inputSizePx * inputSizePx, WG);
+  if (b.draws === undefined) gpu.dispatch(PREPROCESS, [b.bitmaps, b.out], workgroups, params);
+  else gpu.dispatch(PREPROCESS_THICKENING, [b.bitmaps, b.out, b.draws], workgroups, params);
 }
 
-/** Floats per drawing in the transforms buffer `augmentBitmapsOnDevice` reads (see `packDraws`). */
-export const DRAW_FLOATS = 8;
 
 /** Each drawing's transform as the kernels read it: cos, sin, dx, dy, thicken (1 or 0), padding. */
 export function packDraws<T extends Float32Array>(draws: readonly AugmentDraw[], out: T): T {
@@ -82,24 +107,22 @@ export function packDraws<T extends Float32Array>(draws: readonly AugmentDraw[],
 }
 
 // One invocation per u32 word of the output (4 pixels, which may belong to two drawings when size² is not a multiple
-// of 4). Math.round of augment.ts is floor(x + 0.5) for these non-negative values (WGSL's round() rounds half to even).
-const AUGMENT_COMMON = /* wgsl */ `
-struct Params { count: u32, size: u32, stage: u32 }
+// of 4): augment.ts's warp, each output pixel inverse-mapped through its drawing's affine transform about the
+// centre and sampled bilinearly. Math.round of augment.ts is floor(x + 0.5) for these non-negative values (WGSL's
+// round() rounds half to even). (`source` and `target` are reserved words in WGSL.)
+const WARP = /* wgsl */ `
+struct Params { count: u32, size: u32 }
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(2) var<storage, read> draws: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 ${flatIndexWgsl(WG)}
-fn byteAt(k: u32) -> f32 { return f32((src[k / 4u] >> ((k % 4u) * 8u)) & 255u); }
 fn at(n: u32, x: i32, y: i32) -> f32 {
   let size = i32(p.size);
   if (x < 0 || y < 0 || x >= size || y >= size) { return 0.0; }
-  return byteAt(n * p.size * p.size + u32(y) * p.size + u32(x));
-}`;
-
-// Stage 0: the warp, into `dst`, for every drawing; stage 1 reads that back as its `src`, dilates the thickened
-// drawings and copies the others. (`source`, `target` and `pass` are reserved words in WGSL.)
-const AUGMENT = /* wgsl */ `${AUGMENT_COMMON}
+  let k = n * p.size * p.size + u32(y) * p.size + u32(x);
+  return f32((src[k / 4u] >> ((k % 4u) * 8u)) & 255u);
+}
 fn warped(n: u32, x: u32, y: u32) -> u32 {
   let d = n * ${DRAW_FLOATS}u;
   let centre = f32(p.size - 1u) / 2.0;
@@ -115,15 +138,6 @@ fn warped(n: u32, x: u32, y: u32) -> u32 {
     + (1.0 - fx) * fy * at(n, x0, y0 + 1) + fx * fy * at(n, x0 + 1, y0 + 1);
   return u32(clamp(floor(value + 0.5), 0.0, 255.0));
 }
-fn dilated(n: u32, x: u32, y: u32) -> u32 {
-  let own = at(n, i32(x), i32(y));
-  if (draws[n * ${DRAW_FLOATS}u + 4u] == 0.0) { return u32(own); }
-  var top = 0.0;
-  for (var j = -1; j <= 1; j++) {
-    for (var i = -1; i <= 1; i++) { top = max(top, at(n, i32(x) + i, i32(y) + j)); }
-  }
-  return u32(floor(own + (top - own) / 2.0 + 0.5));
-}
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let w = flatIndex(wid, nwg, lid);
@@ -134,21 +148,15 @@ fn dilated(n: u32, x: u32, y: u32) -> u32 {
     let k = w * 4u + b;
     if (k >= p.count * pixels) { break; }
     let n = k / pixels;
-    let x = (k % pixels) % p.size;
-    let y = (k % pixels) / p.size;
-    var value: u32;
-    if (p.stage == 0u) { value = warped(n, x, y); } else { value = dilated(n, x, y); }
-    word = word | (value << (b * 8u));
+    word = word | (warped(n, (k % pixels) % p.size, (k % pixels) / p.size) << (b * 8u));
   }
   dst[w] = word;
 }`;
 
 /**
- * augment.ts's augmentation of `count` packed bitmaps from `bitmaps` into `out` (same layout), each drawing by its
- * transform in `draws` (packDraws): the warp into `scratch`, then the thickening (or a copy) into `out`. 2 dispatches.
+ * The warp of augment.ts on `count` packed bitmaps from `bitmaps` into `out` (same layout), each drawing by its
+ * transform in `draws` (packDraws); preprocessBitmaps given the same `draws` then thickens. 1 dispatch.
  */
-export function augmentBitmapsOnDevice(gpu: GpuContext, b: { bitmaps: Binding; draws: Binding; scratch: Binding; out: Binding }, shape: { count: number; imageSizePx: number }): void {
-  const words = bitmapWords(shape.count, shape.imageSizePx);
-  gpu.dispatch(AUGMENT, [b.bitmaps, b.scratch, b.draws], grid(words, WG), Uint32Array.of(shape.count, shape.imageSizePx, 0));
-  gpu.dispatch(AUGMENT, [b.scratch, b.out, b.draws], grid(words, WG), Uint32Array.of(shape.count, shape.imageSizePx, 1));
+export function augmentBitmapsOnDevice(gpu: GpuContext, b: { bitmaps: Binding; draws: Binding; out: Binding }, shape: { count: number; imageSizePx: number }): void {
+  gpu.dispatch(WARP, [b.bitmaps, b.out, b.draws], grid(bitmapWords(shape.count, shape.imageSizePx), WG), Uint32Array.of(shape.count, shape.imageSizePx));
 }

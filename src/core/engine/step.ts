@@ -50,10 +50,9 @@ export class EngineTrainer {
   private readonly input: GPUBuffer;
   /** Raw bitmaps of a batch, 4 bytes a word, that `stepBitmaps` preprocesses into `input` on the device. */
   private readonly bitmaps: GPUBuffer;
-  /** Augmentation: each drawing's transform, the warped bitmaps, and the augmented ones preprocessing then reads. */
+  /** Augmentation: each drawing's transform, and the warped bitmaps preprocessing then reads (and thickens). */
   private readonly draws: GPUBuffer;
   private readonly warped: GPUBuffer;
-  private readonly augmented: GPUBuffer;
   private readonly labels: GPUBuffer;
   /** Loss and accuracy sums since the last `readMetrics` (head.ts: METRIC). */
   private readonly metrics: GPUBuffer;
@@ -76,7 +75,6 @@ export class EngineTrainer {
     this.bitmaps = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'bitmaps');
     this.draws = gpu.buffer(batch * DRAW_FLOATS, 'augmentation draws');
     this.warped = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'warped bitmaps');
-    this.augmented = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'augmented bitmaps');
     this.labels = gpu.buffer(batch, 'labels');
     this.metrics = gpu.buffer(METRICS_LENGTH, 'metrics');
     let largest = 0, scratch = 0;
@@ -172,13 +170,13 @@ export class EngineTrainer {
     this.assertImages();
     const imageSizePx = this.options.imageSizePx ?? 28;
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
-    let source = this.bitmaps;
-    if (draws !== undefined) {
+    const shape = { count, imageSizePx, inputSizePx: this.plan.inputSizePx };
+    if (draws === undefined) preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, shape);
+    else {
       this.gpu.write(this.draws, draws);
-      augmentBitmapsOnDevice(this.gpu, { bitmaps: this.bitmaps, draws: this.draws, scratch: this.warped, out: this.augmented }, { count, imageSizePx });
-      source = this.augmented;
+      augmentBitmapsOnDevice(this.gpu, { bitmaps: this.bitmaps, draws: this.draws, out: this.warped }, shape);
+      preprocessBitmaps(this.gpu, { bitmaps: this.warped, out: this.input, draws: this.draws }, shape);
     }
-    preprocessBitmaps(this.gpu, { bitmaps: source, out: this.input }, { count, imageSizePx, inputSizePx: this.plan.inputSizePx });
     this.train(labels, learningRate, count);
   }
 
@@ -316,7 +314,7 @@ export class EngineTrainer {
   }
 
   destroy(): void {
-    for (const buffer of [this.params, this.state, this.grads, this.m, this.v, this.input, this.bitmaps, this.draws, this.warped, this.augmented, this.labels, this.metrics, this.dLogits, this.gradA, this.gradB, this.scratch]) buffer.destroy();
+    for (const buffer of [this.params, this.state, this.grads, this.m, this.v, this.input, this.bitmaps, this.draws, this.warped, this.labels, this.metrics, this.dLogits, this.gradA, this.gradB, this.scratch]) buffer.destroy();
     for (const layer of this.layers) {
       layer.out.destroy();
       layer.saved?.destroy();
