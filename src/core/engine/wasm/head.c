@@ -10,27 +10,33 @@
  */
 EXPORT(preprocess) void preprocess(const uint8_t *bitmaps, float *out, int count, int inSize, int outSize) {
   const double ratio = outSize > 1 ? (double)(inSize - 1) / (outSize - 1) : 0;
+  // Each output column's source columns and weight, the same for every row and drawing.
+  int x0s[outSize], x1s[outSize];
+  double dxs[outSize];
+  for (int x = 0; x < outSize; x++) {
+    const double fx = ratio * x;
+    x0s[x] = (int)__builtin_floor(fx);
+    x1s[x] = min_int(inSize - 1, (int)__builtin_ceil(fx));
+    dxs[x] = fx - x0s[x];
+  }
   for (int n = 0; n < count; n++) {
     const uint8_t *image = bitmaps + n * inSize * inSize;
     for (int y = 0; y < outSize; y++) {
       const double fy = ratio * y;
       const int y0 = (int)__builtin_floor(fy), y1 = min_int(inSize - 1, (int)__builtin_ceil(fy));
       const double dy = fy - y0;
-      for (int x = 0; x < outSize; x++) {
+      const uint8_t *top_row = image + y0 * inSize, *bottom_row = image + y1 * inSize;
+      float *o = out + (n * outSize + y) * outSize * 3;
+      for (int x = 0; x < outSize; x++, o += 3) {
         float v;
         if (inSize == outSize) {
           v = image[y * inSize + x];
         } else {
-          const double fx = ratio * x;
-          const int x0 = (int)__builtin_floor(fx), x1 = min_int(inSize - 1, (int)__builtin_ceil(fx));
-          const double dx = fx - x0;
-          const double tl = image[y0 * inSize + x0], tr = image[y0 * inSize + x1];
-          const double bl = image[y1 * inSize + x0], br = image[y1 * inSize + x1];
-          const double top = tl + (tr - tl) * dx, bottom = bl + (br - bl) * dx;
+          const double tl = top_row[x0s[x]], tr = top_row[x1s[x]], bl = bottom_row[x0s[x]], br = bottom_row[x1s[x]];
+          const double top = tl + (tr - tl) * dxs[x], bottom = bl + (br - bl) * dxs[x];
           v = (float)(top + (bottom - top) * dy);
         }
         const float scaled = v / 127.5f - 1.0f;
-        float *o = out + ((n * outSize + y) * outSize + x) * 3;
         o[0] = o[1] = o[2] = scaled;
       }
     }

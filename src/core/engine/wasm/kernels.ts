@@ -11,10 +11,10 @@ export interface EngineKernels {
   __heap_base: WebAssembly.Global;
   preprocess(bitmaps: Ptr, out: Ptr, count: number, inSize: number, outSize: number): void;
   stem_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
-  stem_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, scratch: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
+  stem_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
   depthwise_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
   depthwise_backward_input(dy: Ptr, w: Ptr, dx: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
-  depthwise_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, scratch: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
+  depthwise_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
   gemm(c: Ptr, a: Ptr, strideARow: number, strideAInner: number, b: Ptr, ldb: number, m: number, n: number, k: number): void;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
   add_bias(y: Ptr, bias: Ptr, m: number, n: number): void;

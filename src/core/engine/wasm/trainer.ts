@@ -247,12 +247,12 @@ export class WasmEngineTrainer {
           break;
         case 'pointwise': this.matmulBackward(x, dy, dx, step.kernel, batch * step.rows, step.cin, step.cout, needsInputGrad); break;
         case 'depthwise':
-          k.depthwise_backward_filter(x, dy, this.grad(step.kernel), this.scratch, batch, ...windowOf(step), step.channels);
+          k.depthwise_backward_filter(x, dy, this.grad(step.kernel), batch, ...windowOf(step), step.channels);
           if (needsInputGrad) k.depthwise_backward_input(dy, this.param(step.kernel), dx, batch, ...windowOf(step), step.channels);
           break;
         case 'conv':
           if (needsInputGrad) throw new UnsupportedModelError(`${step.name}: the engine has no input gradient for a full convolution after the first layer.`);
-          k.stem_backward_filter(x, dy, this.grad(step.kernel), this.scratch, batch, ...windowOf(step), step.cout);
+          k.stem_backward_filter(x, dy, this.grad(step.kernel), batch, ...windowOf(step), step.cout);
           break;
       }
       dy = dx;
@@ -270,8 +270,7 @@ export class WasmEngineTrainer {
   /** Floats of scratch the step's kernels need (one scratch buffer serves them in turn). */
   private scratchOf(step: PlanStep): number {
     switch (step.kind) {
-      case 'conv': return 27 * step.cout;
-      case 'depthwise': return 9 * step.channels;
+      case 'conv': case 'depthwise': return 0;
       case 'pointwise': return step.cin * step.cout;
       case 'bn-relu6': return this.k.norm_scratch_floats(step.channels);
       case 'pool': return 0;

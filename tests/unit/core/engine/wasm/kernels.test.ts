@@ -59,11 +59,11 @@ describe('window convolutions', () => {
       const [batch, channels] = [3, 12];
       const { out, before } = samePadding(size, 3, stride, 'same');
       const x = uniform(random, batch * size * size * channels), w = uniform(random, 9 * channels), dy = uniform(random, batch * out * out * channels);
-      const { ptr, read } = place({ x, w, dy, y: dy.length, dx: x.length, dw: w.length, scratch: 9 * channels });
+      const { ptr, read } = place({ x, w, dy, y: dy.length, dx: x.length, dw: w.length });
       const shape = [batch, size, size, out, out, stride, before, before, channels] as const;
       k.depthwise_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
       k.depthwise_backward_input(ptr.dy!, ptr.w!, ptr.dx!, ...shape);
-      k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ptr.scratch!, ...shape);
+      k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape);
       const xt = tf.tensor4d(x, [batch, size, size, channels]), wt = tf.tensor4d(w, [3, 3, channels, 1]), dyt = tf.tensor4d(dy, [batch, out, out, channels]);
       const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.depthwiseConv2d(a, b, stride, 'same');
       const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a as tf.Tensor4D, b as tf.Tensor4D).mul(dyt).sum())([xt, wt]);
@@ -79,10 +79,10 @@ describe('window convolutions', () => {
     const [batch, size, cout, stride] = [2, 9, 8, 2];
     const { out, before } = samePadding(size, 3, stride, 'same');
     const x = uniform(random, batch * size * size * 3), w = uniform(random, 27 * cout), dy = uniform(random, batch * out * out * cout);
-    const { ptr, read } = place({ x, w, dy, y: dy.length, dw: w.length, scratch: 27 * cout });
+    const { ptr, read } = place({ x, w, dy, y: dy.length, dw: w.length });
     const shape = [batch, size, size, out, out, stride, before, before, cout] as const;
     k.stem_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
-    k.stem_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ptr.scratch!, ...shape);
+    k.stem_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape);
     const xt = tf.tensor4d(x, [batch, size, size, 3]), wt = tf.tensor4d(w, [3, 3, 3, cout]), dyt = tf.tensor4d(dy, [batch, out, out, cout]);
     const [dw] = tf.grads((b: tf.Tensor) => tf.conv2d(xt, b as tf.Tensor4D, stride, 'same').mul(dyt).sum())([wt]);
     expect(relativeError(read('y'), tf.conv2d(xt, wt, stride, 'same').dataSync())).toBeLessThan(TOLERANCE / 10);
