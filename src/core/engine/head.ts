@@ -224,16 +224,21 @@ fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u3
   params[i] = (mHat / (sqrt(vHat) + p.epsilon)) * -p.learningRate + params[i];
 }`;
 
-/**
- * One Adam update of `count` parameters in place, with their gradients and moment buffers (all the same length,
- * m and v zeroed before step 1): 1 dispatch. Defaults are tf.train.adam's: β1 0.9, β2 0.999, ε 1e-7.
- */
-export function adamStep(
-  gpu: GpuContext,
-  b: { params: Binding; grads: Binding; m: Binding; v: Binding },
-  count: number,
-  { learningRate, step, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7 }: AdamOptions,
-): void {
+/** What one Adam update multiplies and divides by, each as the f32 tfjs uses (shared by the WebGPU and WASM paths). */
+export interface AdamCoefficients {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  oneMinusBeta1: number;
+  oneMinusBeta2: number;
+  epsilon: number;
+  /** 1 − β1^t and 1 − β2^t, the bias corrections of update `step`. */
+  oneMinusAccBeta1: number;
+  oneMinusAccBeta2: number;
+}
+
+/** tf.train.adam's coefficients for update `step`; defaults are its own: β1 0.9, β2 0.999, ε 1e-7. */
+export function adamCoefficients({ learningRate, step, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7 }: AdamOptions): AdamCoefficients {
   // tfjs keeps β^t in an f32 variable that starts at β and is multiplied by β after every update; replaying that
   // product in f32 gives the very bias corrections it uses (Math.pow in double differs in the last bits).
   let accBeta1 = Math.fround(beta1);
@@ -242,10 +247,27 @@ export function adamStep(
     accBeta1 = Math.fround(accBeta1 * Math.fround(beta1));
     accBeta2 = Math.fround(accBeta2 * Math.fround(beta2));
   }
+  return {
+    learningRate, beta1, beta2, oneMinusBeta1: 1 - beta1, oneMinusBeta2: 1 - beta2, epsilon,
+    oneMinusAccBeta1: Math.fround(1 - accBeta1), oneMinusAccBeta2: Math.fround(1 - accBeta2),
+  };
+}
+
+/**
+ * One Adam update of `count` parameters in place, with their gradients and moment buffers (all the same length,
+ * m and v zeroed before step 1): 1 dispatch.
+ */
+export function adamStep(
+  gpu: GpuContext,
+  b: { params: Binding; grads: Binding; m: Binding; v: Binding },
+  count: number,
+  options: AdamOptions,
+): void {
+  const k = adamCoefficients(options);
   const words = new Uint32Array(10);
-  words.set([count, step]);
+  words.set([count, options.step]);
   new Float32Array(words.buffer, 8).set([
-    learningRate, beta1, beta2, 1 - beta1, 1 - beta2, epsilon, Math.fround(1 - accBeta1), Math.fround(1 - accBeta2),
+    k.learningRate, k.beta1, k.beta2, k.oneMinusBeta1, k.oneMinusBeta2, k.epsilon, k.oneMinusAccBeta1, k.oneMinusAccBeta2,
   ]);
   gpu.dispatch(ADAM, [b.params, b.grads, b.m, b.v], flatGrid(count), words);
 }

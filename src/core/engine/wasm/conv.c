@@ -1,0 +1,216 @@
+// MobileNet v1's 3×3 window convolutions over NHWC activations: the stem (3 input channels, any stride) forward
+// and filter gradient, and the depthwise layer (stride 1 or 2) forward, input and filter gradients. Padding is
+// explicit (padTop, padLeft; taps past either edge read zero), as plan.ts computes TensorFlow's 'same'. Channel
+// counts are multiples of 4 (trainer.ts checks). Filter gradients sum one drawing at a time in registers and add
+// that to the total, which keeps f32 rounding near tfjs's double sums.
+#include "kernels.h"
+
+/** The taps of output row/column `o` that land inside the input: [*first, *last) of 0..3. */
+INLINE void taps(int o, int stride, int pad, int size, int *first, int *last, int *origin) {
+  const int at = o * stride - pad;
+  *origin = at;
+  *first = max_int(0, -at);
+  *last = min_int(3, size - at);
+}
+
+/** The outputs o in [*first, *last) whose tap k reads inside the input: 0 ≤ o·stride − pad + k < size. */
+INLINE void tap_outputs(int k, int stride, int pad, int size, int outSize, int *first, int *last) {
+  const int lo = pad - k, hi = size - 1 + pad - k;
+  *first = lo <= 0 ? 0 : (lo + stride - 1) / stride;
+  *last = hi < 0 ? 0 : min_int(outSize, hi / stride + 1);
+}
+
+/** y[n, oh, ow, co] = Σ over the 3×3×3 window of x · w[kh, kw, ci, co]. */
+EXPORT(stem_forward) void stem_forward(const float *x, const float *w, float *y, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout) {
+  for (int n = 0; n < batch; n++)
+    for (int oh = 0; oh < outH; oh++) {
+      int kh0, kh1, ih0;
+      taps(oh, stride, padTop, inH, &kh0, &kh1, &ih0);
+      for (int ow = 0; ow < outW; ow++) {
+        int kw0, kw1, iw0;
+        taps(ow, stride, padLeft, inW, &kw0, &kw1, &iw0);
+        float *out = y + ((n * outH + oh) * outW + ow) * cout;
+        for (int co = 0; co < cout; co += 4) {
+          f4 acc = splat4(0.0f);
+          for (int kh = kh0; kh < kh1; kh++)
+            for (int kw = kw0; kw < kw1; kw++) {
+              const float *in = x + ((n * inH + ih0 + kh) * inW + iw0 + kw) * 3;
+              const float *f = w + (kh * 3 + kw) * 3 * cout + co;
+              acc = madd(acc, splat_at(in), load4(f));
+              acc = madd(acc, splat_at(in + 1), load4(f + cout));
+              acc = madd(acc, splat_at(in + 2), load4(f + 2 * cout));
+            }
+          store4(out + co, acc);
+        }
+      }
+    }
+}
+
+/**
+ * dw[kh, kw, ci, co] = Σ x · dy over every output position: one tap and four filters at a time, summed in registers
+ * over one drawing's positions and then added to dw.
+ */
+EXPORT(stem_backward_filter) void stem_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout) {
+  zero_floats(dw, 27 * cout);
+  for (int n = 0; n < batch; n++)
+    for (int kh = 0; kh < 3; kh++) {
+      int oh0, oh1;
+      tap_outputs(kh, stride, padTop, inH, outH, &oh0, &oh1);
+      for (int kw = 0; kw < 3; kw++) {
+        int ow0, ow1;
+        tap_outputs(kw, stride, padLeft, inW, outW, &ow0, &ow1);
+        for (int co = 0; co < cout; co += 4) {
+          f4 a0 = splat4(0.0f), a1 = a0, a2 = a0;
+          for (int oh = oh0; oh < oh1; oh++) {
+            const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * 3;
+            const float *g = dy + ((n * outH + oh) * outW + ow0) * cout + co;
+            for (int ow = ow0; ow < ow1; ow++, in += 3 * stride, g += cout) {
+              const f4 d = load4(g);
+              a0 = madd(a0, splat_at(in), d);
+              a1 = madd(a1, splat_at(in + 1), d);
+              a2 = madd(a2, splat_at(in + 2), d);
+            }
+          }
+          float *f = dw + (kh * 3 + kw) * 3 * cout + co;
+          store4(f, wasm_f32x4_add(load4(f), a0));
+          store4(f + cout, wasm_f32x4_add(load4(f + cout), a1));
+          store4(f + 2 * cout, wasm_f32x4_add(load4(f + 2 * cout), a2));
+        }
+      }
+    }
+}
+
+/** y[n, oh, ow, c] = Σ over the 3×3 window of x[…, c] · w[kh, kw, c]. */
+EXPORT(depthwise_forward) void depthwise_forward(const float *x, const float *w, float *y, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C) {
+  for (int n = 0; n < batch; n++)
+    for (int oh = 0; oh < outH; oh++) {
+      int kh0, kh1, ih0;
+      taps(oh, stride, padTop, inH, &kh0, &kh1, &ih0);
+      for (int ow = 0; ow < outW; ow++) {
+        int kw0, kw1, iw0;
+        taps(ow, stride, padLeft, inW, &kw0, &kw1, &iw0);
+        float *out = y + ((n * outH + oh) * outW + ow) * C;
+        const float *base = x + ((n * inH + ih0) * inW + iw0) * C;
+        int c = 0;
+        for (; c + 16 <= C; c += 16) {
+          f4 a0 = splat4(0.0f), a1 = a0, a2 = a0, a3 = a0;
+          for (int kh = kh0; kh < kh1; kh++)
+            for (int kw = kw0; kw < kw1; kw++) {
+              const float *in = base + (kh * inW + kw) * C + c, *f = w + (kh * 3 + kw) * C + c;
+              a0 = madd(a0, load4(in), load4(f));
+              a1 = madd(a1, load4(in + 4), load4(f + 4));
+              a2 = madd(a2, load4(in + 8), load4(f + 8));
+              a3 = madd(a3, load4(in + 12), load4(f + 12));
+            }
+          store4(out + c, a0);
+          store4(out + c + 4, a1);
+          store4(out + c + 8, a2);
+          store4(out + c + 12, a3);
+        }
+        for (; c < C; c += 4) {
+          f4 a = splat4(0.0f);
+          for (int kh = kh0; kh < kh1; kh++)
+            for (int kw = kw0; kw < kw1; kw++) a = madd(a, load4(base + (kh * inW + kw) * C + c), load4(w + (kh * 3 + kw) * C + c));
+          store4(out + c, a);
+        }
+      }
+    }
+}
+
+/** The taps k (and the outputs o they come from) that read input position i: o·stride − pad + k = i. */
+INLINE int taps_reading(int i, int stride, int pad, int outSize, int *ks, int *os) {
+  int count = 0;
+  for (int k = 0; k < 3; k++) {
+    const int t = i + pad - k;
+    if (t >= 0 && t % stride == 0 && t / stride < outSize) {
+      ks[count] = k;
+      os[count++] = t / stride;
+    }
+  }
+  return count;
+}
+
+/**
+ * dx[n, ih, iw, c] = Σ of dy[…, c]·w[kh, kw, c] over the outputs whose window read (ih, iw): gathered in registers,
+ * up to 16 channels at a time, and written once.
+ */
+EXPORT(depthwise_backward_input) void depthwise_backward_input(const float *dy, const float *w, float *dx, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C) {
+  int kws[inW][3], ows[inW][3], nws[inW];
+  for (int iw = 0; iw < inW; iw++) nws[iw] = taps_reading(iw, stride, padLeft, outW, kws[iw], ows[iw]);
+  for (int n = 0; n < batch; n++)
+    for (int ih = 0; ih < inH; ih++) {
+      int khs[3], ohs[3];
+      const int nh = taps_reading(ih, stride, padTop, outH, khs, ohs);
+      for (int iw = 0; iw < inW; iw++) {
+        float *out = dx + ((n * inH + ih) * inW + iw) * C;
+        int c = 0;
+        for (; c + 16 <= C; c += 16) {
+          f4 a0 = splat4(0.0f), a1 = a0, a2 = a0, a3 = a0;
+          for (int a = 0; a < nh; a++)
+            for (int b = 0; b < nws[iw]; b++) {
+              const float *g = dy + ((n * outH + ohs[a]) * outW + ows[iw][b]) * C + c, *f = w + (khs[a] * 3 + kws[iw][b]) * C + c;
+              a0 = madd(a0, load4(g), load4(f));
+              a1 = madd(a1, load4(g + 4), load4(f + 4));
+              a2 = madd(a2, load4(g + 8), load4(f + 8));
+              a3 = madd(a3, load4(g + 12), load4(f + 12));
+            }
+          store4(out + c, a0);
+          store4(out + c + 4, a1);
+          store4(out + c + 8, a2);
+          store4(out + c + 12, a3);
+        }
+        for (; c < C; c += 4) {
+          f4 acc = splat4(0.0f);
+          for (int a = 0; a < nh; a++)
+            for (int b = 0; b < nws[iw]; b++)
+              acc = madd(acc, load4(dy + ((n * outH + ohs[a]) * outW + ows[iw][b]) * C + c), load4(w + (khs[a] * 3 + kws[iw][b]) * C + c));
+          store4(out + c, acc);
+        }
+      }
+    }
+}
+
+/**
+ * dw[kh, kw, c] = Σ x · dy over every output position: one tap and up to 16 channels at a time, summed in registers
+ * over one drawing's positions and then added to dw.
+ */
+EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C) {
+  zero_floats(dw, 9 * C);
+  for (int n = 0; n < batch; n++)
+    for (int kh = 0; kh < 3; kh++) {
+      int oh0, oh1;
+      tap_outputs(kh, stride, padTop, inH, outH, &oh0, &oh1);
+      for (int kw = 0; kw < 3; kw++) {
+        int ow0, ow1;
+        tap_outputs(kw, stride, padLeft, inW, outW, &ow0, &ow1);
+        float *f = dw + (kh * 3 + kw) * C;
+        int c = 0;
+        for (; c + 16 <= C; c += 16) {
+          f4 a0 = splat4(0.0f), a1 = a0, a2 = a0, a3 = a0;
+          for (int oh = oh0; oh < oh1; oh++) {
+            const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * C + c;
+            const float *g = dy + ((n * outH + oh) * outW + ow0) * C + c;
+            for (int ow = ow0; ow < ow1; ow++, in += stride * C, g += C) {
+              a0 = madd(a0, load4(in), load4(g));
+              a1 = madd(a1, load4(in + 4), load4(g + 4));
+              a2 = madd(a2, load4(in + 8), load4(g + 8));
+              a3 = madd(a3, load4(in + 12), load4(g + 12));
+            }
+          }
+          store4(f + c, wasm_f32x4_add(load4(f + c), a0));
+          store4(f + c + 4, wasm_f32x4_add(load4(f + c + 4), a1));
+          store4(f + c + 8, wasm_f32x4_add(load4(f + c + 8), a2));
+          store4(f + c + 12, wasm_f32x4_add(load4(f + c + 12), a3));
+        }
+        for (; c < C; c += 4) {
+          f4 a = splat4(0.0f);
+          for (int oh = oh0; oh < oh1; oh++) {
+            const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * C + c;
+            const float *g = dy + ((n * outH + oh) * outW + ow0) * C + c;
+            for (int ow = ow0; ow < ow1; ow++, in += stride * C, g += C) a = madd(a, load4(in), load4(g));
+          }
+          store4(f + c, wasm_f32x4_add(load4(f + c), a));
+        }
+      }
+    }
+}

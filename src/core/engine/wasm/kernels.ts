@@ -1,0 +1,72 @@
+// The engine's WebAssembly module (the C kernels beside this file, built by scripts/build-wasm.sh into
+// generated/engine.wasm): its exports typed, and instantiation from bytes or a compiled module. Every pointer is
+// a byte offset into the module's exported memory. Pure TS, any thread (Node tests, the trainer worker).
+
+/** A byte offset into the module's memory. */
+type Ptr = number;
+
+/** The C kernels' exports (see the .c files for what each computes). */
+export interface EngineKernels {
+  memory: WebAssembly.Memory;
+  __heap_base: WebAssembly.Global;
+  preprocess(bitmaps: Ptr, out: Ptr, count: number, inSize: number, outSize: number): void;
+  stem_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
+  stem_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
+  depthwise_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
+  depthwise_backward_input(dy: Ptr, w: Ptr, dx: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
+  depthwise_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
+  gemm(c: Ptr, a: Ptr, strideARow: number, strideAInner: number, b: Ptr, ldb: number, m: number, n: number, k: number): void;
+  transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
+  add_bias(y: Ptr, bias: Ptr, m: number, n: number): void;
+  column_sum(dy: Ptr, db: Ptr, m: number, n: number): void;
+  norm_scratch_floats(channels: number): number;
+  norm_forward_training(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number): void;
+  norm_forward_inference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number): void;
+  norm_backward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number): void;
+  pool_forward(x: Ptr, y: Ptr, batch: number, positions: number, channels: number): void;
+  pool_backward(dy: Ptr, dx: Ptr, batch: number, positions: number, channels: number): void;
+  adam(params: Ptr, grads: Ptr, m: Ptr, v: Ptr, count: number, learningRate: number, beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number, oneMinusAccBeta1: number, oneMinusAccBeta2: number): void;
+}
+
+/** An instance of the engine's module: one memory, its own C stack; trainer.ts lays out its buffers above heapBase. */
+export async function instantiateKernels(source: BufferSource | WebAssembly.Module): Promise<EngineKernels> {
+  const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+  const instance = await WebAssembly.instantiate(module, {});
+  // The exports are what the C sources declare with EXPORT(...); kernels.ts mirrors them by hand.
+  return instance.exports as unknown as EngineKernels;
+}
+
+/** Bytes a buffer of `floats` f32 takes, rounded up to 16 so every buffer starts on a SIMD-friendly boundary. */
+function alignedBytes(floats: number): number {
+  return Math.ceil((floats * 4) / 16) * 16;
+}
+
+/**
+ * A bump allocator over the module's memory: `floats(n)` reserves n floats and returns their byte offset; `grow`
+ * then grows the memory once to hold everything, after which typed-array views stay valid (memory only detaches
+ * its buffer on growth).
+ */
+export class MemoryLayout {
+  private end: number;
+
+  constructor(private readonly kernels: EngineKernels) {
+    this.end = Math.ceil(Number(kernels.__heap_base.value) / 16) * 16;
+  }
+
+  floats(count: number): Ptr {
+    const at = this.end;
+    this.end += alignedBytes(count);
+    return at;
+  }
+
+  /** Grows the memory to hold every buffer reserved so far (zero-filled, as WebAssembly memory starts). */
+  grow(): void {
+    const memory = this.kernels.memory;
+    const pages = Math.ceil((this.end - memory.buffer.byteLength) / 65_536);
+    if (pages > 0) memory.grow(pages);
+  }
+
+  get bytes(): number {
+    return this.end;
+  }
+}

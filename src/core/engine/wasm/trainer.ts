@@ -1,0 +1,316 @@
+// The engine's training step on the CPU: the same plan (plan.ts), flat params/state layout, math and surface as
+// step.ts's EngineTrainer, on the WebAssembly SIMD kernels beside this file, so weights and Adam state move between
+// the two paths unchanged. Every buffer lives in the module's one memory, laid out once. Single thread; runs in
+// Node and in a worker (the caller supplies the .wasm bytes or module).
+import { adamCoefficients } from '../head.ts';
+import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from '../plan.ts';
+import type { EngineStepOptions } from '../step.ts';
+import { instantiateKernels, MemoryLayout, type EngineKernels } from './kernels.ts';
+
+interface Layer {
+  step: PlanStep;
+  /** Byte offset of what the step writes (as in step.ts: a convolution's pre-normalization output, BN+ReLU6's activation, …). */
+  out: number;
+  /** BN+ReLU6: the batch mean and 1/√(σ²+ε) its backward pass reads. */
+  saved: number;
+}
+
+export class WasmEngineTrainer {
+  private readonly params: number;
+  private readonly state: number;
+  private readonly grads: number;
+  private readonly m: number;
+  private readonly v: number;
+  private readonly input: number;
+  private readonly bitmaps: number;
+  private readonly layers: Layer[];
+  private readonly dLogits: number;
+  /** Gradients with respect to activations, ping-ponged down the network (a kernel never writes what it reads). */
+  private readonly gradA: number;
+  private readonly gradB: number;
+  private readonly scratch: number;
+  /** Loss and accuracy sums since the last `readMetrics` (the fields of head.ts's METRIC, kept here in double). */
+  private metrics = { lossSum: 0, correct: 0, batches: 0, samples: 0 };
+  private steps = 0;
+  /** Bytes of the module's memory this trainer uses (weights, moments, activations, gradients, scratch). */
+  readonly memoryBytes: number;
+
+  /** A trainer for `plan` at `options.batch`, on an instance of the engine's module of its own. */
+  static async create(wasm: BufferSource | WebAssembly.Module, plan: EnginePlan, options: EngineStepOptions): Promise<WasmEngineTrainer> {
+    return new WasmEngineTrainer(await instantiateKernels(wasm), plan, options);
+  }
+
+  private constructor(private readonly k: EngineKernels, readonly plan: EnginePlan, readonly options: EngineStepOptions) {
+    const { batch } = options;
+    const memory = new MemoryLayout(k);
+    this.params = memory.floats(plan.paramCount);
+    this.state = memory.floats(plan.stateCount);
+    this.grads = memory.floats(plan.paramCount);
+    this.m = memory.floats(plan.paramCount);
+    this.v = memory.floats(plan.paramCount);
+    this.input = memory.floats(batch * plan.inputSizePx ** 2 * 3);
+    this.bitmaps = memory.floats(Math.ceil((batch * (options.imageSizePx ?? 28) ** 2) / 4));
+    let largest = 0, scratch = 0;
+    this.layers = plan.steps.map((step) => {
+      checkCovered(step);
+      largest = Math.max(largest, batch * outputsOf(step));
+      scratch = Math.max(scratch, this.scratchOf(step));
+      return { step, out: memory.floats(batch * outputsOf(step)), saved: step.kind === 'bn-relu6' ? memory.floats(2 * step.channels) : 0 };
+    });
+    this.dLogits = memory.floats(batch * this.dense.units);
+    this.gradA = memory.floats(largest);
+    this.gradB = memory.floats(largest);
+    this.scratch = memory.floats(scratch);
+    memory.grow();
+    this.memoryBytes = memory.bytes;
+  }
+
+  private get dense(): Extract<PlanStep, { kind: 'dense' }> {
+    const last = this.plan.steps.at(-1);
+    if (last?.kind !== 'dense') throw new UnsupportedModelError('The plan does not end with a dense layer.');
+    return last;
+  }
+
+  /** `floats` floats of the module's memory at byte offset `at` (a fresh view: memory growth detaches old ones). */
+  private view(at: number, floats: number): Float32Array {
+    return new Float32Array(this.k.memory.buffer, at, floats);
+  }
+
+  /** Replaces the weights (and resets Adam's moments and step count, as a new tfjs optimizer would). */
+  setWeights(params: Float32Array, state: Float32Array): void {
+    this.view(this.params, this.plan.paramCount).set(params);
+    this.view(this.state, this.plan.stateCount).set(state);
+    this.view(this.m, this.plan.paramCount).fill(0);
+    this.view(this.v, this.plan.paramCount).fill(0);
+    this.steps = 0;
+  }
+
+  /** Adam's moments (in the params layout) and the number of updates made, as a checkpoint keeps them. */
+  setAdamState(m: Float32Array, v: Float32Array, steps: number): void {
+    this.view(this.m, this.plan.paramCount).set(m);
+    this.view(this.v, this.plan.paramCount).set(v);
+    this.steps = steps;
+  }
+
+  // The reads are async only to share EngineTrainer's surface; each returns a copy the caller owns.
+  async readAdamState(): Promise<{ m: Float32Array; v: Float32Array; steps: number }> {
+    return { m: this.view(this.m, this.plan.paramCount).slice(), v: this.view(this.v, this.plan.paramCount).slice(), steps: this.steps };
+  }
+
+  async readWeights(): Promise<{ params: Float32Array; state: Float32Array }> {
+    return { params: this.view(this.params, this.plan.paramCount).slice(), state: this.view(this.state, this.plan.stateCount).slice() };
+  }
+
+  /** The parameter gradients of the latest step, in the params layout (for tests against tfjs). */
+  async readGradients(): Promise<Float32Array> {
+    return this.view(this.grads, this.plan.paramCount).slice();
+  }
+
+  /** Mean loss and accuracy over the steps since the last read, then starts new sums. */
+  async readMetrics(): Promise<{ loss: number; accuracy: number; steps: number }> {
+    const { lossSum, correct, batches, samples } = this.metrics;
+    this.metrics = { lossSum: 0, correct: 0, batches: 0, samples: 0 };
+    return { loss: batches === 0 ? Number.NaN : lossSum / batches, accuracy: samples === 0 ? Number.NaN : correct / samples, steps: batches };
+  }
+
+  /** One training step on `input` (count × size × size × 3, in [-1, 1]) and class-index `labels`, count ≤ batch. */
+  step(input: Float32Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
+    this.checkCount(count);
+    this.view(this.input, count * this.plan.inputSizePx ** 2 * 3).set(input.subarray(0, count * this.plan.inputSizePx ** 2 * 3));
+    this.train(labels, learningRate, count);
+  }
+
+  /** The same step from stored bitmaps (count × imageSizePx², uint8), preprocessed in the module. */
+  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
+    this.checkCount(count);
+    this.preprocess(bitmaps, count);
+    this.train(labels, learningRate, count);
+  }
+
+  /** Class probabilities for `count` (≤ batch) drawings, BatchNormalization on its moving statistics. */
+  async predict(input: Float32Array, count: number): Promise<Float32Array> {
+    this.checkCount(count);
+    this.view(this.input, count * this.plan.inputSizePx ** 2 * 3).set(input.subarray(0, count * this.plan.inputSizePx ** 2 * 3));
+    return this.probabilities(count);
+  }
+
+  async predictBitmaps(bitmaps: Uint8Array, count: number): Promise<Float32Array> {
+    this.checkCount(count);
+    this.preprocess(bitmaps, count);
+    return this.probabilities(count);
+  }
+
+  private checkCount(count: number): void {
+    if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
+  }
+
+  private preprocess(bitmaps: Uint8Array, count: number): void {
+    const imageSizePx = this.options.imageSizePx ?? 28;
+    new Uint8Array(this.k.memory.buffer, this.bitmaps, count * imageSizePx ** 2).set(bitmaps.subarray(0, count * imageSizePx ** 2));
+    this.k.preprocess(this.bitmaps, this.input, count, imageSizePx, this.plan.inputSizePx);
+  }
+
+  private train(labels: Uint32Array, learningRate: number, count: number): void {
+    this.forward(count, true);
+    this.crossEntropy(labels, count);
+    this.backward(count);
+    this.steps++;
+    const c = adamCoefficients({ learningRate, step: this.steps });
+    this.k.adam(this.params, this.grads, this.m, this.v, this.plan.paramCount, c.learningRate, c.beta1, c.beta2, c.oneMinusBeta1, c.oneMinusBeta2, c.epsilon, c.oneMinusAccBeta1, c.oneMinusAccBeta2);
+  }
+
+  /**
+   * Softmax cross-entropy over a few classes, in double here rather than in the module: adds the batch's mean loss
+   * and its correct argmax predictions (the first maximum wins, as in tf.argMax) to the metrics and writes
+   * (softmax − onehot)/count to dLogits.
+   */
+  private crossEntropy(labels: Uint32Array, count: number): void {
+    const classes = this.dense.units;
+    const logits = this.view(this.layers.at(-1)!.out, count * classes);
+    const dLogits = this.view(this.dLogits, count * classes);
+    let loss = 0, correct = 0;
+    for (let n = 0; n < count; n++) {
+      const label = labels[n]!;
+      if (label >= classes) throw new Error(`Label ${label} is not one of the ${classes} classes.`);
+      const row = logits.subarray(n * classes, (n + 1) * classes);
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (row[c]! > row[best]!) best = c;
+      const top = row[best]!;
+      let total = 0;
+      for (let c = 0; c < classes; c++) total += Math.exp(row[c]! - top);
+      loss += Math.log(total) - (row[label]! - top);
+      if (best === label) correct++;
+      for (let c = 0; c < classes; c++) dLogits[n * classes + c] = (Math.exp(row[c]! - top) / total - (c === label ? 1 : 0)) / count;
+    }
+    this.metrics.lossSum += loss / count;
+    this.metrics.correct += correct;
+    this.metrics.batches += 1;
+    this.metrics.samples += count;
+  }
+
+  private probabilities(count: number): Float32Array {
+    this.forward(count, false);
+    const classes = this.dense.units;
+    const out = this.view(this.layers.at(-1)!.out, count * classes).slice();
+    for (let n = 0; n < count; n++) {
+      const row = out.subarray(n * classes, (n + 1) * classes);
+      const max = Math.max(...row);
+      let sum = 0;
+      for (let c = 0; c < classes; c++) sum += (row[c] = Math.exp(row[c]! - max));
+      for (let c = 0; c < classes; c++) row[c]! /= sum;
+    }
+    return out;
+  }
+
+  private forward(batch: number, training: boolean): void {
+    const { k } = this;
+    const decay = 1 - this.options.momentum;
+    let x = this.input;
+    for (const { step, out, saved } of this.layers) {
+      switch (step.kind) {
+        case 'conv': k.stem_forward(x, this.param(step.kernel), out, batch, ...windowOf(step), step.cout); break;
+        case 'depthwise': k.depthwise_forward(x, this.param(step.kernel), out, batch, ...windowOf(step), step.channels); break;
+        case 'pointwise': k.gemm(out, x, step.cin, 1, this.param(step.kernel), step.cout, batch * step.rows, step.cout, step.cin); break;
+        case 'bn-relu6': {
+          const [gamma, beta, mean, variance] = [this.param(step.gamma), this.param(step.beta), this.stateOf(step.movingMean), this.stateOf(step.movingVariance)];
+          const rows = batch * step.pixels;
+          if (training) k.norm_forward_training(x, out, gamma, beta, saved, mean, variance, this.scratch, rows, step.channels, decay, step.epsilon);
+          else k.norm_forward_inference(x, out, gamma, beta, mean, variance, rows, step.channels, step.epsilon);
+          break;
+        }
+        case 'pool': k.pool_forward(x, out, batch, step.pixels, step.channels); break;
+        case 'dense':
+          k.gemm(out, x, step.inputs, 1, this.param(step.kernel), step.units, batch, step.units, step.inputs);
+          k.add_bias(out, this.param(step.bias), batch, step.units);
+          break;
+      }
+      x = out;
+    }
+  }
+
+  private backward(batch: number): void {
+    const { k } = this;
+    let dy = this.dLogits;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const { step, saved } = this.layers[i]!;
+      const x = i === 0 ? this.input : this.layers[i - 1]!.out;
+      const needsInputGrad = i > 0;
+      const dx = dy === this.gradA ? this.gradB : this.gradA;
+      switch (step.kind) {
+        case 'dense':
+          k.column_sum(dy, this.grad(step.bias), batch, step.units);
+          this.matmulBackward(x, dy, dx, step.kernel, batch, step.inputs, step.units, needsInputGrad);
+          break;
+        case 'pool': k.pool_backward(dy, dx, batch, step.pixels, step.channels); break;
+        case 'bn-relu6':
+          k.norm_backward(x, dy, this.param(step.gamma), this.param(step.beta), saved, dx, this.grad(step.gamma), this.grad(step.beta), this.scratch, batch * step.pixels, step.channels);
+          break;
+        case 'pointwise': this.matmulBackward(x, dy, dx, step.kernel, batch * step.rows, step.cin, step.cout, needsInputGrad); break;
+        case 'depthwise':
+          k.depthwise_backward_filter(x, dy, this.grad(step.kernel), batch, ...windowOf(step), step.channels);
+          if (needsInputGrad) k.depthwise_backward_input(dy, this.param(step.kernel), dx, batch, ...windowOf(step), step.channels);
+          break;
+        case 'conv':
+          if (needsInputGrad) throw new UnsupportedModelError(`${step.name}: the engine has no input gradient for a full convolution after the first layer.`);
+          k.stem_backward_filter(x, dy, this.grad(step.kernel), batch, ...windowOf(step), step.cout);
+          break;
+      }
+      dy = dx;
+    }
+  }
+
+  /** Y[m×n] = X[m×k]·W[k×n]: dW = Xᵀ·dY, and dX = dY·Wᵀ through Wᵀ transposed into the scratch. */
+  private matmulBackward(x: number, dy: number, dx: number, kernel: WeightSlot, m: number, k: number, n: number, needsInputGrad: boolean): void {
+    this.k.gemm(this.grad(kernel), x, 1, k, dy, n, k, n, m);
+    if (!needsInputGrad) return;
+    this.k.transpose(this.param(kernel), this.scratch, k, n);
+    this.k.gemm(dx, dy, n, 1, this.scratch, k, m, k, n);
+  }
+
+  /** Floats of scratch the step's kernels need (one scratch buffer serves them in turn). */
+  private scratchOf(step: PlanStep): number {
+    switch (step.kind) {
+      case 'conv': case 'depthwise': return 0;
+      case 'pointwise': return step.cin * step.cout;
+      case 'bn-relu6': return this.k.norm_scratch_floats(step.channels);
+      case 'pool': return 0;
+      case 'dense': return step.inputs * step.units;
+    }
+  }
+
+  private param(s: WeightSlot): number {
+    return this.params + s.offset * 4;
+  }
+
+  private grad(s: WeightSlot): number {
+    return this.grads + s.offset * 4;
+  }
+
+  private stateOf(s: WeightSlot): number {
+    return this.state + s.offset * 4;
+  }
+}
+
+/** The window kernels' shape arguments after `batch`, in the C signatures' order. */
+function windowOf(step: Extract<PlanStep, { kind: 'conv' | 'depthwise' }>): [number, number, number, number, number, number, number] {
+  return [step.inH, step.inW, step.outH, step.outW, step.stride, step.padTop, step.padLeft];
+}
+
+/** The kernels run channels four at a time (every MobileNet v1 width is a multiple of 8); the stem takes RGB. */
+function checkCovered(step: PlanStep): void {
+  const channels = step.kind === 'conv' ? step.cout : step.kind === 'depthwise' || step.kind === 'bn-relu6' || step.kind === 'pool' ? step.channels : 4;
+  if (channels % 4 !== 0) throw new UnsupportedModelError(`${'name' in step ? step.name : step.kind}: the engine's CPU kernels take channel counts that are multiples of 4, not ${channels}.`);
+  if (step.kind === 'conv' && step.cin !== 3) throw new UnsupportedModelError(`${step.name}: the engine's full convolution takes 3 input channels, not ${step.cin}.`);
+}
+
+/** Floats one drawing's output of `step` takes. */
+function outputsOf(step: PlanStep): number {
+  switch (step.kind) {
+    case 'conv': return step.outH * step.outW * step.cout;
+    case 'depthwise': return step.outH * step.outW * step.channels;
+    case 'pointwise': return step.rows * step.cout;
+    case 'bn-relu6': return step.pixels * step.channels;
+    case 'pool': return step.channels;
+    case 'dense': return step.units;
+  }
+}

@@ -1,0 +1,123 @@
+// `npm run bench:wasm` (Node): training samples/s on the CPU for MobileNet v1 α=0.25, whole network, 48 px, batch
+// 64, real weights (public/assets) and real drawings (../shared's Quick, Draw! .npy files): the engine's WASM path
+// (src/core/engine/wasm), tfjs on its WASM backend (the app's CPU path today), and PyTorch on the same machine when
+// /usr/bin/python3 has torch (../shared/gpu/torch_peer.py, one epoch). Last line: JSON with
+// `cpuSamplesPerSec: { engine, tfjs, native }` (null for a column that could not run, with the reason).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { DEFAULT_CATEGORIES } from '../../src/core/categories.ts';
+import { packWeights, planMobileNetV1 } from '../../src/core/engine/plan.ts';
+import { WasmEngineTrainer } from '../../src/core/engine/wasm/trainer.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone } from '../../src/core/mobilenet.ts';
+import { decodeNpy } from '../../src/core/npy.ts';
+import { registerWasmTrainingKernels } from '../../src/core/wasm-training.ts';
+import { engineWasm } from '../unit/core/engine/wasm/reference.ts';
+import { MOBILENET_DIR, folderHandler } from '../unit/model-fixtures.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const NPY_DIR = path.resolve(ROOT, '..', 'shared', 'quickdraw', 'numpy_bitmap');
+const TORCH_PEER = path.resolve(ROOT, '..', 'shared', 'gpu', 'torch_peer.py');
+const PYTHON = '/usr/bin/python3';
+const SIZE = 48, BATCH = 64, LEARNING_RATE = 0.001;
+const CLASSES = DEFAULT_CATEGORIES.length;
+
+/** `batches` batches of real drawings, the ten default categories in turn, with their labels. */
+async function drawings(batches: number): Promise<{ bitmaps: Uint8Array; labels: Uint32Array }[]> {
+  const perCategory = Math.ceil((batches * BATCH) / CLASSES);
+  const rows = await Promise.all(DEFAULT_CATEGORIES.map(async (c) => decodeNpy(new Uint8Array(await readFile(path.join(NPY_DIR, `${c}.npy`))), c, perCategory).bitmaps));
+  return Array.from({ length: batches }, (_, b) => {
+    const bitmaps = new Uint8Array(BATCH * 784);
+    const labels = new Uint32Array(BATCH);
+    for (let n = 0; n < BATCH; n++) {
+      const i = b * BATCH + n, label = i % CLASSES;
+      bitmaps.set(rows[label]!.subarray(Math.floor(i / CLASSES) * 784, (Math.floor(i / CLASSES) + 1) * 784), n * 784);
+      labels[n] = label;
+    }
+    return { bitmaps, labels };
+  });
+}
+
+/** Samples/s over `timed` steps after `warmup` steps; `step(i)` runs the i-th. */
+async function rate(step: (i: number) => Promise<void> | void, warmup: number, timed: number): Promise<number> {
+  for (let i = 0; i < warmup; i++) await step(i);
+  const start = performance.now();
+  for (let i = 0; i < timed; i++) await step(warmup + i);
+  return (timed * BATCH) / ((performance.now() - start) / 1000);
+}
+
+async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<number> {
+  const split = splitBackbone(await loadBackbone(folderHandler(), SIZE), 13, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
+  const plan = planMobileNetV1(split.trainable, CLASSES);
+  const engine = await WasmEngineTrainer.create(await engineWasm(), plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM });
+  const weights = await packWeights(plan, split.trainable);
+  split.trainable.dispose();
+  engine.setWeights(weights.params, weights.state);
+  const samplesPerSec = await rate((i) => engine.stepBitmaps(data[i % data.length]!.bitmaps, data[i % data.length]!.labels, LEARNING_RATE), 2, steps);
+  const metrics = await engine.readMetrics();
+  console.log(`  engine (WASM SIMD, 1 thread): ${samplesPerSec.toFixed(0)} samples/s over ${steps} steps; mean loss ${metrics.loss.toFixed(3)}, accuracy ${(metrics.accuracy * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
+  return samplesPerSec;
+}
+
+/** What the app's Trainer runs on tfjs's WASM backend: compile and trainOnBatch on the preprocessed batch. */
+async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<number> {
+  setWasmPaths(`${path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`);
+  registerWasmTrainingKernels();
+  if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not start its WASM backend.');
+  const split = splitBackbone(await loadBackbone(folderHandler(), SIZE), 13, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
+  split.trainable.compile({ optimizer: tf.train.adam(LEARNING_RATE), loss: 'categoricalCrossentropy' });
+  const samplesPerSec = await rate(async (i) => {
+    const { bitmaps, labels } = data[i % data.length]!;
+    const x = preprocess(bitmaps, 28, SIZE);
+    const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
+    await split.trainable.trainOnBatch(x, y);
+    tf.dispose([x, y]);
+  }, 1, steps);
+  split.trainable.dispose();
+  console.log(`  tfjs (WASM backend, as the app trains today): ${samplesPerSec.toFixed(1)} samples/s over ${steps} steps`);
+  return samplesPerSec;
+}
+
+/** torch_peer.py for one epoch on `rowsPerCategory` drawings a category: its epoch's samples/s, or why not. */
+async function nativeRate(rowsPerCategory: number, threads: number): Promise<{ samplesPerSec: number | null; note: string }> {
+  if (!existsSync(PYTHON) || !existsSync(TORCH_PEER)) return { samplesPerSec: null, note: `skipped: ${PYTHON} or ${TORCH_PEER} is missing` };
+  const env = { ...process.env, MODEL_DIR: MOBILENET_DIR, DATA_DIR: NPY_DIR, HIDDEN_DIR: NPY_DIR, SIZE: String(SIZE), BATCH: String(BATCH), EPOCHS: '1', MAX_ROWS: String(rowsPerCategory), THREADS: String(threads), DEVICE: 'cpu' };
+  const child = spawn(PYTHON, [TORCH_PEER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  // torch_peer prints one JSON object a line; the epoch line carries the training rate (augmentation included).
+  const epoch = out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { phase?: string; samplesPerSec?: number }).find((line) => line.phase === 'torch-epoch');
+  if (epoch?.samplesPerSec === undefined) {
+    const reason = /No module named 'torch'/.test(err) ? 'skipped: /usr/bin/python3 has no torch (apt-get install -y python3-torch)' : `torch_peer.py exited ${code}: ${err.trim().split('\n').at(-1) ?? ''}`;
+    return { samplesPerSec: null, note: reason };
+  }
+  return { samplesPerSec: epoch.samplesPerSec, note: `torch_peer.py, 1 epoch of ${rowsPerCategory} drawings × ${CLASSES} categories (80 % train), ${threads} threads` };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, 'tfjs-steps': { type: 'string', default: '3' }, 'skip-tfjs': { type: 'boolean', default: false }, 'skip-native': { type: 'boolean', default: false }, 'native-rows': { type: 'string', default: '800' } } });
+  const steps = Number(values.steps), tfjsSteps = Number(values['tfjs-steps']);
+  console.log(`CPU training benchmark — MobileNet v1 α=0.25, whole network, ${SIZE} px, batch ${BATCH}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
+  await tf.setBackend('cpu');
+  const data = await drawings(8);
+  const engine = await engineRate(data, steps);
+  const tfjs = values['skip-tfjs'] ? null : await tfjsRate(data, tfjsSteps);
+  const native = values['skip-native'] ? { samplesPerSec: null, note: 'skipped (--skip-native)' } : await nativeRate(Number(values['native-rows']), cpus().length);
+  console.log(`  native (PyTorch CPU): ${native.samplesPerSec === null ? native.note : `${native.samplesPerSec} samples/s (${native.note})`}`);
+  const ratio = native.samplesPerSec === null ? null : Math.round((engine / native.samplesPerSec) * 100) / 100;
+  if (ratio !== null) console.log(`  engine / native: ${ratio}× (target ≥ 0.5×)`);
+  const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+  console.log(JSON.stringify({
+    bench: 'wasm-engine', inputSizePx: SIZE, batchSize: BATCH, mode: 'whole', loadAverage: round(loadavg()[0]!),
+    cpuSamplesPerSec: { engine: round(engine), tfjs: round(tfjs), native: round(native.samplesPerSec) }, engineToNative: ratio, nativeNote: native.note,
+  }));
+}
+
+await main();

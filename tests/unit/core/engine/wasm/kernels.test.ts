@@ -1,0 +1,166 @@
+// The engine's WASM kernels one by one against tfjs ops on the CPU backend, on seeded data shaped to reach the
+// paths a MobileNet at 48 px may not: GEMM row and column tails and chunked long sums, depthwise and stem windows
+// on odd and even sizes at both strides, BatchNormalization on activations far from zero, and exact preprocessing.
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { samePadding } from '../../../../../src/core/engine/plan.ts';
+import { instantiateKernels, MemoryLayout, type EngineKernels } from '../../../../../src/core/engine/wasm/kernels.ts';
+import { preprocess } from '../../../../../src/core/mobilenet.ts';
+import { Random } from '../../../../../src/core/random.ts';
+import { engineWasm, relativeError, sketches, TOLERANCE } from './reference.ts';
+
+let k: EngineKernels;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  k = await instantiateKernels(await engineWasm());
+});
+
+/** Copies each array into a fresh layout of the module's memory; `out` reserves zeroed floats. */
+function place(arrays: Record<string, Float32Array | number>): { ptr: Record<string, number>; read: (name: string) => Float32Array } {
+  const layout = new MemoryLayout(k);
+  const ptr: Record<string, number> = {};
+  const length: Record<string, number> = {};
+  for (const [name, value] of Object.entries(arrays)) {
+    length[name] = typeof value === 'number' ? value : value.length;
+    ptr[name] = layout.floats(length[name]);
+  }
+  layout.grow();
+  for (const [name, value] of Object.entries(arrays)) {
+    const view = new Float32Array(k.memory.buffer, ptr[name], length[name]);
+    if (typeof value === 'number') view.fill(0);
+    else view.set(value);
+  }
+  return { ptr, read: (name) => new Float32Array(k.memory.buffer, ptr[name], length[name]).slice() };
+}
+
+function uniform(random: Random, length: number, magnitude = 1, offset = 0): Float32Array {
+  return Float32Array.from({ length }, () => offset + random.symmetric(magnitude));
+}
+
+describe('gemm', () => {
+  it('multiplies X·W and Xᵀ·dY through row tails, 8/4/1-column tails and inner sums longer than one chunk', () => {
+    const random = new Random(1);
+    const [m, kk, n] = [7, 300, 13];
+    const x = uniform(random, m * kk), w = uniform(random, kk * n), dy = uniform(random, m * n);
+    const { ptr, read } = place({ x, w, dy, y: m * n, dw: kk * n });
+    k.gemm(ptr.y!, ptr.x!, kk, 1, ptr.w!, n, m, n, kk);
+    k.gemm(ptr.dw!, ptr.x!, 1, kk, ptr.dy!, n, kk, n, m);
+    const [xt, wt, dyt] = [tf.tensor2d(x, [m, kk]), tf.tensor2d(w, [kk, n]), tf.tensor2d(dy, [m, n])];
+    expect(relativeError(read('y'), tf.matMul(xt, wt).dataSync())).toBeLessThan(TOLERANCE / 10);
+    expect(relativeError(read('dw'), tf.matMul(xt, dyt, true, false).dataSync())).toBeLessThan(TOLERANCE / 10);
+    tf.dispose([xt, wt, dyt]);
+  });
+});
+
+describe('window convolutions', () => {
+  for (const [size, stride] of [[7, 1], [7, 2], [8, 2]] as const) {
+    it(`depthwise 3×3 on ${size}×${size} at stride ${stride}: forward, input and filter gradients`, () => {
+      const random = new Random(size * 10 + stride);
+      const [batch, channels] = [3, 12];
+      const { out, before } = samePadding(size, 3, stride, 'same');
+      const x = uniform(random, batch * size * size * channels), w = uniform(random, 9 * channels), dy = uniform(random, batch * out * out * channels);
+      const { ptr, read } = place({ x, w, dy, y: dy.length, dx: x.length, dw: w.length });
+      const shape = [batch, size, size, out, out, stride, before, before, channels] as const;
+      k.depthwise_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
+      k.depthwise_backward_input(ptr.dy!, ptr.w!, ptr.dx!, ...shape);
+      k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape);
+      const xt = tf.tensor4d(x, [batch, size, size, channels]), wt = tf.tensor4d(w, [3, 3, channels, 1]), dyt = tf.tensor4d(dy, [batch, out, out, channels]);
+      const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.depthwiseConv2d(a, b, stride, 'same');
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a as tf.Tensor4D, b as tf.Tensor4D).mul(dyt).sum())([xt, wt]);
+      expect(relativeError(read('y'), f(xt, wt).dataSync())).toBeLessThan(TOLERANCE / 10);
+      expect(relativeError(read('dx'), dx!.dataSync())).toBeLessThan(TOLERANCE / 10);
+      expect(relativeError(read('dw'), dw!.dataSync())).toBeLessThan(TOLERANCE / 10);
+      tf.dispose([xt, wt, dyt, dx!, dw!]);
+    });
+  }
+
+  it('stem 3×3 from RGB at stride 2 on an odd size: forward and filter gradient', () => {
+    const random = new Random(3);
+    const [batch, size, cout, stride] = [2, 9, 8, 2];
+    const { out, before } = samePadding(size, 3, stride, 'same');
+    const x = uniform(random, batch * size * size * 3), w = uniform(random, 27 * cout), dy = uniform(random, batch * out * out * cout);
+    const { ptr, read } = place({ x, w, dy, y: dy.length, dw: w.length });
+    const shape = [batch, size, size, out, out, stride, before, before, cout] as const;
+    k.stem_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
+    k.stem_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape);
+    const xt = tf.tensor4d(x, [batch, size, size, 3]), wt = tf.tensor4d(w, [3, 3, 3, cout]), dyt = tf.tensor4d(dy, [batch, out, out, cout]);
+    const [dw] = tf.grads((b: tf.Tensor) => tf.conv2d(xt, b as tf.Tensor4D, stride, 'same').mul(dyt).sum())([wt]);
+    expect(relativeError(read('y'), tf.conv2d(xt, wt, stride, 'same').dataSync())).toBeLessThan(TOLERANCE / 10);
+    expect(relativeError(read('dw'), dw!.dataSync())).toBeLessThan(TOLERANCE / 10);
+    tf.dispose([xt, wt, dyt, dw!]);
+  });
+});
+
+describe('BatchNormalization + ReLU6', () => {
+  it('normalizes with batch statistics, moves the averages and back-propagates as tfjs, on ReLU6\'s edges too', () => {
+    const random = new Random(4);
+    const [rows, channels, epsilon, momentum] = [300, 12, 1e-3, 0.9];
+    const offsets = uniform(random, channels, 2), spreads = Float32Array.from({ length: channels }, () => 0.2 + random.next() * 3);
+    const x = Float32Array.from({ length: rows * channels }, (_, i) => offsets[i % channels]! + spreads[i % channels]! * random.symmetric(1));
+    // Large γ and β reach past 6 as well as below 0; γ = 0 with β = 0 or 6 puts every pre-activation exactly on
+    // ReLU6's edges, where tf.relu6's gradient stops at 0 and passes at 6 (as in the WebGPU engine's norm test).
+    const gamma = uniform(random, channels, 3), beta = uniform(random, channels, 1.5, 0.5), dy = uniform(random, rows * channels);
+    gamma.set([0, 0]);
+    beta.set([0, 6]);
+    const movingMean = uniform(random, channels), movingVariance = uniform(random, channels, 0.5, 1);
+    const { ptr, read } = place({ x, gamma, beta, dy, movingMean, movingVariance, y: x.length, dx: x.length, saved: 2 * channels, dGamma: channels, dBeta: channels, scratch: k.norm_scratch_floats(channels) });
+    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 1 - momentum, epsilon);
+    k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels);
+
+    const [xt, gt, bt, dyt] = [tf.tensor2d(x, [rows, channels]), tf.tensor1d(gamma), tf.tensor1d(beta), tf.tensor2d(dy, [rows, channels])];
+    const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, 0);
+      return tf.relu6(tf.batchNorm(a, mean, variance, b, g, epsilon));
+    };
+    const { mean, variance } = tf.moments(xt, 0);
+    const [mm, mv] = [tf.tensor1d(movingMean), tf.tensor1d(movingVariance)];
+    // tfjs-layers' update: moving − (moving − batch)·(1 − momentum).
+    expect(relativeError(read('movingMean'), mm.sub(mm.sub(mean).mul(1 - momentum)).dataSync())).toBeLessThan(TOLERANCE);
+    expect(relativeError(read('movingVariance'), mv.sub(mv.sub(variance).mul(1 - momentum)).dataSync())).toBeLessThan(TOLERANCE);
+    expect(relativeError(read('y'), f(xt, gt, bt).dataSync())).toBeLessThan(TOLERANCE);
+    const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b).mul(dyt).sum())([xt, gt, bt]);
+    expect(relativeError(read('dBeta'), db!.dataSync())).toBeLessThan(TOLERANCE);
+    expect(relativeError(read('dGamma'), dg!.dataSync())).toBeLessThan(TOLERANCE);
+    expect(relativeError(read('dx'), dx!.dataSync())).toBeLessThan(TOLERANCE);
+    tf.dispose([xt, gt, bt, dyt, mean, variance, mm, mv, dx!, dg!, db!]);
+  });
+
+  it('keeps the statistics of activations far from zero (mean 1,000, spread 1) to f32 precision', () => {
+    const [rows, channels] = [2048, 8];
+    const x = uniform(new Random(7), rows * channels, 1, 1000);
+    const { ptr, read } = place({
+      x, gamma: new Float32Array(channels).fill(1), beta: channels, y: x.length, saved: 2 * channels, movingMean: channels, movingVariance: channels,
+      scratch: k.norm_scratch_floats(channels),
+    });
+    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, 1e-3);
+    const saved = read('saved');
+    for (let c = 0; c < channels; c++) {
+      let sum = 0;
+      for (let r = 0; r < rows; r++) sum += x[r * channels + c]!;
+      const mean = sum / rows;
+      let squares = 0;
+      for (let r = 0; r < rows; r++) squares += (x[r * channels + c]! - mean) ** 2;
+      const invStd = 1 / Math.sqrt(squares / rows + 1e-3);
+      expect(Math.abs(saved[c]! - mean) / mean).toBeLessThanOrEqual(1e-6);
+      expect(Math.abs(saved[channels + c]! - invStd) / invStd).toBeLessThanOrEqual(TOLERANCE);
+    }
+  });
+});
+
+describe('preprocess', () => {
+  for (const inputSizePx of [28, 48, 96]) {
+    it(`turns 28×28 bitmaps into mobilenet.ts's ${inputSizePx} px input, bit for bit`, () => {
+      const count = 3;
+      const bitmaps = sketches(count, new Random(inputSizePx));
+      const outFloats = count * inputSizePx ** 2 * 3;
+      const layout = new MemoryLayout(k);
+      const [bitmapsAt, outAt] = [layout.floats(Math.ceil(bitmaps.length / 4)), layout.floats(outFloats)];
+      layout.grow();
+      new Uint8Array(k.memory.buffer, bitmapsAt, bitmaps.length).set(bitmaps);
+      k.preprocess(bitmapsAt, outAt, count, 28, inputSizePx);
+      const expected = preprocess(bitmaps, 28, inputSizePx);
+      expect(new Float32Array(k.memory.buffer, outAt, outFloats).slice()).toEqual(expected.dataSync());
+      expected.dispose();
+    });
+  }
+});
