@@ -48,7 +48,7 @@ export class WasmEngineTrainer {
     this.grads = memory.floats(plan.paramCount);
     this.m = memory.floats(plan.paramCount);
     this.v = memory.floats(plan.paramCount);
-    this.input = memory.floats(batch * plan.inputSizePx ** 2 * 3);
+    this.input = memory.floats(batch * plan.inputSizePx ** 2 * plan.inputChannels);
     this.bitmaps = memory.floats(Math.ceil((batch * (options.imageSizePx ?? 28) ** 2) / 4));
     let largest = 0, scratch = 0;
     this.layers = plan.steps.map((step) => {
@@ -116,7 +116,7 @@ export class WasmEngineTrainer {
   /** One training step on `input` (count × size × size × 3, in [-1, 1]) and class-index `labels`, count ≤ batch. */
   step(input: Float32Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
     this.checkCount(count);
-    this.view(this.input, count * this.plan.inputSizePx ** 2 * 3).set(input.subarray(0, count * this.plan.inputSizePx ** 2 * 3));
+    this.view(this.input, count * this.plan.inputSizePx ** 2 * this.plan.inputChannels).set(input.subarray(0, count * this.plan.inputSizePx ** 2 * this.plan.inputChannels));
     this.train(labels, learningRate, count);
   }
 
@@ -130,7 +130,7 @@ export class WasmEngineTrainer {
   /** Class probabilities for `count` (≤ batch) drawings, BatchNormalization on its moving statistics. */
   async predict(input: Float32Array, count: number): Promise<Float32Array> {
     this.checkCount(count);
-    this.view(this.input, count * this.plan.inputSizePx ** 2 * 3).set(input.subarray(0, count * this.plan.inputSizePx ** 2 * 3));
+    this.view(this.input, count * this.plan.inputSizePx ** 2 * this.plan.inputChannels).set(input.subarray(0, count * this.plan.inputSizePx ** 2 * this.plan.inputChannels));
     return this.probabilities(count);
   }
 
@@ -241,7 +241,8 @@ export class WasmEngineTrainer {
           k.column_sum(dy, this.grad(step.bias), batch, step.units);
           this.matmulBackward(x, dy, dx, step.kernel, batch, step.inputs, step.units, needsInputGrad);
           break;
-        case 'pool': k.pool_backward(dy, dx, batch, step.pixels, step.channels); break;
+        case 'pool': if (needsInputGrad) k.pool_backward(dy, dx, batch, step.pixels, step.channels); break;
+        case 'dropout': throw new UnsupportedModelError(`${step.name}: the engine's CPU path has no dropout yet.`);
         case 'bn-relu6':
           k.norm_backward(x, dy, this.param(step.gamma), this.param(step.beta), saved, dx, this.grad(step.gamma), this.grad(step.beta), this.scratch, batch * step.pixels, step.channels);
           break;
@@ -273,7 +274,7 @@ export class WasmEngineTrainer {
       case 'conv': case 'depthwise': return 0;
       case 'pointwise': return step.cin * step.cout;
       case 'bn-relu6': return this.k.norm_scratch_floats(step.channels);
-      case 'pool': return 0;
+      case 'pool': case 'dropout': return 0;
       case 'dense': return step.inputs * step.units;
     }
   }
@@ -298,6 +299,7 @@ function windowOf(step: Extract<PlanStep, { kind: 'conv' | 'depthwise' }>): [num
 
 /** The kernels run channels four at a time (every MobileNet v1 width is a multiple of 8); the stem takes RGB. */
 function checkCovered(step: PlanStep): void {
+  if (step.kind === 'dropout') throw new UnsupportedModelError(`${step.name}: the engine's CPU path has no dropout yet.`);
   const channels = step.kind === 'conv' ? step.cout : step.kind === 'depthwise' || step.kind === 'bn-relu6' || step.kind === 'pool' ? step.channels : 4;
   if (channels % 4 !== 0) throw new UnsupportedModelError(`${'name' in step ? step.name : step.kind}: the engine's CPU kernels take channel counts that are multiples of 4, not ${channels}.`);
   if (step.kind === 'conv' && step.cin !== 3) throw new UnsupportedModelError(`${step.name}: the engine's full convolution takes 3 input channels, not ${step.cin}.`);
@@ -311,6 +313,7 @@ function outputsOf(step: PlanStep): number {
     case 'pointwise': return step.rows * step.cout;
     case 'bn-relu6': return step.pixels * step.channels;
     case 'pool': return step.channels;
+    case 'dropout': return step.units;
     case 'dense': return step.units;
   }
 }
