@@ -39,16 +39,21 @@ export function drawAugmentation(options: AugmentOptions, random: Random): Augme
 
 /** Augments `count` bitmaps of `sizePx`² back to back in `source` into a new array. */
 export function augmentBitmaps(source: Uint8Array, sizePx: number, options: AugmentOptions, random: Random): Uint8Array<ArrayBuffer> {
+  const count = source.length / (sizePx * sizePx);
+  return applyAugmentation(source, sizePx, Array.from({ length: count }, () => drawAugmentation(options, random)));
+}
+
+/** The bitmaps of `source` (back to back) each transformed by its draw, into a new array. */
+export function applyAugmentation(source: Uint8Array, sizePx: number, draws: readonly AugmentDraw[]): Uint8Array<ArrayBuffer> {
   const pixels = sizePx * sizePx;
   const out = new Uint8Array(source.length);
   const scratch = new Uint8Array(pixels);
-  for (let offset = 0; offset < source.length; offset += pixels) {
-    const image = source.subarray(offset, offset + pixels);
-    const target = out.subarray(offset, offset + pixels);
-    const draw = drawAugmentation(options, random);
+  draws.forEach((draw, n) => {
+    const image = source.subarray(n * pixels, (n + 1) * pixels);
+    const target = out.subarray(n * pixels, (n + 1) * pixels);
     warp(image, draw.thicken ? scratch : target, sizePx, draw);
     if (draw.thicken) dilate(scratch, target, sizePx);
-  }
+  });
   return out;
 }
 

@@ -23,6 +23,8 @@ export interface RunDeps {
   /** Awaited between batches: 'stop' ends the run as cancelled. */
   betweenBatches(): Promise<'go' | 'stop'>;
   checkpointEverySec: number;
+  /** The engine's compiled WebAssembly, for runs on tfjs's WASM or CPU backend (the worker fetches it once). */
+  engineModule?(): Promise<WebAssembly.Module>;
 }
 
 export function newRun(config: TrainConfig): RunRecord {
@@ -96,7 +98,8 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
         }
         run.timings.cacheSec += (performance.now() - started) / 1000;
         started = performance.now();
-        const path = await trainer.useEngine(checkpoint);
+        const onCpu = run.backend.name === 'wasm' || run.backend.name === 'cpu';
+        const path = await trainer.useEngine(checkpoint, onCpu ? await deps.engineModule?.() : undefined);
         deps.onProgress({ kind: 'phase', phase: 'training', detail: `${config.epochs} epochs of ${data.train.labels.length} drawings, on ${path}` });
         const outcome = await trainer.train({
           onProgress: (progress) => {

@@ -50,7 +50,7 @@ export class Trainer {
   private features: Map<'train' | 'validation' | 'test', Float32Array> | null = null;
   private readonly featureShape: number[];
   private readonly optimizer: tf.AdamOptimizer;
-  /** Set by `useEngine`: training steps then run through the fused WebGPU engine, everything else on tfjs. */
+  /** Set by `useEngine`: training steps and predictions then run through the engine, everything else on tfjs. */
   private engine: EngineBridge | null = null;
   /** The tfjs path's last step's tally, until `takeTally`. */
   private unread: Tally | null = null;
@@ -93,15 +93,15 @@ export class Trainer {
   }
 
   /**
-   * Moves training steps (and the predictions of validation and evaluation) onto the fused WebGPU engine where it
-   * covers the run: on tfjs's WebGPU backend, a model the engine plans (the whole network, the last blocks or the
-   * head, the latter two on cached features). Call after `loadWeights` and `cacheFeatures` (the engine starts from
-   * the model's weights and the checkpoint's Adam state). Returns which path trains and why, for the page.
+   * Moves training steps (and the predictions of validation and evaluation) onto the engine where it covers the
+   * run: a model the engine plans (the whole network, the last blocks or the head, the latter two on cached
+   * features), on tfjs's WebGPU backend (the engine's WebGPU path), or on its WASM or CPU backend when `cpuModule`,
+   * the engine's compiled WebAssembly, is given. Call after `loadWeights` and `cacheFeatures` (the engine starts
+   * from the model's weights and the checkpoint's Adam state). Returns which path trains and why, for the page.
    */
-  async useEngine(checkpoint?: Pick<Checkpoint, 'optimizer'>): Promise<string> {
-    if (tf.getBackend() !== 'webgpu') return `tfjs (the engine runs on WebGPU; this run is on ${tf.getBackend()})`;
+  async useEngine(checkpoint?: Pick<Checkpoint, 'optimizer'>, cpuModule?: WebAssembly.Module): Promise<string> {
     const options = { batch: this.config.batchSize, momentum: FINE_TUNE_BN_MOMENTUM, imageSizePx: this.data.imageSizePx, seed: this.config.seed };
-    const choice = await EngineBridge.create(this.split.trainable, options, checkpoint?.optimizer);
+    const choice = await EngineBridge.create(this.split.trainable, options, checkpoint?.optimizer, cpuModule);
     this.engine?.destroy();
     this.engine = choice.engine;
     return choice.engine === null ? `tfjs (${choice.reason})` : choice.reason;
@@ -195,7 +195,8 @@ export class Trainer {
       const labels = Uint32Array.from(indices, (i) => this.data.train.labels[i]!);
       const cached = this.cachedRows('train', indices);
       if (cached !== null) return this.engine.stepFeatures(cached, labels, this.learningRate);
-      // The engine augments on the device, with transforms drawn here from the run's stream as augmentBitmaps draws them.
+      // The engine augments (on the GPU, or in JS before its WebAssembly preprocessing), with transforms drawn here
+      // from the run's stream as augmentBitmaps draws them.
       const draws = isAugmenting(this.config.augmentation) ? Array.from(indices, () => drawAugmentation(this.config.augmentation, random)) : undefined;
       return this.engine.stepBitmaps(this.batchBitmaps('train', indices, null), labels, this.learningRate, draws);
     }
@@ -212,8 +213,9 @@ export class Trainer {
   }
 
   /**
-   * Loss and accuracy of the steps since the last tally: on tfjs the last step's; on the engine a readback (the
-   * only wait on the GPU in training) when `now` or METRICS_EVERY_MS after the last one, else null.
+   * Loss and accuracy of the steps since the last tally: on tfjs and on the engine's WebAssembly path the last
+   * step's; on its WebGPU path a readback (the only wait on the GPU in training) when `now` or METRICS_EVERY_MS
+   * after the last one, else null.
    */
   private async takeTally(now: boolean): Promise<Tally | null> {
     if (this.engine === null) {
@@ -221,7 +223,7 @@ export class Trainer {
       this.unread = null;
       return tally;
     }
-    if (!now && performance.now() - this.lastRead < METRICS_EVERY_MS) return null;
+    if (!now && !this.engine.metricsAreFree && performance.now() - this.lastRead < METRICS_EVERY_MS) return null;
     this.lastRead = performance.now();
     const tally = await this.engine.readMetrics();
     return tally.samples > 0 ? tally : null;

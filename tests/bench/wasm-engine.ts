@@ -60,7 +60,7 @@ async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], 
   engine.setWeights(weights.params, weights.state);
   const samplesPerSec = await rate((i) => engine.stepBitmaps(data[i % data.length]!.bitmaps, data[i % data.length]!.labels, LEARNING_RATE), 2, steps);
   const metrics = await engine.readMetrics();
-  console.log(`  engine (WASM SIMD, 1 thread): ${samplesPerSec.toFixed(0)} samples/s over ${steps} steps; mean loss ${metrics.loss.toFixed(3)}, accuracy ${(metrics.accuracy * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
+  console.log(`  engine (WASM SIMD, 1 thread): ${samplesPerSec.toFixed(0)} samples/s over ${steps} steps; mean loss ${(metrics.lossSum / metrics.samples).toFixed(3)}, accuracy ${(metrics.correct / metrics.samples * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
   return samplesPerSec;
 }
 

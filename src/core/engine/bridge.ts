@@ -1,58 +1,78 @@
 // Lets the Trainer (training.ts) run its training steps and predictions through the engine while everything else
 // stays on tfjs: weights start from and return to the trainable LayersModel (so checkpoints, export and the rest
 // are unchanged), and Adam's state converts to and from tfjs's optimizer format, so a checkpoint written on one path
-// resumes on the other. Runs in the trainer worker, on tfjs's WebGPU backend; owns its own GPU device.
+// resumes on the other. The engine runs on WebGPU (step.ts, a device of its own) where tfjs runs on WebGPU, and on
+// WebAssembly (wasm/trainer.ts) where tfjs runs on its WASM or CPU backend and the caller has the engine's module.
+// Runs in the trainer worker.
 import * as tf from '@tensorflow/tfjs';
-import type { StoredTensor } from '../run-protocol.ts';
 import type { AugmentDraw } from '../augment.ts';
+import type { StoredTensor } from '../run-protocol.ts';
 import { GpuContext } from './gpu.ts';
-import { DRAW_FLOATS, packDraws } from './preprocess.ts';
 import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } from './plan.ts';
 import { EngineTrainer, type EngineStepOptions, type StepMetrics } from './step.ts';
+import { WasmEngineTrainer } from './wasm/trainer.ts';
 
 export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
 
-export class EngineBridge {
-  /** Each step's augmentation transforms, packed for the upload (reused). */
-  private readonly draws: Float32Array<ArrayBuffer>;
+/** What the bridge drives: the surface EngineTrainer (WebGPU) and WasmEngineTrainer (WebAssembly) share. */
+type EngineSteps = Pick<EngineTrainer, 'options' | 'setWeights' | 'setAdamState' | 'readWeights' | 'readAdamState' | 'readMetrics' | 'step' | 'stepBitmaps' | 'predict' | 'predictBitmaps' | 'throttle' | 'destroy'>;
 
-  private constructor(private readonly gpu: GpuContext, private readonly plan: EnginePlan, private readonly trainer: EngineTrainer, private readonly model: tf.LayersModel) {
-    this.draws = new Float32Array(trainer.options.batch * DRAW_FLOATS);
+export class EngineBridge {
+  private constructor(private readonly plan: EnginePlan, private readonly trainer: EngineSteps, private readonly model: tf.LayersModel, private readonly release: () => void) {}
+
+  /** Whether reading the metrics costs nothing (on WebAssembly: no GPU to wait for), so every step may report. */
+  get metricsAreFree(): boolean {
+    return this.trainer instanceof WasmEngineTrainer;
   }
 
   /**
    * The engine for training `model` (a trainable model from splitBackbone, any mode) with batches of `batch`,
    * starting from its weights and, when resuming, from tfjs-format Adam state; or why the tfjs path trains it.
+   * `cpuModule` (the engine's compiled WebAssembly) lets it train where tfjs runs on its WASM or CPU backend.
    */
-  static async create(model: tf.LayersModel, options: EngineStepOptions, optimizer: readonly StoredTensor[] = []): Promise<EngineChoice> {
+  static async create(model: tf.LayersModel, options: EngineStepOptions, optimizer: readonly StoredTensor[] = [], cpuModule?: WebAssembly.Module): Promise<EngineChoice> {
+    const backend = tf.getBackend();
+    const onGpu = backend === 'webgpu';
+    if (!onGpu && (cpuModule === undefined || (backend !== 'wasm' && backend !== 'cpu'))) {
+      return { engine: null, reason: `the engine runs where tfjs runs on WebGPU, WASM or the CPU with the engine's module at hand; this run is on ${backend}` };
+    }
     let plan: EnginePlan;
+    let trainer: EngineSteps;
+    let release = () => {};
     try {
       plan = planMobileNetV1(model, model.outputs[0]!.shape[1]!);
+      if (onGpu) {
+        const gpu = await GpuContext.create();
+        if (gpu === null) return { engine: null, reason: 'no WebGPU adapter for the engine' };
+        trainer = new EngineTrainer(gpu, plan, options);
+        release = () => gpu.destroy();
+      } else {
+        trainer = await WasmEngineTrainer.create(cpuModule!, plan, options);
+      }
     } catch (error) {
       if (error instanceof UnsupportedModelError) return { engine: null, reason: `the engine does not cover this model (${error.message})` };
       throw error;
     }
-    const gpu = await GpuContext.create();
-    if (gpu === null) return { engine: null, reason: 'no WebGPU adapter for the engine' };
-    const trainer = new EngineTrainer(gpu, plan, options);
-    const bridge = new EngineBridge(gpu, plan, trainer, model);
+    const bridge = new EngineBridge(plan, trainer, model, release);
     const weights = await packWeights(plan, model);
     trainer.setWeights(weights.params, weights.state);
     if (optimizer.length > 0) bridge.loadAdam(optimizer);
     const layers = plan.steps.filter((step) => step.kind !== 'bn-relu6').length;
     const input = plan.steps[0]?.kind === 'conv' ? '' : ', on cached features';
-    return { engine: bridge, reason: `the fused WebGPU engine (${layers} layers${input}): each step runs as a few hundred large GPU dispatches instead of tfjs's thousands of small ones` };
+    const reason = onGpu
+      ? `the fused WebGPU engine (${layers} layers${input}): each step runs as a few hundred large GPU dispatches instead of tfjs's thousands of small ones`
+      : `the engine's WebAssembly path (${layers} layers${input}, SIMD, one thread): each layer runs as one fused kernel call instead of tfjs's op-by-op ${backend === 'wasm' ? 'WASM backend' : 'CPU backend'}`;
+    return { engine: bridge, reason };
   }
 
   /**
-   * Submits one step on stored bitmaps (augmented by `draws`, when given, and preprocessed on the device); resolves
-   * once at most a few steps are queued.
+   * Submits one step on stored bitmaps (augmented by `draws`, when given, and preprocessed by the engine); resolves
+   * once at most a few steps are queued (on WebAssembly, once it is done).
    */
   stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, draws?: readonly AugmentDraw[]): Promise<void> {
-    this.trainer.stepBitmaps(bitmaps, labels, learningRate, labels.length, draws === undefined ? undefined : packDraws(draws, this.draws.subarray(0, draws.length * DRAW_FLOATS)));
+    this.trainer.stepBitmaps(bitmaps, labels, learningRate, labels.length, draws);
     return this.trainer.throttle();
   }
-
 
   /** The same on the cached features of a frozen part. */
   stepFeatures(features: Float32Array, labels: Uint32Array, learningRate: number): Promise<void> {
@@ -124,6 +144,6 @@ export class EngineBridge {
 
   destroy(): void {
     this.trainer.destroy();
-    this.gpu.destroy();
+    this.release();
   }
 }

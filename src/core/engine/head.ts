@@ -173,11 +173,31 @@ fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u3
   out[i] = a[i] * b[i];
 }`;
 
+/** The u32 below which an element is dropped, for `rate` (the kernel's comparison; dropoutKeeps mirrors it). */
+function dropoutThreshold(rate: number): number {
+  return Math.min(0xffffffff, Math.round(rate * 2 ** 32));
+}
+
+/** DROPOUT_FORWARD's PCG hash in u32 arithmetic, for the engine's CPU path. */
+function pcg(v: number): number {
+  const state = (Math.imul(v, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+/** The mask DROPOUT_FORWARD draws for (seed, step), as 1/(1 − rate) or 0 per element: the CPU path's, equal to the GPU's. */
+export function dropoutMask(out: Float32Array, { count, rate, seed, step }: DropoutOptions): void {
+  const threshold = dropoutThreshold(rate);
+  const scale = Math.fround(1 / (1 - rate));
+  const base = pcg((seed ^ pcg(step >>> 0)) >>> 0);
+  for (let i = 0; i < count; i++) out[i] = pcg((base + i) >>> 0) >= threshold ? scale : 0;
+}
+
 /** y = x · mask, the mask drawn from (seed, step) and written for dropoutBackward: 1 dispatch. */
 export function dropoutForward(gpu: GpuContext, b: { x: Binding; y: Binding; mask: Binding }, { count, rate, seed, step }: DropoutOptions): void {
   if (!(rate >= 0 && rate < 1)) throw new Error(`A dropout rate is in [0, 1), not ${rate}.`);
   const words = new Uint32Array(5);
-  words.set([count, Math.min(0xffffffff, Math.round(rate * 2 ** 32)), seed >>> 0, step >>> 0]);
+  words.set([count, dropoutThreshold(rate), seed >>> 0, step >>> 0]);
   new Float32Array(words.buffer, 16, 1)[0] = 1 / (1 - rate);
   gpu.dispatch(DROPOUT_FORWARD, [b.x, b.y, b.mask], flatGrid(count), words);
 }

@@ -12,7 +12,8 @@ import {
 } from './matmul.ts';
 import { BN_EPSILON, normBackward, normForwardInference, normForwardTraining, normSavedLength, normScratchLength } from './norm.ts';
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from './plan.ts';
-import { augmentBitmapsOnDevice, bitmapWords, DRAW_FLOATS, packBitmaps, preprocessBitmaps } from './preprocess.ts';
+import type { AugmentDraw } from '../augment.ts';
+import { augmentBitmapsOnDevice, bitmapWords, DRAW_FLOATS, packBitmaps, packDraws, preprocessBitmaps } from './preprocess.ts';
 
 export interface EngineStepOptions {
   /** Drawings per step; every buffer is sized for it once. */
@@ -50,7 +51,9 @@ export class EngineTrainer {
   private readonly input: GPUBuffer;
   /** Raw bitmaps of a batch, 4 bytes a word, that `stepBitmaps` preprocesses into `input` on the device. */
   private readonly bitmaps: GPUBuffer;
-  /** Augmentation: each drawing's transform, and the warped bitmaps preprocessing then reads (and thickens). */
+  /** Augmentation: each drawing's transform (packed here, then on the device), and the warped bitmaps preprocessing
+   * then reads (and thickens). */
+  private readonly drawValues: Float32Array<ArrayBuffer>;
   private readonly draws: GPUBuffer;
   private readonly warped: GPUBuffer;
   private readonly labels: GPUBuffer;
@@ -73,6 +76,7 @@ export class EngineTrainer {
     this.v = gpu.buffer(plan.paramCount, 'adam v');
     this.input = gpu.buffer(batch * plan.inputSizePx ** 2 * plan.inputChannels, 'input');
     this.bitmaps = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'bitmaps');
+    this.drawValues = new Float32Array(batch * DRAW_FLOATS);
     this.draws = gpu.buffer(batch * DRAW_FLOATS, 'augmentation draws');
     this.warped = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'warped bitmaps');
     this.labels = gpu.buffer(batch, 'labels');
@@ -164,16 +168,16 @@ export class EngineTrainer {
 
   /**
    * The same step from stored bitmaps (count × imageSizePx², uint8), preprocessed on the device, and augmented
-   * there first when `draws` (preprocess.ts packDraws: count transforms) is given.
+   * there first when `draws` (a transform a drawing) is given.
    */
-  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch, draws?: Float32Array): void {
+  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch, draws?: readonly AugmentDraw[]): void {
     this.assertImages();
     const imageSizePx = this.options.imageSizePx ?? 28;
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
     const shape = { count, imageSizePx, inputSizePx: this.plan.inputSizePx };
     if (draws === undefined) preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, shape);
     else {
-      this.gpu.write(this.draws, draws);
+      this.gpu.write(this.draws, packDraws(draws, this.drawValues.subarray(0, draws.length * DRAW_FLOATS)));
       augmentBitmapsOnDevice(this.gpu, { bitmaps: this.bitmaps, draws: this.draws, out: this.warped }, shape);
       preprocessBitmaps(this.gpu, { bitmaps: this.warped, out: this.input, draws: this.draws }, shape);
     }

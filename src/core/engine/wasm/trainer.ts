@@ -2,16 +2,17 @@
 // step.ts's EngineTrainer, on the WebAssembly SIMD kernels beside this file, so weights and Adam state move between
 // the two paths unchanged. Every buffer lives in the module's one memory, laid out once. Single thread; runs in
 // Node and in a worker (the caller supplies the .wasm bytes or module).
-import { adamCoefficients } from '../head.ts';
+import { applyAugmentation, type AugmentDraw } from '../../augment.ts';
+import { adamCoefficients, dropoutMask } from '../head.ts';
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from '../plan.ts';
-import type { EngineStepOptions } from '../step.ts';
+import type { EngineStepOptions, StepMetrics } from '../step.ts';
 import { instantiateKernels, MemoryLayout, type EngineKernels } from './kernels.ts';
 
 interface Layer {
   step: PlanStep;
   /** Byte offset of what the step writes (as in step.ts: a convolution's pre-normalization output, BN+ReLU6's activation, …). */
   out: number;
-  /** BN+ReLU6: the batch mean and 1/√(σ²+ε) its backward pass reads. */
+  /** BN+ReLU6: the batch mean and 1/√(σ²+ε) its backward pass reads; dropout: its scaled mask. */
   saved: number;
 }
 
@@ -55,7 +56,8 @@ export class WasmEngineTrainer {
       checkCovered(step);
       largest = Math.max(largest, batch * outputsOf(step));
       scratch = Math.max(scratch, this.scratchOf(step));
-      return { step, out: memory.floats(batch * outputsOf(step)), saved: step.kind === 'bn-relu6' ? memory.floats(2 * step.channels) : 0 };
+      const saved = step.kind === 'bn-relu6' ? memory.floats(2 * step.channels) : step.kind === 'dropout' ? memory.floats(batch * step.units) : 0;
+      return { step, out: memory.floats(batch * outputsOf(step)), saved };
     });
     this.dLogits = memory.floats(batch * this.dense.units);
     this.gradA = memory.floats(largest);
@@ -106,12 +108,18 @@ export class WasmEngineTrainer {
     return this.view(this.grads, this.plan.paramCount).slice();
   }
 
-  /** Mean loss and accuracy over the steps since the last read, then starts new sums. */
-  async readMetrics(): Promise<{ loss: number; accuracy: number; steps: number }> {
+  /** Loss and accuracy summed over the steps since the last read, then starts new sums. */
+  async readMetrics(): Promise<StepMetrics> {
     const { lossSum, correct, batches, samples } = this.metrics;
     this.metrics = { lossSum: 0, correct: 0, batches: 0, samples: 0 };
-    return { loss: batches === 0 ? Number.NaN : lossSum / batches, accuracy: samples === 0 ? Number.NaN : correct / samples, steps: batches };
+    return { lossSum, correct, samples, steps: batches };
   }
+
+  /** Steps run to their end here: nothing is ever queued (EngineTrainer's surface). */
+  async throttle(): Promise<void> {}
+
+  /** The module's memory goes with its instance once nothing refers to it. */
+  destroy(): void {}
 
   /** One training step on `input` (count × size × size × 3, in [-1, 1]) and class-index `labels`, count ≤ batch. */
   step(input: Float32Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
@@ -120,10 +128,10 @@ export class WasmEngineTrainer {
     this.train(labels, learningRate, count);
   }
 
-  /** The same step from stored bitmaps (count × imageSizePx², uint8), preprocessed in the module. */
-  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
+  /** The same step from stored bitmaps (count × imageSizePx², uint8), augmented by `draws` when given, preprocessed in the module. */
+  stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch, draws?: readonly AugmentDraw[]): void {
     this.checkCount(count);
-    this.preprocess(bitmaps, count);
+    this.preprocess(draws === undefined ? bitmaps : applyAugmentation(bitmaps.subarray(0, count * (this.options.imageSizePx ?? 28) ** 2), this.options.imageSizePx ?? 28, draws), count);
     this.train(labels, learningRate, count);
   }
 
@@ -160,7 +168,7 @@ export class WasmEngineTrainer {
   }
 
   /**
-   * Softmax cross-entropy over a few classes, in double here rather than in the module: adds the batch's mean loss
+   * Softmax cross-entropy over a few classes, in double here rather than in the module: adds the batch's summed loss
    * and its correct argmax predictions (the first maximum wins, as in tf.argMax) to the metrics and writes
    * (softmax − onehot)/count to dLogits.
    */
@@ -182,7 +190,7 @@ export class WasmEngineTrainer {
       if (best === label) correct++;
       for (let c = 0; c < classes; c++) dLogits[n * classes + c] = (Math.exp(row[c]! - top) / total - (c === label ? 1 : 0)) / count;
     }
-    this.metrics.lossSum += loss / count;
+    this.metrics.lossSum += loss;
     this.metrics.correct += correct;
     this.metrics.batches += 1;
     this.metrics.samples += count;
@@ -219,6 +227,16 @@ export class WasmEngineTrainer {
           break;
         }
         case 'pool': k.pool_forward(x, out, batch, step.pixels, step.channels); break;
+        case 'dropout': {
+          // A few hundred floats a drawing: in JS, with the GPU kernel's hash, so both paths draw the same masks.
+          const count = batch * step.units;
+          const mask = this.view(saved, count);
+          if (training) dropoutMask(mask, { count, rate: step.rate, seed: this.options.seed ?? 0, step: this.steps + 1 });
+          else mask.fill(1);
+          const input = this.view(x, count), output = this.view(out, count);
+          for (let i = 0; i < count; i++) output[i] = input[i]! * mask[i]!;
+          break;
+        }
         case 'dense':
           k.gemm(out, x, step.inputs, 1, this.param(step.kernel), step.units, batch, step.units, step.inputs);
           k.add_bias(out, this.param(step.bias), batch, step.units);
@@ -242,7 +260,13 @@ export class WasmEngineTrainer {
           this.matmulBackward(x, dy, dx, step.kernel, batch, step.inputs, step.units, needsInputGrad);
           break;
         case 'pool': if (needsInputGrad) k.pool_backward(dy, dx, batch, step.pixels, step.channels); break;
-        case 'dropout': throw new UnsupportedModelError(`${step.name}: the engine's CPU path has no dropout yet.`);
+        case 'dropout':
+          if (needsInputGrad) {
+            const count = batch * step.units;
+            const [gradient, mask, input] = [this.view(dy, count), this.view(saved, count), this.view(dx, count)];
+            for (let i = 0; i < count; i++) input[i] = gradient[i]! * mask[i]!;
+          }
+          break;
         case 'bn-relu6':
           k.norm_backward(x, dy, this.param(step.gamma), this.param(step.beta), saved, dx, this.grad(step.gamma), this.grad(step.beta), this.scratch, batch * step.pixels, step.channels);
           break;
@@ -299,7 +323,6 @@ function windowOf(step: Extract<PlanStep, { kind: 'conv' | 'depthwise' }>): [num
 
 /** The kernels run channels four at a time (every MobileNet v1 width is a multiple of 8); the stem takes RGB. */
 function checkCovered(step: PlanStep): void {
-  if (step.kind === 'dropout') throw new UnsupportedModelError(`${step.name}: the engine's CPU path has no dropout yet.`);
   const channels = step.kind === 'conv' ? step.cout : step.kind === 'depthwise' || step.kind === 'bn-relu6' || step.kind === 'pool' ? step.channels : 4;
   if (channels % 4 !== 0) throw new UnsupportedModelError(`${'name' in step ? step.name : step.kind}: the engine's CPU kernels take channel counts that are multiples of 4, not ${channels}.`);
   if (step.kind === 'conv' && step.cin !== 3) throw new UnsupportedModelError(`${step.name}: the engine's full convolution takes 3 input channels, not ${step.cin}.`);
