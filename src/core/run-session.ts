@@ -99,7 +99,7 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
         run.timings.cacheSec += (performance.now() - started) / 1000;
         started = performance.now();
         const onCpu = run.backend.name === 'wasm' || run.backend.name === 'cpu';
-        const path = await trainer.useEngine(checkpoint, onCpu ? await deps.engineModule?.() : undefined);
+        const path = config.engine === 'tfjs' ? 'tfjs (the config asks for it)' : await trainer.useEngine(checkpoint, onCpu ? await deps.engineModule?.() : undefined);
         deps.onProgress({ kind: 'phase', phase: 'training', detail: `${config.epochs} epochs of ${data.train.labels.length} drawings, on ${path}` });
         const outcome = await trainer.train({
           onProgress: (progress) => {

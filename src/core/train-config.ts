@@ -25,10 +25,12 @@ export interface TrainConfig {
   /** 'cosine' anneals the rate to 0 over the run (a function of the step, so a resumed run continues it). */
   learningRateSchedule: 'constant' | 'cosine';
   dropoutRate: number;
+  /** 'tfjs' keeps training steps off the engine (the reference path); 'auto' uses it wherever it covers the run. */
+  engine: 'auto' | 'tfjs';
   augmentation: AugmentOptions;
   dataset: { datasetId: string; categories: string[]; maxPerCategory: number; testDatasetId?: string };
   split: { validationFraction: number; testFraction: number };
-  /** Which tfjs backend to try first ('auto' probes WebGPU → WebGL → CPU). */
+  /** Which tfjs backend to try first ('auto': see backend.ts chooseBackend). */
   backend: 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
   seed: number;
 }
