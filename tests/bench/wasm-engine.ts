@@ -2,7 +2,8 @@
 // 64, real weights (public/assets) and real drawings (../shared's Quick, Draw! .npy files): the engine's WASM path
 // (src/core/engine/wasm), tfjs on its WASM backend (the app's CPU path today), and PyTorch on the same machine when
 // /usr/bin/python3 has torch (../shared/gpu/torch_peer.py, one epoch). Last line: JSON with
-// `cpuSamplesPerSec: { engine, tfjs, native }` (null for a column that could not run, with the reason).
+// `cpuSamplesPerSec: { engine, tfjs, native }` (null for a column that could not run, with the reason) and, as other
+// work may load the machine, the engine's and tfjs's samples per second of their own CPU time (`perCpuSecond`).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -43,15 +44,23 @@ async function drawings(batches: number): Promise<{ bitmaps: Uint8Array; labels:
   });
 }
 
-/** Samples/s over `timed` steps after `warmup` steps; `step(i)` runs the i-th. */
-async function rate(step: (i: number) => Promise<void> | void, warmup: number, timed: number): Promise<number> {
-  for (let i = 0; i < warmup; i++) await step(i);
-  const start = performance.now();
-  for (let i = 0; i < timed; i++) await step(warmup + i);
-  return (timed * BATCH) / ((performance.now() - start) / 1000);
+interface Rate {
+  /** Samples per second of wall-clock time. */
+  wall: number;
+  /** Samples per second of this process's CPU time: on a machine other work loads, what one core does. */
+  cpu: number;
 }
 
-async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<number> {
+/** Samples/s over `timed` steps after `warmup` steps; `step(i)` runs the i-th. */
+async function rate(step: (i: number) => Promise<void> | void, warmup: number, timed: number): Promise<Rate> {
+  for (let i = 0; i < warmup; i++) await step(i);
+  const start = performance.now(), cpuStart = process.cpuUsage();
+  for (let i = 0; i < timed; i++) await step(warmup + i);
+  const cpu = process.cpuUsage(cpuStart);
+  return { wall: (timed * BATCH) / ((performance.now() - start) / 1000), cpu: (timed * BATCH) / ((cpu.user + cpu.system) / 1e6) };
+}
+
+async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<Rate> {
   const split = splitBackbone(await loadBackbone(folderHandler(), SIZE), 13, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
   const plan = planMobileNetV1(split.trainable, CLASSES);
   const engine = await WasmEngineTrainer.create(await engineWasm(), plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM });
@@ -60,12 +69,12 @@ async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], 
   engine.setWeights(weights.params, weights.state);
   const samplesPerSec = await rate((i) => engine.stepBitmaps(data[i % data.length]!.bitmaps, data[i % data.length]!.labels, LEARNING_RATE), 2, steps);
   const metrics = await engine.readMetrics();
-  console.log(`  engine (WASM SIMD, 1 thread): ${samplesPerSec.toFixed(0)} samples/s over ${steps} steps; mean loss ${metrics.loss.toFixed(3)}, accuracy ${(metrics.accuracy * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
+  console.log(`  engine (WASM SIMD, 1 thread): ${samplesPerSec.wall.toFixed(0)} samples/s (${samplesPerSec.cpu.toFixed(0)} per CPU-second) over ${steps} steps; mean loss ${metrics.loss.toFixed(3)}, accuracy ${(metrics.accuracy * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
   return samplesPerSec;
 }
 
 /** What the app's Trainer runs on tfjs's WASM backend: compile and trainOnBatch on the preprocessed batch. */
-async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<number> {
+async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<Rate> {
   setWasmPaths(`${path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`);
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not start its WASM backend.');
@@ -79,7 +88,7 @@ async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], st
     tf.dispose([x, y]);
   }, 1, steps);
   split.trainable.dispose();
-  console.log(`  tfjs (WASM backend, as the app trains today): ${samplesPerSec.toFixed(1)} samples/s over ${steps} steps`);
+  console.log(`  tfjs (WASM backend, as the app trains today): ${samplesPerSec.wall.toFixed(1)} samples/s (${samplesPerSec.cpu.toFixed(1)} per CPU-second) over ${steps} steps`);
   return samplesPerSec;
 }
 
@@ -111,12 +120,13 @@ async function main(): Promise<void> {
   const tfjs = values['skip-tfjs'] ? null : await tfjsRate(data, tfjsSteps);
   const native = values['skip-native'] ? { samplesPerSec: null, note: 'skipped (--skip-native)' } : await nativeRate(Number(values['native-rows']), cpus().length);
   console.log(`  native (PyTorch CPU): ${native.samplesPerSec === null ? native.note : `${native.samplesPerSec} samples/s (${native.note})`}`);
-  const ratio = native.samplesPerSec === null ? null : Math.round((engine / native.samplesPerSec) * 100) / 100;
+  const ratio = native.samplesPerSec === null ? null : Math.round((engine.wall / native.samplesPerSec) * 100) / 100;
   if (ratio !== null) console.log(`  engine / native: ${ratio}× (target ≥ 0.5×)`);
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
   console.log(JSON.stringify({
     bench: 'wasm-engine', inputSizePx: SIZE, batchSize: BATCH, mode: 'whole', loadAverage: round(loadavg()[0]!),
-    cpuSamplesPerSec: { engine: round(engine), tfjs: round(tfjs), native: round(native.samplesPerSec) }, engineToNative: ratio, nativeNote: native.note,
+    cpuSamplesPerSec: { engine: round(engine.wall), tfjs: round(tfjs?.wall ?? null), native: round(native.samplesPerSec) }, engineToNative: ratio, nativeNote: native.note,
+    perCpuSecond: { engine: round(engine.cpu), tfjs: round(tfjs?.cpu ?? null) },
   }));
 }
 
