@@ -2,9 +2,10 @@
 // 64, real weights (public/assets) and real drawings (../shared's Quick, Draw! .npy files): the engine's WASM path
 // (src/core/engine/wasm), tfjs on its WASM backend (the app's CPU path today), and PyTorch on the same machine when
 // /usr/bin/python3 has torch (../shared/gpu/torch_peer.py, one epoch). Last line: JSON with
-// `cpuSamplesPerSec: { engine, tfjs, native }` (null for a column that could not run, with the reason).
+// `cpuSamplesPerSec: { engine, tfjs, native }` (null for a column that could not run, with the reason) and, as other
+// work may load the machine, each one's samples per second of its own CPU time (`perCpuSecond`).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
@@ -43,15 +44,23 @@ async function drawings(batches: number): Promise<{ bitmaps: Uint8Array; labels:
   });
 }
 
-/** Samples/s over `timed` steps after `warmup` steps; `step(i)` runs the i-th. */
-async function rate(step: (i: number) => Promise<void> | void, warmup: number, timed: number): Promise<number> {
-  for (let i = 0; i < warmup; i++) await step(i);
-  const start = performance.now();
-  for (let i = 0; i < timed; i++) await step(warmup + i);
-  return (timed * BATCH) / ((performance.now() - start) / 1000);
+interface Rate {
+  /** Samples per second of wall-clock time. */
+  wall: number;
+  /** Samples per second of this process's CPU time: on a machine other work loads, what one core does. */
+  cpu: number;
 }
 
-async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<number> {
+/** Samples/s over `timed` steps after `warmup` steps; `step(i)` runs the i-th. */
+async function rate(step: (i: number) => Promise<void> | void, warmup: number, timed: number): Promise<Rate> {
+  for (let i = 0; i < warmup; i++) await step(i);
+  const start = performance.now(), cpuStart = process.cpuUsage();
+  for (let i = 0; i < timed; i++) await step(warmup + i);
+  const cpu = process.cpuUsage(cpuStart);
+  return { wall: (timed * BATCH) / ((performance.now() - start) / 1000), cpu: (timed * BATCH) / ((cpu.user + cpu.system) / 1e6) };
+}
+
+async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<Rate> {
   const split = splitBackbone(await loadBackbone(folderHandler(), SIZE), 13, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
   const plan = planMobileNetV1(split.trainable, CLASSES);
   const engine = await WasmEngineTrainer.create(await engineWasm(), plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM });
@@ -60,12 +69,12 @@ async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], 
   engine.setWeights(weights.params, weights.state);
   const samplesPerSec = await rate((i) => engine.stepBitmaps(data[i % data.length]!.bitmaps, data[i % data.length]!.labels, LEARNING_RATE), 2, steps);
   const metrics = await engine.readMetrics();
-  console.log(`  engine (WASM SIMD, 1 thread): ${samplesPerSec.toFixed(0)} samples/s over ${steps} steps; mean loss ${(metrics.lossSum / metrics.samples).toFixed(3)}, accuracy ${(metrics.correct / metrics.samples * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
+  console.log(`  engine (WASM SIMD, 1 thread): ${samplesPerSec.wall.toFixed(0)} samples/s (${samplesPerSec.cpu.toFixed(0)} per CPU-second) over ${steps} steps; mean loss ${(metrics.lossSum / metrics.samples).toFixed(3)}, accuracy ${(metrics.correct / metrics.samples * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
   return samplesPerSec;
 }
 
 /** What the app's Trainer runs on tfjs's WASM backend: compile and trainOnBatch on the preprocessed batch. */
-async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<number> {
+async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<Rate> {
   setWasmPaths(`${path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`);
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not start its WASM backend.');
@@ -79,26 +88,76 @@ async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], st
     tf.dispose([x, y]);
   }, 1, steps);
   split.trainable.dispose();
-  console.log(`  tfjs (WASM backend, as the app trains today): ${samplesPerSec.toFixed(1)} samples/s over ${steps} steps`);
+  console.log(`  tfjs (WASM backend, as the app trains today): ${samplesPerSec.wall.toFixed(1)} samples/s (${samplesPerSec.cpu.toFixed(1)} per CPU-second) over ${steps} steps`);
   return samplesPerSec;
 }
 
-/** torch_peer.py for one epoch on `rowsPerCategory` drawings a category: its epoch's samples/s, or why not. */
-async function nativeRate(rowsPerCategory: number, threads: number): Promise<{ samplesPerSec: number | null; note: string }> {
-  if (!existsSync(PYTHON) || !existsSync(TORCH_PEER)) return { samplesPerSec: null, note: `skipped: ${PYTHON} or ${TORCH_PEER} is missing` };
+/** CPU seconds process `pid` (all its threads) has used, from Linux's /proc (USER_HZ = 100); null elsewhere. */
+function processCpuSeconds(pid: number | undefined): number | null {
+  try {
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+interface NativeRun {
+  samplesPerSec: number | null;
+  /** Samples per second of the peer's own CPU time over its epoch (all threads), where /proc tells. */
+  perCpuSecond: number | null;
+  note: string;
+}
+
+/**
+ * torch_peer.py for one epoch on `rowsPerCategory` drawings a category with `threads` threads: its epoch's samples/s
+ * (augmentation included), or why not. The peer is stopped once the epoch's line is out (its evaluation is not timed).
+ */
+async function nativeRate(rowsPerCategory: number, threads: number): Promise<NativeRun> {
+  if (!existsSync(PYTHON) || !existsSync(TORCH_PEER)) return { samplesPerSec: null, perCpuSecond: null, note: `skipped: ${PYTHON} or ${TORCH_PEER} is missing` };
   const env = { ...process.env, MODEL_DIR: MOBILENET_DIR, DATA_DIR: NPY_DIR, HIDDEN_DIR: NPY_DIR, SIZE: String(SIZE), BATCH: String(BATCH), EPOCHS: '1', MAX_ROWS: String(rowsPerCategory), THREADS: String(threads), DEVICE: 'cpu' };
   const child = spawn(PYTHON, [TORCH_PEER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+  let cpuAtStart: number | null = null, cpuAtEpoch: number | null = null;
+  // torch_peer prints one JSON object a line: 'torch-start' just before training, 'torch-epoch' with the rate.
+  const lines = () => out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { phase?: string; samplesPerSec?: number; train?: number });
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    if (!out.endsWith('\n')) return;
+    if (cpuAtStart === null && lines().some((line) => line.phase === 'torch-start')) cpuAtStart = processCpuSeconds(child.pid);
+    if (lines().some((line) => line.phase === 'torch-epoch')) {
+      cpuAtEpoch = processCpuSeconds(child.pid);
+      child.kill();
+    }
+  });
   child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  // torch_peer prints one JSON object a line; the epoch line carries the training rate (augmentation included).
-  const epoch = out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { phase?: string; samplesPerSec?: number }).find((line) => line.phase === 'torch-epoch');
+  const epoch = lines().find((line) => line.phase === 'torch-epoch');
   if (epoch?.samplesPerSec === undefined) {
     const reason = /No module named 'torch'/.test(err) ? 'skipped: /usr/bin/python3 has no torch (apt-get install -y python3-torch)' : `torch_peer.py exited ${code}: ${err.trim().split('\n').at(-1) ?? ''}`;
-    return { samplesPerSec: null, note: reason };
+    return { samplesPerSec: null, perCpuSecond: null, note: reason };
   }
-  return { samplesPerSec: epoch.samplesPerSec, note: `torch_peer.py, 1 epoch of ${rowsPerCategory} drawings × ${CLASSES} categories (80 % train), ${threads} threads` };
+  const trained = lines().find((line) => line.phase === 'torch-start')?.train;
+  const perCpuSecond = cpuAtStart === null || cpuAtEpoch === null || trained === undefined ? null : trained / (cpuAtEpoch - cpuAtStart);
+  return { samplesPerSec: epoch.samplesPerSec, perCpuSecond, note: `${threads} thread${threads === 1 ? '' : 's'}` };
+}
+
+/**
+ * PyTorch at its best here: one thread (as the engine runs) and one per core. On a machine other work loads, its
+ * OpenMP threads can wait on each other far longer than they compute (measured here: 796 samples/s on one thread,
+ * 20 on two), so the faster of the two is the native figure.
+ */
+async function bestNativeRate(rowsPerCategory: number): Promise<NativeRun> {
+  const runs = [];
+  for (const threads of [...new Set([1, cpus().length])]) {
+    const run = await nativeRate(rowsPerCategory, threads);
+    console.log(`  native (PyTorch CPU, ${threads} thread${threads === 1 ? '' : 's'}): ${run.samplesPerSec === null ? run.note : `${run.samplesPerSec} samples/s (${run.perCpuSecond?.toFixed(0) ?? '?'} per CPU-second)`}`);
+    runs.push(run);
+    if (run.samplesPerSec === null) return run;
+  }
+  const best = runs.reduce((a, b) => ((b.samplesPerSec ?? 0) > (a.samplesPerSec ?? 0) ? b : a));
+  return { samplesPerSec: best.samplesPerSec, perCpuSecond: best.perCpuSecond, note: `torch_peer.py, 1 epoch of ${rowsPerCategory} drawings × ${CLASSES} categories (80 % train), best of ${runs.map((r) => `${r.samplesPerSec} (${r.note})`).join(' and ')}` };
 }
 
 async function main(): Promise<void> {
@@ -109,14 +168,14 @@ async function main(): Promise<void> {
   const data = await drawings(8);
   const engine = await engineRate(data, steps);
   const tfjs = values['skip-tfjs'] ? null : await tfjsRate(data, tfjsSteps);
-  const native = values['skip-native'] ? { samplesPerSec: null, note: 'skipped (--skip-native)' } : await nativeRate(Number(values['native-rows']), cpus().length);
-  console.log(`  native (PyTorch CPU): ${native.samplesPerSec === null ? native.note : `${native.samplesPerSec} samples/s (${native.note})`}`);
-  const ratio = native.samplesPerSec === null ? null : Math.round((engine / native.samplesPerSec) * 100) / 100;
+  const native: NativeRun = values['skip-native'] ? { samplesPerSec: null, perCpuSecond: null, note: 'skipped (--skip-native)' } : await bestNativeRate(Number(values['native-rows']));
+  const ratio = native.samplesPerSec === null ? null : Math.round((engine.wall / native.samplesPerSec) * 100) / 100;
   if (ratio !== null) console.log(`  engine / native: ${ratio}× (target ≥ 0.5×)`);
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
   console.log(JSON.stringify({
     bench: 'wasm-engine', inputSizePx: SIZE, batchSize: BATCH, mode: 'whole', loadAverage: round(loadavg()[0]!),
-    cpuSamplesPerSec: { engine: round(engine), tfjs: round(tfjs), native: round(native.samplesPerSec) }, engineToNative: ratio, nativeNote: native.note,
+    cpuSamplesPerSec: { engine: round(engine.wall), tfjs: round(tfjs?.wall ?? null), native: round(native.samplesPerSec) }, engineToNative: ratio, nativeNote: native.note,
+    perCpuSecond: { engine: round(engine.cpu), tfjs: round(tfjs?.cpu ?? null), native: round(native.perCpuSecond) },
   }));
 }
 

@@ -2,7 +2,7 @@
 // paths a MobileNet at 48 px may not: GEMM row and column tails and chunked long sums, depthwise and stem windows
 // on odd and even sizes at both strides, BatchNormalization on activations far from zero, and exact preprocessing.
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { samePadding } from '../../../../../src/core/engine/plan.ts';
 import { instantiateKernels, MemoryLayout, type EngineKernels } from '../../../../../src/core/engine/wasm/kernels.ts';
 import { preprocess } from '../../../../../src/core/mobilenet.ts';
@@ -14,6 +14,9 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   k = await instantiateKernels(await engineWasm());
 });
+// Each test's reference tensors are disposed with its scope.
+beforeEach(() => tf.engine().startScope());
+afterEach(() => tf.engine().endScope());
 
 /** Copies each array into a fresh layout of the module's memory; `out` reserves zeroed floats. */
 function place(arrays: Record<string, Float32Array | number>): { ptr: Record<string, number>; read: (name: string) => Float32Array } {
