@@ -10,7 +10,7 @@ import { classifyBitmap, type Classifier } from '../../../src/core/inference.ts'
 import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/mobilenet.ts';
 import { Random } from '../../../src/core/random.ts';
 import { teachableArtifacts } from '../../teachable-machine.ts';
-import { relativeError, TOLERANCE } from './compare.ts';
+import { relativeError, sketches, TOLERANCE } from './compare.ts';
 import { teachableFiles } from './teachable-files.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
@@ -51,14 +51,8 @@ describe('engineClassifier', () => {
     const random = new Random(8);
     let worst = 0;
     for (let n = 0; n < 2; n++) {
-      // A stroke-like drawing as stored (white on black); classifyBitmap hands both paths its inverse.
-      const bitmap = new Uint8Array(784);
-      let [x, y] = [4 + Math.floor(random.next() * 20), 4 + Math.floor(random.next() * 20)];
-      for (let t = 0; t < 60; t++) {
-        bitmap[y * 28 + x] = 255;
-        x = Math.min(27, Math.max(0, x + Math.round(random.symmetric(1.5))));
-        y = Math.min(27, Math.max(0, y + Math.round(random.symmetric(1.5))));
-      }
+      // A drawing as stored (white on black); classifyBitmap hands both paths its inverse.
+      const bitmap = sketches(1, random);
       const inkOnWhite = bitmap.map((v) => 255 - v);
       const input = preprocess(inkOnWhite, 28, 224);
       const expected = await (model.predict(input) as tf.Tensor).data();

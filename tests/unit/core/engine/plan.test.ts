@@ -100,7 +100,8 @@ describe.skipIf(!existsSync(TM_DIR))('planMobileNetV1 on MobileNet v2 (the Teach
     expect(plan.steps.slice(-3).map((s) => (s.kind === 'dense' ? `${s.activation} ${s.inputs}→${s.units}${s.bias ? '' : ' no bias'}` : s.kind)))
       .toEqual(['pool', 'relu 1280→100', 'softmax 100→10 no bias']);
     // Every window ends where the model's layer ends, ZeroPadding2D folded in ([[0, 1], [0, 1]]: nothing before).
-    const backbone = model.layers[0]!.getLayer?.('model4') as tf.LayersModel;
+    // The export nests Sequential[Sequential[model4, pooling], Sequential[dense, dense]]: its first layer is a model.
+    const backbone = (model.layers[0] as unknown as tf.LayersModel).getLayer('model4') as unknown as tf.LayersModel;
     for (const step of plan.steps) {
       if (step.kind !== 'conv' && step.kind !== 'depthwise') continue;
       const shape = backbone.getLayer(step.name).outputShape as number[];
