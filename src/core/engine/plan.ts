@@ -38,7 +38,10 @@ export type PlanStep =
     kind: 'bn-relu6' | 'bn-linear'; name: string; relu?: string; pixels: number; channels: number; epsilon: number;
     gamma: WeightSlot; beta: WeightSlot; movingMean: WeightSlot; movingVariance: WeightSlot;
   }
-  /** The previous step's output plus step `skip`'s (a v2 residual connection), `units` floats a drawing. */
+  /**
+   * The previous step's output plus step `skip`'s (a v2 residual connection), `units` floats a drawing; skip −1 is
+   * the plan's input (the last blocks on cached features, cut at an add), whose gradient nothing needs.
+   */
   | { kind: 'add'; name: string; units: number; skip: number }
   | { kind: 'pool'; pixels: number; channels: number }
   | { kind: 'dropout'; name: string; units: number; rate: number }
@@ -128,6 +131,7 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, op
       // getConfig() is a plain serialisable dict; LayerConfig names the fields tfjs's conv, BN and activation layers put there.
       const config = layer.getConfig() as LayerConfig;
       if (pad !== null && kind !== 'Conv2D' && kind !== 'DepthwiseConv2D') throw new UnsupportedModelError(`${layer.name}: the engine folds zero padding only into the convolution after it.`);
+      if (kind !== 'Add' && !readsLatest(layer)) throw new UnsupportedModelError(`${layer.name} reads an output other than the one before it: the engine runs a chain (plus residual adds).`);
       if (NESTED_MODELS.has(kind)) {
         // A nested model is a layer whose `layers` the engine plans in place.
         walk((layer as unknown as tf.LayersModel).layers);
@@ -207,14 +211,22 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, op
       throw new UnsupportedModelError(`${layer.name}: a ${kh}×${kw} convolution with stride ${stride}.`);
     }
   };
+  /** Each call of `layer` whose inputs this plan has seen, as the steps they come from (a layer reused in a split
+   * model has one call per graph; a nested model's first layer reads an input layer the walk never sees). */
+  const seenCalls = (layer: tf.layers.Layer): number[][] => layer.inboundNodes
+    .map((node) => node.inboundLayers.map((l) => producer.get(l.name)))
+    .filter((found): found is number[] => found.length > 0 && found.every((s) => s !== undefined));
+  const readsLatest = (layer: tf.layers.Layer): boolean => {
+    const calls = seenCalls(layer);
+    return calls.length === 0 || calls.some((call) => call.length === 1 && call[0] === steps.length - 1);
+  };
   const residual = (layer: tf.layers.Layer): void => {
     const last = steps.length - 1;
-    // The node whose inputs this plan has seen (a layer reused in a split model has one node per graph).
-    const sources = layer.inboundNodes.map((node) => node.inboundLayers.map((l) => producer.get(l.name)))
-      .find((found) => found.length === 2 && found.every((s) => s !== undefined)) as [number, number] | undefined;
+    const sources = seenCalls(layer).find((call) => call.length === 2) as [number, number] | undefined;
     if (sources === undefined || !sources.includes(last)) throw new UnsupportedModelError(`${layer.name}: the engine adds an earlier output to the latest one only.`);
     const skip = sources[0] === last ? sources[1] : sources[0];
-    if (skip < 0 || skip === last || units[skip] !== h * w * c) throw new UnsupportedModelError(`${layer.name}: a residual from ${skip < 0 ? 'the input' : `step ${skip}`} of another shape.`);
+    const skipUnits = skip < 0 ? inputSizePx * inputSizePx * inputChannels : units[skip];
+    if (skip === last || skipUnits !== h * w * c) throw new UnsupportedModelError(`${layer.name}: a residual from ${skip < 0 ? 'the input' : `step ${skip}`} of another shape.`);
     push({ kind: 'add', name: layer.name, units: h * w * c, skip });
   };
   const dense = (layer: tf.layers.Layer, config: LayerConfig): void => {

@@ -1,7 +1,8 @@
 // The engine's whole training step for a planned MobileNet v1 or v2 (plan.ts): forward with batch statistics,
-// softmax cross-entropy, the backward chain (residual gradients joining it at their skip's source) and one Adam update, recorded as one command buffer of large dispatches over
-// buffers allocated once, with loss and accuracy summed on the device. Weights live in the plan's two flat buffers
-// and move to and from LayersModels through packWeights/unpackWeights. Runs where the GpuContext lives.
+// softmax cross-entropy, the backward chain (residual gradients joining it at their skip's source) and one Adam
+// update, recorded as one command buffer of large dispatches over buffers allocated once, with loss and accuracy
+// summed on the device. Weights live in the plan's two flat buffers and move to and from LayersModels through
+// packWeights/unpackWeights. Runs where the GpuContext lives.
 import { depthwiseBackwardFilter, depthwiseBackwardInput, depthwiseFilterScratchLength, depthwiseForward, type DepthwiseShape } from './conv.ts';
 import { STEM_IN_CHANNELS, stemBackwardFilter, stemFilterScratchLength, stemForward, type StemShape } from './conv-stem.ts';
 import { accumulate, addForward, reluBackward, reluForward } from './elementwise.ts';
@@ -232,7 +233,7 @@ export class EngineTrainer {
     let x: GPUBuffer = this.input;
     for (const { step, out, saved } of this.layers) {
       switch (step.kind) {
-        case 'add': addForward(gpu, { a: x, b: this.layers[step.skip]!.out, y: out }, batch * step.units); break;
+        case 'add': addForward(gpu, { a: x, b: this.layers[step.skip]?.out ?? this.input, y: out }, batch * step.units); break;
         case 'conv': stemForward(gpu, { x, w: this.param(step.kernel), y: out }, conv2dShapeOf(step, batch)); break;
         case 'depthwise': depthwiseForward(gpu, { x, w: this.param(step.kernel), y: out }, depthwiseShapeOf(step, batch)); break;
         case 'pointwise': matmulForward(gpu, { x, w: this.param(step.kernel), y: out, scratch: this.scratch }, { m: batch * step.rows, k: step.cin, n: step.cout }); break;

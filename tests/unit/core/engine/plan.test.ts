@@ -120,7 +120,7 @@ describe.skipIf(!existsSync(TM_DIR))('planMobileNetV1 on MobileNet v2 (the Teach
     model.dispose();
   });
 
-  it('plans the v2 backbone rebuilt at 32 px with the app\'s head, and refuses a residual it cannot follow', async () => {
+  it('plans the v2 backbone rebuilt at 32 px with the app\'s head, and a residual from the input, not one off the chain', async () => {
     const backbone = await loadBackbone(tf.io.fromMemory(teachableBackboneArtifacts(await teachableFiles())), 32);
     const split = splitBackbone(backbone, backbone.blockEnds.length, { numClasses: 3, dropoutRate: 0, seed: 1 });
     const plan = planMobileNetV1(split.trainable, 3);
@@ -133,11 +133,19 @@ describe.skipIf(!existsSync(TM_DIR))('planMobileNetV1 on MobileNet v2 (the Teach
     expect(plan.steps.filter((s) => s.kind === 'add')).toHaveLength(10);
     expect(unpackWeights(plan, ...Object.values(await packWeights(plan, split.trainable)) as [Float32Array, Float32Array]).size).toBe(split.trainable.weights.length);
 
-    // A skip from the input itself (no step holds it) is left to tfjs.
+    // A skip from the input (the last blocks on cached features, cut at an add) is planned; an add of two earlier
+    // outputs, off the chain, is left to tfjs.
     const input = tf.input({ shape: [8, 8, 4] });
-    const conv = tf.layers.conv2d({ filters: 4, kernelSize: 1, useBias: false }).apply(input) as tf.SymbolicTensor;
-    const added = tf.layers.add().apply([input, conv]) as tf.SymbolicTensor;
-    expect(() => planMobileNetV1(tf.model({ inputs: input, outputs: added }), 3)).toThrow(UnsupportedModelError);
+    const conv = () => tf.layers.conv2d({ filters: 4, kernelSize: 1, useBias: false });
+    const first = conv().apply(input) as tf.SymbolicTensor;
+    const fromInput = planMobileNetV1(tf.model({ inputs: input, outputs: tf.layers.add().apply([input, first]) as tf.SymbolicTensor }), 3);
+    expect(fromInput.steps[1]).toMatchObject({ kind: 'add', skip: -1 });
+    const offChain = tf.layers.add().apply([input, first]) as tf.SymbolicTensor;
+    const second = conv().apply(first) as tf.SymbolicTensor;
+    expect(() => planMobileNetV1(tf.model({ inputs: input, outputs: [second, offChain] }), 3)).toThrow(UnsupportedModelError);
+    // Two branches from the input: the second convolution does not read the step before it.
+    const branches = tf.layers.add().apply([conv().apply(input) as tf.SymbolicTensor, conv().apply(input) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+    expect(() => planMobileNetV1(tf.model({ inputs: input, outputs: branches }), 3)).toThrow(/reads an output other than the one before it/);
     split.trainable.dispose();
   });
 });
