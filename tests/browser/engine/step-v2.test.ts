@@ -1,7 +1,8 @@
 // A whole training step of the engine on MobileNet v2 on this browser's WebGPU (SwiftShader here) against tfjs on
 // the CPU backend, as the Trainer trains (compile, trainOnBatch): the loss, every parameter gradient (through the
 // residual adds), and the weights and BatchNormalization moving statistics after tf.train.adam's update. First on a
-// small v2 network made here (every v2 construct, a short chain, so the tight bound holds), then on the real
+// small v2 network made here (every v2 construct, a short chain, so the tight bound holds; and no GPU allocation
+// once training runs), then on the real
 // Teachable Machine backbone α=0.35 from ../shared, rebuilt at 64 px with the app's head (splitBackbone): the whole
 // network, and its last blocks on cached features.
 import * as tf from '@tensorflow/tfjs';
@@ -213,6 +214,28 @@ describe('EngineTrainer on MobileNet v2', () => {
     }
     console.log(`engine small v2 step: ${result.dispatches} dispatches; loss ${result.lossError.toExponential(2)} from tfjs; worst relative error: gradients ${worst.gradient.toExponential(2)} (tfjs WASM against CPU: ${worst.wasm.toExponential(2)}), weights ${worst.weight.toExponential(2)}, moving statistics ${worst.state.toExponential(2)}`);
     x.dispose();
+  });
+
+  it('allocates nothing on the GPU once training runs, residual buffers and all', async () => {
+    const model = await smallV2();
+    const plan = planMobileNetV1(model, CLASSES);
+    const engine = new EngineTrainer(gpu, plan, { batch: 4, momentum: FINE_TUNE_BN_MOMENTUM });
+    const weights = await packWeights(plan, model);
+    engine.setWeights(weights.params, weights.state);
+    const input = uniform(new Random(2), 4 * 16 * 16 * 3);
+    const labels = Uint32Array.of(0, 1, 2, 0);
+    const epoch = async () => {
+      for (const count of [4, 4, 3]) engine.step(input, labels, LEARNING_RATE, count);
+      await engine.readMetrics();
+      await engine.predict(input, 4);
+      await engine.readWeights();
+    };
+    await epoch();
+    const allocations = gpu.allocations;
+    for (let e = 0; e < 3; e++) await epoch();
+    expect(gpu.allocations - allocations).toBe(0);
+    engine.destroy();
+    model.dispose();
   });
 
   it.skipIf(tm === null)('matches tfjs on one whole-network step of the Teachable Machine backbone (../shared) at 64 px', async () => {
