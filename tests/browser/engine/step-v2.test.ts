@@ -2,9 +2,8 @@
 // the CPU backend, as the Trainer trains (compile, trainOnBatch): the loss, every parameter gradient (through the
 // residual adds), and the weights and BatchNormalization moving statistics after tf.train.adam's update. First on a
 // small v2 network made here (every v2 construct, a short chain, so the tight bound holds; and no GPU allocation
-// once training runs), then on the real
-// Teachable Machine backbone α=0.35 from ../shared, rebuilt at 64 px with the app's head (splitBackbone): the whole
-// network, and its last blocks on cached features.
+// once training runs), then on the real Teachable Machine backbone α=0.35 from ../shared, rebuilt at 64 px with the
+// app's head (splitBackbone): the whole network, and its last blocks on cached features.
 import * as tf from '@tensorflow/tfjs';
 import '../../../workers/wasm-backend.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
