@@ -66,7 +66,7 @@ export class EngineTrainer {
   private readonly gradA: GPUBuffer;
   private readonly gradB: GPUBuffer;
   private readonly scratch: GPUBuffer;
-  /** For each step that a residual add reads as its skip, those adds' indices. */
+  /** For each step that a residual add reads as its skip, those adds' indices (the input's, −1, needs no gradient). */
   private readonly skipsInto = new Map<number, number[]>();
   private steps = 0;
 
