@@ -1,4 +1,5 @@
 // Vite builds the static site; Vitest runs two projects: `unit` in Node and `browser` in real Chromium.
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
@@ -45,6 +46,10 @@ export default defineConfig({
     }),
   ],
   worker: { format: 'es' },
+  // The engine's MobileNet v2 browser tests read the Teachable Machine export from ../shared where it exists
+  // (Vitest's commands.readFile reads only what the dev server may serve); they skip where it does not. Vitest
+  // takes this from the root config only, not from a project's.
+  server: { fs: { allow: [import.meta.dirname, path.resolve(import.meta.dirname, '..', 'shared')] } },
   // Pre-bundled up front so Vitest browser mode does not reload mid-run to optimise them.
   optimizeDeps: { include: ['comlink', 'idb', '@tensorflow-models/mobilenet'] },
   build: {

@@ -46,7 +46,7 @@ async function use(key: string, load: () => Promise<Classifier>): Promise<{ labe
   if (loaded?.key !== key) {
     const model = await load();
     if (await (gpuEngine ??= hardwareWebGpu().catch(() => false))) {
-      // A model the engine does not cover (an imported MobileNet v2) stays on the CPU backend.
+      // A model the engine does not cover stays on the CPU backend.
       const engine = await engineClassifier(model.model).catch(() => null);
       if (engine !== null) {
         const release = model.dispose;

@@ -57,7 +57,7 @@ export class EngineBridge {
     const weights = await packWeights(plan, model);
     trainer.setWeights(weights.params, weights.state);
     if (optimizer.length > 0) bridge.loadAdam(optimizer);
-    const layers = plan.steps.filter((step) => step.kind !== 'bn-relu6').length;
+    const layers = plan.steps.filter((step) => step.kind !== 'bn-relu6' && step.kind !== 'bn-linear').length;
     const input = plan.steps[0]?.kind === 'conv' ? '' : ', on cached features';
     const reason = onGpu
       ? `the fused WebGPU engine (${layers} layers${input}): each step runs as a few hundred large GPU dispatches instead of tfjs's thousands of small ones`

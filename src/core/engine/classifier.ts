@@ -7,12 +7,15 @@ import { packWeights, planMobileNetV1, UnsupportedModelError } from './plan.ts';
 import { EngineTrainer } from './step.ts';
 
 export interface EngineClassifier {
-  /** Class probabilities of one 28×28 bitmap (white on black). */
+  /** Class probabilities of one 28×28 bitmap as classifyBitmap hands it (white on black, or inverted for ink-on-white models). */
   predict(bitmap: Uint8Array): Promise<Float32Array>;
   dispose(): void;
 }
 
-/** The engine for `model`, or null where it does not cover the model (MobileNet v2, say) or has no WebGPU. */
+/**
+ * The engine for `model` (a trained run's MobileNet v1, or an imported Teachable Machine MobileNet v2 with its
+ * head), or null where it does not cover the model or has no WebGPU.
+ */
 export async function engineClassifier(model: tf.LayersModel): Promise<EngineClassifier | null> {
   let plan;
   try {

@@ -94,9 +94,12 @@ export function matmul(gpu: GpuContext, buffers: MatmulBuffers, shape: MatmulSha
   sumPartials(gpu, scratch, buffers.out, buffers.bias, m * n, n, splits);
 }
 
-/** Y[m, n] = X[m, k] · W[k, n] (+ bias[n]): a pointwise convolution's or the dense layer's forward pass. */
-export function matmulForward(gpu: GpuContext, buffers: { x: Binding; w: Binding; y: Binding; bias?: Binding }, shape: { m: number; k: number; n: number }): void {
-  matmul(gpu, { a: buffers.x, b: buffers.w, out: buffers.y, ...(buffers.bias && { bias: buffers.bias }) }, shape);
+/**
+ * Y[m, n] = X[m, k] · W[k, n] (+ bias[n]): a pointwise convolution's or a dense layer's forward pass. Needs scratch
+ * when K is long and the output small (MobileNet v2's 1,280-feature head on a few drawings).
+ */
+export function matmulForward(gpu: GpuContext, buffers: { x: Binding; w: Binding; y: Binding; bias?: Binding; scratch?: Binding }, shape: { m: number; k: number; n: number }): void {
+  matmul(gpu, { a: buffers.x, b: buffers.w, out: buffers.y, ...(buffers.bias && { bias: buffers.bias }), ...(buffers.scratch && { scratch: buffers.scratch }) }, shape);
 }
 
 /** dX[m, k] = dY[m, n] · Wᵀ, written (not accumulated); shape is the forward pass's. */

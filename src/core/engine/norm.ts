@@ -1,11 +1,21 @@
-// BatchNormalization fused with ReLU6 over NHWC activations seen as a [rows = N·H·W, channels] matrix: training
-// forward (batch statistics, moving averages updated in place), inference forward, and backward. Records dispatches
-// on a GpuContext (gpu.ts); any thread with WebGPU. Matches tfjs-layers' BatchNormalization + tf.relu6.
+// BatchNormalization fused with ReLU6 (or with no activation: MobileNet v2's linear projections) over NHWC
+// activations seen as a [rows = N·H·W, channels] matrix: training forward (batch statistics, moving averages updated
+// in place), inference forward, and backward. Records dispatches on a GpuContext (gpu.ts); any thread with WebGPU.
+// Matches tfjs-layers' BatchNormalization (+ tf.relu6).
 import { FLAT_INDEX, FLAT_SIZE, flatGrid } from './flat-grid.ts';
 import { groups, type Binding, type GpuContext } from './gpu.ts';
 
 /** Keras' BatchNormalization epsilon, the value MobileNet v1 was built with. */
 export const BN_EPSILON = 1e-3;
+
+/** What follows the normalization: ReLU6 (every v1 layer, v2's expand and depthwise) or nothing (v2's project). */
+export type NormActivation = 'relu6' | 'linear';
+
+/** The activation as WGSL: `clamp` of a pre-activation v, and `passes` saying where its gradient flows at z. */
+const ACTIVATION_WGSL: Record<NormActivation, { clamp: string; passes: string }> = {
+  relu6: { clamp: 'min(max(v, 0.0), 6.0)', passes: 'z > 0.0 && z <= 6.0' },
+  linear: { clamp: 'v', passes: 'true' },
+};
 
 export interface NormShape {
   /** N·H·W: the positions each channel's statistics are taken over. */
@@ -135,7 +145,7 @@ ${MERGE}
 }`;
 
 /** The normalization with (mean, 1/√(σ²+ε)) from `stats`: saved batch statistics, or the moving ones. */
-function apply(inference: boolean): string {
+function apply(inference: boolean, activation: NormActivation): string {
   const stats = inference
     ? `let mean = movingMean[c];\n  let scale = 1.0 / sqrt(movingVariance[c] + p.epsilon);`
     : `let mean = saved[c];\n  let scale = saved[p.channels + c];`;
@@ -158,12 +168,18 @@ fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u3
   if (i >= p.rows * p.channels) { return; }
   let c = i % p.channels;
   ${stats}
-  y[i] = min(max(gamma[c] * ((x[i] - mean) * scale) + beta[c], 0.0), 6.0);
+  let v = gamma[c] * ((x[i] - mean) * scale) + beta[c];
+  y[i] = ${ACTIVATION_WGSL[activation].clamp};
 }`;
 }
 
-const APPLY_TRAINING = apply(false);
-const APPLY_INFERENCE = apply(true);
+/** Each WGSL source built once per (kernel, activation): the GpuContext caches pipelines by source text. */
+function perActivation(build: (activation: NormActivation) => string): Record<NormActivation, string> {
+  return { relu6: build('relu6'), linear: build('linear') };
+}
+
+const APPLY_TRAINING = perActivation((activation) => apply(false, activation));
+const APPLY_INFERENCE = perActivation((activation) => apply(true, activation));
 
 /**
  * Training forward: y = relu6(γ·(x − μ)/√(σ² + ε) + β) with the batch's per-channel μ and biased σ², which go to
@@ -175,11 +191,12 @@ export function normForwardTraining(
   b: NormWeights & { x: Binding; y: Binding; saved: Binding; movingMean: Binding; movingVariance: Binding; scratch: Binding },
   shape: NormShape,
   momentum: number,
+  activation: NormActivation = 'relu6',
 ): void {
   const p = params(shape, momentum);
   gpu.dispatch(STATS, [b.x, b.scratch], [groups(shape.channels, CHANNEL_LANES), chunking(shape.rows).chunks], p);
   gpu.dispatch(FINISH_STATS, [b.scratch, b.saved, b.movingMean, b.movingVariance], [groups(shape.channels, 64)], p);
-  gpu.dispatch(APPLY_TRAINING, [b.x, b.gamma, b.beta, b.saved, b.y], flatGrid(shape.rows * shape.channels), p);
+  gpu.dispatch(APPLY_TRAINING[activation], [b.x, b.gamma, b.beta, b.saved, b.y], flatGrid(shape.rows * shape.channels), p);
 }
 
 /** Inference forward with the moving statistics: 1 dispatch. */
@@ -187,8 +204,9 @@ export function normForwardInference(
   gpu: GpuContext,
   b: NormWeights & { x: Binding; y: Binding; movingMean: Binding; movingVariance: Binding },
   shape: NormShape,
+  activation: NormActivation = 'relu6',
 ): void {
-  gpu.dispatch(APPLY_INFERENCE, [b.x, b.gamma, b.beta, b.movingMean, b.movingVariance, b.y], flatGrid(shape.rows * shape.channels), params(shape));
+  gpu.dispatch(APPLY_INFERENCE[activation], [b.x, b.gamma, b.beta, b.movingMean, b.movingVariance, b.y], flatGrid(shape.rows * shape.channels), params(shape));
 }
 
 // Backward recomputes x̂ and the pre-activation from x and the saved statistics rather than keeping an x̂ buffer
@@ -201,15 +219,15 @@ const BACKWARD_BINDINGS = /* wgsl */ `
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read> saved: array<f32>;`;
 
-const MASKED = /* wgsl */ `
+const masked = (activation: NormActivation) => /* wgsl */ `
       let xh = (x[i] - saved[c]) * saved[p.channels + c];
       let z = gamma[c] * xh + beta[c];
-      let dz = select(0.0, dy[i], z > 0.0 && z <= 6.0);`;
+      let dz = select(0.0, dy[i], ${ACTIVATION_WGSL[activation].passes});`;
 
-const GRAD_SUMS = columnReduction(`${BACKWARD_BINDINGS}
+const GRAD_SUMS = perActivation((activation) => columnReduction(`${BACKWARD_BINDINGS}
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;`, 2, '0.0', `${MASKED}
-      s += vec2<f32>(dz, dz * xh);`, 'fn combine(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return a + b; }');
+@group(0) @binding(6) var<uniform> p: Params;`, 2, '0.0', `${masked(activation)}
+      s += vec2<f32>(dz, dz * xh);`, 'fn combine(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return a + b; }'));
 
 // Sums the chunks into dβ = ΣdZ and dγ = ΣdZ·x̂, and keeps both at the head of the scratch for the dX pass (which
 // thus binds 7 storage buffers, under the 8 every WebGPU device allows).
@@ -232,7 +250,7 @@ const FINISH_GRADS = /* wgsl */ `${HEADER}
   scratch[p.chunks * p.channels * 2u + p.channels + c] = s.y;
 }`;
 
-const INPUT_GRAD = /* wgsl */ `${HEADER}${BACKWARD_BINDINGS}
+const INPUT_GRAD = perActivation((activation) => /* wgsl */ `${HEADER}${BACKWARD_BINDINGS}
 @group(0) @binding(5) var<storage, read> scratch: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(7) var<uniform> p: Params;
@@ -242,11 +260,11 @@ fn main(@builtin(workgroup_id) g: vec3<u32>, @builtin(num_workgroups) n: vec3<u3
   let i = flatIndex(g, n, l);
   if (i >= p.rows * p.channels) { return; }
   let c = i % p.channels;
-  ${MASKED}
+  ${masked(activation)}
   let sums = p.chunks * p.channels * 2u;
   let rows = f32(p.rows);
   dx[i] = gamma[c] * saved[p.channels + c] * (dz - scratch[sums + c] / rows - xh * (scratch[sums + p.channels + c] / rows));
-}`;
+}`);
 
 /**
  * Backward of normForwardTraining given dY and its `saved` statistics: writes dX (which must not alias dY), dγ
@@ -256,10 +274,11 @@ export function normBackward(
   gpu: GpuContext,
   b: NormWeights & { x: Binding; dy: Binding; saved: Binding; dx: Binding; dGamma: Binding; dBeta: Binding; scratch: Binding },
   shape: NormShape,
+  activation: NormActivation = 'relu6',
 ): void {
   const p = params(shape);
   const inputs = [b.x, b.dy, b.gamma, b.beta, b.saved];
-  gpu.dispatch(GRAD_SUMS, [...inputs, b.scratch], [groups(shape.channels, CHANNEL_LANES), chunking(shape.rows).chunks], p);
+  gpu.dispatch(GRAD_SUMS[activation], [...inputs, b.scratch], [groups(shape.channels, CHANNEL_LANES), chunking(shape.rows).chunks], p);
   gpu.dispatch(FINISH_GRADS, [b.scratch, b.dGamma, b.dBeta], [groups(shape.channels, 64)], p);
-  gpu.dispatch(INPUT_GRAD, [...inputs, b.scratch, b.dx], flatGrid(shape.rows * shape.channels), p);
+  gpu.dispatch(INPUT_GRAD[activation], [...inputs, b.scratch, b.dx], flatGrid(shape.rows * shape.channels), p);
 }

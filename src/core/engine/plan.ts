@@ -1,7 +1,8 @@
-// The engine's view of a MobileNet v1 backbone plus the app's head: the ordered steps one training step runs
-// (convolutions with BatchNormalization and ReLU6 fused into them, pooling, dense), each activation's shape, and
-// where every weight lives in the two flat buffers the engine keeps (trainable parameters, and BatchNormalization's
-// moving statistics), named as Keras names them so weights move to and from tfjs LayersModels. Pure TS, any thread.
+// The engine's view of a MobileNet (v1, or v2 with its residual adds, as Teachable Machine exports it) plus the
+// app's head: the ordered steps one training step runs (convolutions with BatchNormalization and ReLU6 fused into
+// them, residual adds, pooling, dense), each activation's shape, and where every weight lives in the two flat
+// buffers the engine keeps (trainable parameters, and BatchNormalization's moving statistics), named as Keras names
+// them so weights move to and from tfjs LayersModels. Pure TS, any thread.
 import type * as tf from '@tensorflow/tfjs';
 
 /** One weight in a flat buffer: its Keras name (e.g. "conv_dw_3/depthwise_kernel"), offset in floats and shape. */
@@ -19,7 +20,11 @@ interface Spatial {
   outH: number;
   outW: number;
   stride: number;
-  /** TensorFlow 'same' puts the odd pixel of padding after the image: top/left get the floor of half. */
+  /**
+   * Zeros before the image: TensorFlow 'same' puts the odd pixel of padding after the image (top/left get the
+   * floor of half); a ZeroPadding2D before a 'valid' window is folded in here (its bottom/right zeros only set the
+   * output size, as the kernels read outside the image as zero).
+   */
   padTop: number;
   padLeft: number;
 }
@@ -29,12 +34,19 @@ export type PlanStep =
   | (Spatial & { kind: 'depthwise'; channels: number; kernel: WeightSlot })
   | { kind: 'pointwise'; name: string; rows: number; cin: number; cout: number; kernel: WeightSlot }
   | {
-    kind: 'bn-relu6'; name: string; relu: string; pixels: number; channels: number; epsilon: number;
+    /** BatchNormalization followed by ReLU6 (`relu` names that layer), or by nothing (v2's linear projections). */
+    kind: 'bn-relu6' | 'bn-linear'; name: string; relu?: string; pixels: number; channels: number; epsilon: number;
     gamma: WeightSlot; beta: WeightSlot; movingMean: WeightSlot; movingVariance: WeightSlot;
   }
+  /**
+   * The previous step's output plus step `skip`'s (a v2 residual connection), `units` floats a drawing; skip −1 is
+   * the plan's input (the last blocks on cached features, cut at an add), whose gradient nothing needs.
+   */
+  | { kind: 'add'; name: string; units: number; skip: number }
   | { kind: 'pool'; pixels: number; channels: number }
   | { kind: 'dropout'; name: string; units: number; rate: number }
-  | { kind: 'dense'; name: string; inputs: number; units: number; kernel: WeightSlot; bias: WeightSlot };
+  /** The last dense layer is the softmax one (its output the logits); Teachable Machine heads put a ReLU one before it. */
+  | { kind: 'dense'; name: string; inputs: number; units: number; activation: 'relu' | 'softmax'; kernel: WeightSlot; bias?: WeightSlot };
 
 export interface EnginePlan {
   /** Side of the square input: an image's (RGB), or the feature map a trainable part after a cut starts from. */
@@ -64,7 +76,8 @@ export class UnsupportedModelError extends Error {
 
 /** What the engine reads of a layer's config, as tfjs's getConfig names it (camelCase). */
 interface LayerConfig {
-  padding?: string;
+  /** 'same' or 'valid' for windows; [[top, bottom], [left, right]] for ZeroPadding2D. */
+  padding?: string | number[][];
   strides?: number[];
   kernelSize?: number[];
   activation?: string;
@@ -75,11 +88,16 @@ interface LayerConfig {
   maxValue?: number;
 }
 
+/** Nested models a Sequential or functional model may hold as layers (Teachable Machine nests three deep). */
+const NESTED_MODELS = new Set(['Sequential', 'Model', 'Functional']);
+
 /**
- * The plan of `features`: a backbone from loadBackbone (MobileNet v1 up to its last feature map), which gets global
- * average pooling and a dense softmax layer over `numClasses` named `headName` as the app names it; or a trainable
- * model from splitBackbone (the whole network, the last blocks on cached features, or the head alone), whose own
- * head (pooling, dropout, dense softmax) is planned as is.
+ * The plan of `features`: a backbone from loadBackbone (MobileNet v1, or v2, up to its last feature map), which
+ * gets global average pooling and a dense softmax layer over `numClasses` named `headName` as the app names it; a
+ * trainable model from splitBackbone (the whole network, the last blocks on cached features, or the head alone),
+ * whose own head (pooling, dropout, dense softmax) is planned as is; or an imported model (a Teachable Machine
+ * export: nested models, a v2 backbone, pooling, dense ReLU, dense softmax). Layers run in the model's order; a
+ * v2 residual Add names the earlier step its second input comes from.
  */
 export function planMobileNetV1(features: tf.LayersModel, numClasses: number, options: PlanOptions = {}): EnginePlan {
   const { headName = 'head_dense', inference = false } = options;
@@ -95,84 +113,145 @@ export function planMobileNetV1(features: tf.LayersModel, numClasses: number, op
     return placed;
   };
   const steps: PlanStep[] = [];
+  /** Floats a drawing of each step's output, for checking a residual's two sides agree. */
+  const units: number[] = [];
+  /** Which step's output each layer's output is (-1: the input), for residual adds to find their skip. */
+  const producer = new Map<string, number>();
   let [h, w, c] = [inputSizePx, inputSizePx, inputChannels];
-  const layers = features.layers;
-  for (let i = 0; i < layers.length; i++) {
-    const layer = layers[i]!;
-    const kind = layer.getClassName();
-    // getConfig() is a plain serialisable dict; LayerConfig names the fields tfjs's conv, BN and activation layers put there.
-    const config = layer.getConfig() as LayerConfig;
-    if (kind === 'InputLayer') continue;
-    if (kind === 'Conv2D' || kind === 'DepthwiseConv2D') {
-      if (config.useBias === true || (config.activation ?? 'linear') !== 'linear') throw new UnsupportedModelError(`${layer.name}: the engine fuses no bias or activation into convolutions.`);
-      const [kh, kw] = config.kernelSize ?? [];
-      const stride = config.strides?.[0] ?? 1;
-      if (config.strides?.[1] !== stride) throw new UnsupportedModelError(`${layer.name}: unequal strides.`);
-      const { out: outH, before: padTop } = samePadding(h, kh!, stride, config.padding);
-      const { out: outW, before: padLeft } = samePadding(w, kw!, stride, config.padding);
-      const kernel = slot(params, layer.weights[0]!.originalName, layer.weights[0]!.shape as number[]);
-      const spatial = { name: layer.name, inH: h, inW: w, outH, outW, stride, padTop, padLeft };
-      if (kind === 'DepthwiseConv2D') {
-        if ((config.depthMultiplier ?? 1) !== 1 || kh !== 3 || kw !== 3) throw new UnsupportedModelError(`${layer.name}: the engine's depthwise kernels are 3×3 with depth multiplier 1.`);
-        steps.push({ kind: 'depthwise', ...spatial, channels: c, kernel });
-      } else if (kh === 1 && kw === 1 && stride === 1) {
-        steps.push({ kind: 'pointwise', name: layer.name, rows: h * w, cin: c, cout: config.filters!, kernel });
-        c = config.filters!;
-      } else if (kh === 3 && kw === 3) {
-        steps.push({ kind: 'conv', ...spatial, cin: c, cout: config.filters!, kernel });
-        c = config.filters!;
+  /** A ZeroPadding2D's [[top, bottom], [left, right]], waiting for the 'valid' window it pads. */
+  let pad: number[][] | null = null;
+  const push = (step: PlanStep) => {
+    steps.push(step);
+    units.push(h * w * c);
+  };
+  const walk = (layers: tf.layers.Layer[]): void => {
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i]!;
+      const kind = layer.getClassName();
+      // getConfig() is a plain serialisable dict; LayerConfig names the fields tfjs's conv, BN and activation layers put there.
+      const config = layer.getConfig() as LayerConfig;
+      if (pad !== null && kind !== 'Conv2D' && kind !== 'DepthwiseConv2D') throw new UnsupportedModelError(`${layer.name}: the engine folds zero padding only into the convolution after it.`);
+      if (kind !== 'Add' && !readsLatest(layer)) throw new UnsupportedModelError(`${layer.name} reads an output other than the one before it: the engine runs a chain (plus residual adds).`);
+      if (NESTED_MODELS.has(kind)) {
+        // A nested model is a layer whose `layers` the engine plans in place.
+        walk((layer as unknown as tf.LayersModel).layers);
+      } else if (kind === 'InputLayer') {
+        // A nested model's input is whatever the chain holds when it starts.
+      } else if (kind === 'ZeroPadding2D') {
+        pad = config.padding as number[][]; // A ZeroPadding2D's config always holds the nested form.
+      } else if (kind === 'Conv2D' || kind === 'DepthwiseConv2D') {
+        convolution(layer, kind, config);
+      } else if (kind === 'BatchNormalization') {
+        const relu = layers[i + 1];
+        const reluConfig = relu?.getConfig() as LayerConfig | undefined;
+        const isRelu6 = relu !== undefined && (reluConfig?.activation === 'relu6' || (relu.getClassName() === 'ReLU' && reluConfig?.maxValue === 6));
+        const byName = new Map(layer.weights.map((weight) => [weight.originalName.split('/').pop()!, weight]));
+        const named = (list: WeightSlot[], key: string) => {
+          const weight = byName.get(key);
+          if (weight === undefined) throw new UnsupportedModelError(`${layer.name} has no ${key}.`);
+          return slot(list, weight.originalName, weight.shape as number[]);
+        };
+        push({
+          kind: isRelu6 ? 'bn-relu6' : 'bn-linear', name: layer.name, ...(isRelu6 ? { relu: relu.name } : {}), pixels: h * w, channels: c,
+          epsilon: config.epsilon ?? 1e-3,
+          gamma: named(params, 'gamma'), beta: named(params, 'beta'), movingMean: named(state, 'moving_mean'), movingVariance: named(state, 'moving_variance'),
+        });
+        if (isRelu6) {
+          producer.set(layer.name, steps.length - 1);
+          i++;
+          producer.set(relu.name, steps.length - 1);
+          continue;
+        }
+      } else if (kind === 'Add') {
+        residual(layer);
+      } else if (kind === 'GlobalAveragePooling2D') {
+        const pixels = h * w;
+        [h, w] = [1, 1];
+        push({ kind: 'pool', pixels, channels: c });
+      } else if (kind === 'Dropout') {
+        // Dropout of rate 0 is the identity, as is any rate in prediction. A Dropout layer's config holds its rate.
+        const { rate = 0 } = config as { rate?: number };
+        if (!inference && rate > 0) push({ kind: 'dropout', name: layer.name, units: h * w * c, rate });
+      } else if (kind === 'Dense') {
+        dense(layer, config);
       } else {
-        throw new UnsupportedModelError(`${layer.name}: a ${kh}×${kw} convolution with stride ${stride}.`);
+        throw new UnsupportedModelError(`The engine does not cover ${kind} layers (${layer.name}).`);
       }
+      producer.set(layer.name, steps.length - 1);
+    }
+  };
+  const convolution = (layer: tf.layers.Layer, kind: string, config: LayerConfig): void => {
+    if (config.useBias === true || (config.activation ?? 'linear') !== 'linear') throw new UnsupportedModelError(`${layer.name}: the engine fuses no bias or activation into convolutions.`);
+    const [kh, kw] = config.kernelSize ?? [];
+    const stride = config.strides?.[0] ?? 1;
+    if (config.strides?.[1] !== stride) throw new UnsupportedModelError(`${layer.name}: unequal strides.`);
+    const padded = pad;
+    pad = null;
+    if (padded !== null && config.padding !== 'valid') throw new UnsupportedModelError(`${layer.name}: zero padding before a '${String(config.padding)}' window.`);
+    const window = (length: number, k: number, [before = 0, after = 0]: number[] = []) => (padded === null
+      ? samePadding(length, k, stride, config.padding as string) // Conv2D and DepthwiseConv2D configs hold 'same' or 'valid'.
+      : { out: Math.floor((length + before + after - k) / stride) + 1, before });
+    const { out: outH, before: padTop } = window(h, kh!, padded?.[0]);
+    const { out: outW, before: padLeft } = window(w, kw!, padded?.[1]);
+    const kernel = slot(params, layer.weights[0]!.originalName, layer.weights[0]!.shape as number[]);
+    const spatial = { name: layer.name, inH: h, inW: w, outH, outW, stride, padTop, padLeft };
+    if (kind === 'DepthwiseConv2D') {
+      if ((config.depthMultiplier ?? 1) !== 1 || kh !== 3 || kw !== 3) throw new UnsupportedModelError(`${layer.name}: the engine's depthwise kernels are 3×3 with depth multiplier 1.`);
       [h, w] = [outH, outW];
-      continue;
+      push({ kind: 'depthwise', ...spatial, channels: c, kernel });
+    } else if (kh === 1 && kw === 1 && stride === 1 && padded === null) {
+      const cin = c;
+      c = config.filters!;
+      push({ kind: 'pointwise', name: layer.name, rows: h * w, cin, cout: c, kernel });
+    } else if (kh === 3 && kw === 3) {
+      const cin = c;
+      [h, w, c] = [outH, outW, config.filters!];
+      push({ kind: 'conv', ...spatial, cin, cout: c, kernel });
+    } else {
+      throw new UnsupportedModelError(`${layer.name}: a ${kh}×${kw} convolution with stride ${stride}.`);
     }
-    if (kind === 'BatchNormalization') {
-      const relu = layers[i + 1];
-      const reluConfig = relu?.getConfig() as LayerConfig | undefined;
-      const isRelu6 = relu !== undefined && (reluConfig?.activation === 'relu6' || (relu.getClassName() === 'ReLU' && reluConfig?.maxValue === 6));
-      if (!isRelu6) throw new UnsupportedModelError(`${layer.name} is not followed by ReLU6.`);
-      const byName = new Map(layer.weights.map((weight) => [weight.originalName.split('/').pop()!, weight]));
-      const named = (list: WeightSlot[], key: string) => {
-        const weight = byName.get(key);
-        if (weight === undefined) throw new UnsupportedModelError(`${layer.name} has no ${key}.`);
-        return slot(list, weight.originalName, weight.shape as number[]);
-      };
-      steps.push({
-        kind: 'bn-relu6', name: layer.name, relu: relu.name, pixels: h * w, channels: c, epsilon: config.epsilon ?? 1e-3,
-        gamma: named(params, 'gamma'), beta: named(params, 'beta'), movingMean: named(state, 'moving_mean'), movingVariance: named(state, 'moving_variance'),
-      });
-      i++;
-      continue;
-    }
-    if (kind === 'GlobalAveragePooling2D') {
-      steps.push({ kind: 'pool', pixels: h * w, channels: c });
-      [h, w] = [1, 1];
-      continue;
-    }
-    // Dropout of rate 0 is the identity, as is any rate in prediction. getConfig() is a plain dict; a Dropout
-    // layer's holds its rate.
-    if (kind === 'Dropout') {
-      const { rate = 0 } = config as { rate?: number };
-      if (!inference && rate > 0) steps.push({ kind: 'dropout', name: layer.name, units: h * w * c, rate });
-      continue;
-    }
-    const previous = steps.filter((step) => step.kind !== 'dropout').at(-1)?.kind;
-    if (kind === 'Dense' && config.activation === 'softmax' && previous === 'pool') {
-      const [kernel, bias] = layer.weights;
-      if (kernel === undefined || bias === undefined) throw new UnsupportedModelError(`${layer.name} has no bias.`);
-      steps.push({
-        kind: 'dense', name: layer.name, inputs: c, units: kernel.shape[1]!,
-        kernel: slot(params, kernel.originalName, kernel.shape as number[]), bias: slot(params, bias.originalName, bias.shape as number[]),
-      });
-      continue;
-    }
-    throw new UnsupportedModelError(`The engine does not cover ${kind} layers (${layer.name}).`);
-  }
+  };
+  /** Each call of `layer` whose inputs this plan has seen, as the steps they come from (a layer reused in a split
+   * model has one call per graph; a nested model's first layer reads an input layer the walk never sees). */
+  const seenCalls = (layer: tf.layers.Layer): number[][] => layer.inboundNodes
+    .map((node) => node.inboundLayers.map((l) => producer.get(l.name)))
+    .filter((found): found is number[] => found.length > 0 && found.every((s) => s !== undefined));
+  const readsLatest = (layer: tf.layers.Layer): boolean => {
+    const calls = seenCalls(layer);
+    return calls.length === 0 || calls.some((call) => call.length === 1 && call[0] === steps.length - 1);
+  };
+  const residual = (layer: tf.layers.Layer): void => {
+    const last = steps.length - 1;
+    const sources = seenCalls(layer).find((call) => call.length === 2) as [number, number] | undefined;
+    if (sources === undefined || !sources.includes(last)) throw new UnsupportedModelError(`${layer.name}: the engine adds an earlier output to the latest one only.`);
+    const skip = sources[0] === last ? sources[1] : sources[0];
+    const skipUnits = skip < 0 ? inputSizePx * inputSizePx * inputChannels : units[skip];
+    if (skip === last || skipUnits !== h * w * c) throw new UnsupportedModelError(`${layer.name}: a residual from ${skip < 0 ? 'the input' : `step ${skip}`} of another shape.`);
+    push({ kind: 'add', name: layer.name, units: h * w * c, skip });
+  };
+  const dense = (layer: tf.layers.Layer, config: LayerConfig): void => {
+    const previous = steps.filter((step) => step.kind !== 'dropout').at(-1);
+    const after = previous?.kind === 'pool' || (previous?.kind === 'dense' && previous.activation === 'relu');
+    const activation = config.activation;
+    if (!after || (activation !== 'softmax' && activation !== 'relu')) throw new UnsupportedModelError(`${layer.name}: the engine covers dense ReLU or softmax layers after pooling.`);
+    const [kernel, bias] = layer.weights;
+    if (kernel === undefined || (config.useBias !== false && bias === undefined)) throw new UnsupportedModelError(`${layer.name} lacks its weights.`);
+    const inputs = c;
+    c = kernel.shape[1]!;
+    push({
+      kind: 'dense', name: layer.name, inputs, units: c, activation, kernel: slot(params, kernel.originalName, kernel.shape as number[]),
+      ...(bias === undefined ? {} : { bias: slot(params, bias.originalName, bias.shape as number[]) }),
+    });
+  };
+  walk(features.layers);
+  const last = steps.at(-1);
+  if (last?.kind === 'dense' && last.activation !== 'softmax') throw new UnsupportedModelError(`${last.name}: the model ends in a ${last.activation} layer, not softmax.`);
   // A backbone alone gets the app's head: global average pooling and a dense softmax layer.
-  if (steps.at(-1)?.kind !== 'dense') {
-    steps.push({ kind: 'pool', pixels: h * w, channels: c });
-    steps.push({ kind: 'dense', name: headName, inputs: c, units: numClasses, kernel: slot(params, `${headName}/kernel`, [c, numClasses]), bias: slot(params, `${headName}/bias`, [numClasses]) });
+  if (last?.kind !== 'dense') {
+    const pixels = h * w;
+    [h, w] = [1, 1];
+    push({ kind: 'pool', pixels, channels: c });
+    push({ kind: 'dense', name: headName, inputs: c, units: numClasses, activation: 'softmax', kernel: slot(params, `${headName}/kernel`, [c, numClasses]), bias: slot(params, `${headName}/bias`, [numClasses]) });
   }
   const end = (list: WeightSlot[]) => (list.length === 0 ? 0 : alignSlot(list.at(-1)!.offset + size(list.at(-1)!.shape)));
   if (steps[0]?.kind === 'conv' && inputChannels !== 3) throw new UnsupportedModelError(`The engine's first convolution takes RGB images, not ${inputChannels} channels.`);

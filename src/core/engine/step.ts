@@ -1,9 +1,11 @@
-// The engine's whole training step for a planned MobileNet v1 (plan.ts): forward with batch statistics, softmax
-// cross-entropy, the backward chain and one Adam update, recorded as one command buffer of large dispatches over
-// buffers allocated once, with loss and accuracy summed on the device. Weights live in the plan's two flat buffers
-// and move to and from LayersModels through packWeights/unpackWeights. Runs where the GpuContext lives.
+// The engine's whole training step for a planned MobileNet v1 or v2 (plan.ts): forward with batch statistics,
+// softmax cross-entropy, the backward chain (residual gradients joining it at their skip's source) and one Adam
+// update, recorded as one command buffer of large dispatches over buffers allocated once, with loss and accuracy
+// summed on the device. Weights live in the plan's two flat buffers and move to and from LayersModels through
+// packWeights/unpackWeights. Runs where the GpuContext lives.
 import { depthwiseBackwardFilter, depthwiseBackwardInput, depthwiseFilterScratchLength, depthwiseForward, type DepthwiseShape } from './conv.ts';
 import { STEM_IN_CHANNELS, stemBackwardFilter, stemFilterScratchLength, stemForward, type StemShape } from './conv-stem.ts';
+import { accumulate, addForward, reluBackward, reluForward } from './elementwise.ts';
 import type { Binding, GpuContext } from './gpu.ts';
 import { adamStep, dropoutBackward, dropoutForward, METRIC, METRICS_LENGTH, poolBackward, poolForward, softmaxCrossEntropy } from './head.ts';
 import {
@@ -38,8 +40,13 @@ interface Layer {
   step: PlanStep;
   /** What the step writes: a convolution's pre-normalization output, BN+ReLU6's activation, the pooled or logits. */
   out: GPUBuffer;
-  /** BN+ReLU6: the batch mean and 1/√(σ²+ε) its backward pass reads; dropout: its scaled mask. */
+  /** BatchNormalization: the batch mean and 1/√(σ²+ε) its backward pass reads; dropout: its scaled mask. */
   saved?: GPUBuffer;
+  /**
+   * A residual add: the gradient of its output, which the step after it writes here (not to the ping-pong
+   * buffers) so it survives the backward pass of the block down to the skip's source, which adds it in.
+   */
+  grad?: GPUBuffer;
 }
 
 export class EngineTrainer {
@@ -65,6 +72,8 @@ export class EngineTrainer {
   private readonly gradA: GPUBuffer;
   private readonly gradB: GPUBuffer;
   private readonly scratch: GPUBuffer;
+  /** For each step that a residual add reads as its skip, those adds' indices (the input's, −1, needs no gradient). */
+  private readonly skipsInto = new Map<number, number[]>();
   private steps = 0;
 
   constructor(private readonly gpu: GpuContext, readonly plan: EnginePlan, readonly options: EngineStepOptions) {
@@ -86,13 +95,15 @@ export class EngineTrainer {
       const length = batch * outputsOf(step);
       largest = Math.max(largest, length);
       scratch = Math.max(scratch, scratchOf(step, batch));
-      if (step.kind === 'bn-relu6') {
+      if (step.kind === 'bn-relu6' || step.kind === 'bn-linear') {
         if (step.epsilon !== BN_EPSILON) throw new UnsupportedModelError(`${step.name}: the engine's BatchNormalization uses ε = ${BN_EPSILON}, not ${step.epsilon}.`);
         return { step, out: gpu.buffer(length, step.name), saved: gpu.buffer(normSavedLength({ rows: 0, channels: step.channels }), `${step.name} saved`) };
       }
       if (step.kind === 'dropout') return { step, out: gpu.buffer(length, step.name), saved: gpu.buffer(length, `${step.name} mask`) };
+      if (step.kind === 'add') return { step, out: gpu.buffer(length, step.name), grad: gpu.buffer(length, `${step.name} gradient`) };
       return { step, out: gpu.buffer(length, 'name' in step ? step.name : step.kind) };
     });
+    plan.steps.forEach((step, i) => { if (step.kind === 'add') this.skipsInto.set(step.skip, [...this.skipsInto.get(step.skip) ?? [], i]); });
     this.dLogits = gpu.buffer(batch * this.dense.units, 'dLogits');
     this.gradA = gpu.buffer(largest, 'grad A');
     this.gradB = gpu.buffer(largest, 'grad B');
@@ -240,20 +251,25 @@ export class EngineTrainer {
     let x: GPUBuffer = this.input;
     for (const { step, out, saved } of this.layers) {
       switch (step.kind) {
+        case 'add': addForward(gpu, { a: x, b: this.layers[step.skip]?.out ?? this.input, y: out }, batch * step.units); break;
         case 'conv': stemForward(gpu, { x, w: this.param(step.kernel), y: out }, conv2dShapeOf(step, batch)); break;
         case 'depthwise': depthwiseForward(gpu, { x, w: this.param(step.kernel), y: out }, depthwiseShapeOf(step, batch)); break;
-        case 'pointwise': matmulForward(gpu, { x, w: this.param(step.kernel), y: out }, { m: batch * step.rows, k: step.cin, n: step.cout }); break;
-        case 'bn-relu6': {
+        case 'pointwise': matmulForward(gpu, { x, w: this.param(step.kernel), y: out, scratch: this.scratch }, { m: batch * step.rows, k: step.cin, n: step.cout }); break;
+        case 'bn-relu6': case 'bn-linear': {
+          const activation = step.kind === 'bn-relu6' ? 'relu6' : 'linear';
           const weights = { x, y: out, gamma: this.param(step.gamma), beta: this.param(step.beta), movingMean: this.stateOf(step.movingMean), movingVariance: this.stateOf(step.movingVariance) };
           const shape = { rows: batch * step.pixels, channels: step.channels };
-          if (training) normForwardTraining(gpu, { ...weights, saved: saved!, scratch: this.scratch }, shape, momentum);
-          else normForwardInference(gpu, weights, shape);
+          if (training) normForwardTraining(gpu, { ...weights, saved: saved!, scratch: this.scratch }, shape, momentum, activation);
+          else normForwardInference(gpu, weights, shape, activation);
           break;
         }
         case 'pool': poolForward(gpu, { x, y: out }, { batch, positions: step.pixels, channels: step.channels }); break;
         // The mask changes every step (the update count picks it); prediction passes everything through.
         case 'dropout': dropoutForward(gpu, { x, y: out, mask: saved! }, { count: batch * step.units, rate: training ? step.rate : 0, seed: this.options.seed ?? 0, step: this.steps + 1 }); break;
-        case 'dense': matmulForward(gpu, { x, w: this.param(step.kernel), bias: this.param(step.bias), y: out }, { m: batch, k: step.inputs, n: step.units }); break;
+        case 'dense':
+          matmulForward(gpu, { x, w: this.param(step.kernel), ...(step.bias && { bias: this.param(step.bias) }), y: out, scratch: this.scratch }, { m: batch, k: step.inputs, n: step.units });
+          if (step.activation === 'relu') reluForward(gpu, out, batch * step.units);
+          break;
       }
       x = out;
     }
@@ -261,28 +277,41 @@ export class EngineTrainer {
 
   private backward(batch: number): void {
     const { gpu } = this;
-    // `dy` is the gradient of the current layer's output; each layer writes its input's gradient to the other buffer.
+    // `dy` is the gradient of the current layer's output; each layer writes its input's gradient to the other
+    // ping-pong buffer, or to the buffer of the residual add below it.
     let dy: GPUBuffer = this.dLogits;
+    const other = (buffer: GPUBuffer) => (buffer === this.gradA ? this.gradB : this.gradA);
     for (let i = this.layers.length - 1; i >= 0; i--) {
-      const { step, saved } = this.layers[i]!;
-      const x = i === 0 ? this.input : this.layers[i - 1]!.out;
+      const { step, saved, out } = this.layers[i]!;
+      // Where this step's output also fed residual adds, their gradients join the chain's here.
+      for (const j of this.skipsInto.get(i) ?? []) accumulate(gpu, { total: dy, addend: this.layers[j]!.grad! }, batch * outputsOf(step));
+      const below = this.layers[i - 1];
+      const x = below?.out ?? this.input;
       const needsInputGrad = i > 0;
-      const dx = dy === this.gradA ? this.gradB : this.gradA;
+      let dx = below?.grad ?? other(dy);
       switch (step.kind) {
+        // The add's gradient passes unchanged to the chain below it (and waits in its buffer for the skip's source).
+        case 'add': dx = dy; break;
         case 'dense': {
           const shape = { m: batch, k: step.inputs, n: step.units };
-          biasGradient(gpu, { dy, db: this.grad(step.bias), scratch: this.scratch }, { m: batch, n: step.units });
+          if (step.activation === 'relu') {
+            // Through the ReLU into the buffer dx would use; dx then takes dy's, which is no longer needed.
+            const dz = dx;
+            reluBackward(gpu, { dy, y: out, dx: dz }, batch * step.units);
+            [dy, dx] = [dz, below?.grad ?? other(dz)];
+          }
+          if (step.bias) biasGradient(gpu, { dy, db: this.grad(step.bias), scratch: this.scratch }, { m: batch, n: step.units });
           matmulBackwardWeights(gpu, { x, dy, dw: this.grad(step.kernel), scratch: this.scratch }, shape);
           matmulBackwardInput(gpu, { dy, w: this.param(step.kernel), dx, scratch: this.scratch }, shape);
           break;
         }
         case 'pool': if (needsInputGrad) poolBackward(gpu, { dy, dx }, { batch, positions: step.pixels, channels: step.channels }); break;
         case 'dropout': if (needsInputGrad) dropoutBackward(gpu, { dy, mask: saved!, dx }, batch * step.units); break;
-        case 'bn-relu6':
+        case 'bn-relu6': case 'bn-linear':
           normBackward(gpu, {
             x, dy, saved: saved!, dx, gamma: this.param(step.gamma), beta: this.param(step.beta),
             dGamma: this.grad(step.gamma), dBeta: this.grad(step.beta), scratch: this.scratch,
-          }, { rows: batch * step.pixels, channels: step.channels });
+          }, { rows: batch * step.pixels, channels: step.channels }, step.kind === 'bn-relu6' ? 'relu6' : 'linear');
           break;
         case 'pointwise': {
           const shape = { m: batch * step.rows, k: step.cin, n: step.cout };
@@ -322,6 +351,7 @@ export class EngineTrainer {
     for (const layer of this.layers) {
       layer.out.destroy();
       layer.saved?.destroy();
+      layer.grad?.destroy();
     }
   }
 }
@@ -348,7 +378,8 @@ function outputsOf(step: PlanStep): number {
     case 'conv': return step.outH * step.outW * step.cout;
     case 'depthwise': return step.outH * step.outW * step.channels;
     case 'pointwise': return step.rows * step.cout;
-    case 'bn-relu6': return step.pixels * step.channels;
+    case 'bn-relu6': case 'bn-linear': return step.pixels * step.channels;
+    case 'add': return step.units;
     case 'pool': return step.channels;
     case 'dropout': return step.units;
     case 'dense': return step.units;
@@ -362,13 +393,13 @@ function scratchOf(step: PlanStep, batch: number): number {
     case 'depthwise': return depthwiseFilterScratchLength(depthwiseShapeOf(step, batch));
     case 'pointwise': {
       const shape = { m: batch * step.rows, k: step.cin, n: step.cout };
-      return Math.max(matmulScratchLength(backwardWeightsShape(shape)), matmulScratchLength(backwardInputShape(shape)));
+      return Math.max(matmulScratchLength(shape), matmulScratchLength(backwardWeightsShape(shape)), matmulScratchLength(backwardInputShape(shape)));
     }
-    case 'bn-relu6': return normScratchLength({ rows: batch * step.pixels, channels: step.channels });
-    case 'pool': case 'dropout': return 0;
+    case 'bn-relu6': case 'bn-linear': return normScratchLength({ rows: batch * step.pixels, channels: step.channels });
+    case 'pool': case 'dropout': case 'add': return 0;
     case 'dense': {
       const shape = { m: batch, k: step.inputs, n: step.units };
-      return Math.max(matmulScratchLength(backwardWeightsShape(shape)), matmulScratchLength(backwardInputShape(shape)), biasGradientScratchLength({ m: batch, n: step.units }));
+      return Math.max(matmulScratchLength(shape), matmulScratchLength(backwardWeightsShape(shape)), matmulScratchLength(backwardInputShape(shape)), biasGradientScratchLength({ m: batch, n: step.units }));
     }
   }
 }

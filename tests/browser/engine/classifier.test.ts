@@ -1,6 +1,7 @@
 // Guessing through the engine (the Play page's path on a real GPU): a trained model's flat inference model, with a
-// dropout layer, classified through the fused kernels as tfjs classifies it; a model it does not cover is left to
-// tfjs; and this Chromium's software WebGPU is not taken for a real GPU.
+// dropout layer, classified through the fused kernels as tfjs classifies it; an imported Teachable Machine model
+// (MobileNet v2 at 224 px, ink on white) likewise; a model it does not cover is left to tfjs; and this Chromium's
+// software WebGPU is not taken for a real GPU.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hardwareWebGpu } from '../../../src/core/backend.ts';
@@ -8,9 +9,12 @@ import { engineClassifier } from '../../../src/core/engine/classifier.ts';
 import { classifyBitmap, type Classifier } from '../../../src/core/inference.ts';
 import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/mobilenet.ts';
 import { Random } from '../../../src/core/random.ts';
-import { relativeError, TOLERANCE } from './compare.ts';
+import { teachableArtifacts } from '../../teachable-machine.ts';
+import { relativeError, sketches, TOLERANCE } from './compare.ts';
+import { teachableFiles } from './teachable-files.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
+const tm = await teachableFiles();
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -36,6 +40,32 @@ describe('engineClassifier', () => {
     }
     engine!.dispose();
     split.trainable.dispose();
+  });
+
+  it.skipIf(tm === null)('classifies drawings as tfjs does with an imported Teachable Machine model (MobileNet v2, ../shared)', async () => {
+    const model = await tf.loadLayersModel(tf.io.fromMemory(teachableArtifacts(tm!)));
+    const engine = await engineClassifier(model);
+    expect(engine).not.toBeNull();
+    const labels = Array.from({ length: 10 }, (_, i) => `class ${i}`);
+    const onTfjs: Classifier = { model, labels, inputSizePx: 224, inkOnWhite: true, dispose: () => {} };
+    const random = new Random(8);
+    let worst = 0;
+    for (let n = 0; n < 2; n++) {
+      // A drawing as stored (white on black); classifyBitmap hands both paths its inverse.
+      const bitmap = sketches(1, random);
+      const inkOnWhite = bitmap.map((v) => 255 - v);
+      const input = preprocess(inkOnWhite, 28, 224);
+      const expected = await (model.predict(input) as tf.Tensor).data();
+      input.dispose();
+      const error = relativeError(await engine!.predict(inkOnWhite), expected);
+      worst = Math.max(worst, error);
+      expect(error).toBeLessThan(TOLERANCE);
+      const guesses = await classifyBitmap({ ...onTfjs, engine }, bitmap);
+      expect(guesses.map((g) => g.label)).toEqual((await classifyBitmap(onTfjs, bitmap)).map((g) => g.label));
+    }
+    console.log(`Teachable Machine model on the engine: worst relative error of the probabilities ${worst.toExponential(2)}`);
+    engine!.dispose();
+    model.dispose();
   });
 
   it('leaves a model it does not cover to tfjs', async () => {

@@ -1,11 +1,12 @@
 // BatchNorm + ReLU6 kernels (src/core/engine/norm.ts) on this browser's WebGPU (SwiftShader here) against tfjs on
 // the CPU backend: training forward and its gradients against tf.moments + tf.batchNorm + tf.relu6, the moving
-// averages against a tfjs-layers BatchNormalization trained for one batch, and inference against tf.batchNorm.
+// averages against a tfjs-layers BatchNormalization trained for one batch, and inference against tf.batchNorm; and
+// the same with no activation (MobileNet v2's linear projections).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../../src/core/engine/gpu.ts';
 import {
-  normBackward, normForwardInference, normForwardTraining, normSavedLength, normScratchLength, type NormShape,
+  normBackward, normForwardInference, normForwardTraining, normSavedLength, normScratchLength, type NormActivation, type NormShape,
 } from '../../../src/core/engine/norm.ts';
 import { Random } from '../../../src/core/random.ts';
 import { createGpu, relativeError, TOLERANCE, uniform } from './compare.ts';
@@ -49,14 +50,16 @@ function makeCase(dims: [number, number, number, number], seed: number): Case {
   };
 }
 
-function reference(c: Case, dy: Float32Array) {
+const ACTIVATIONS: Record<NormActivation, (x: tf.Tensor) => tf.Tensor> = { relu6: tf.relu6, linear: (x) => x };
+
+function reference(c: Case, dy: Float32Array, activation: NormActivation) {
   return tf.tidy(() => {
     const x = tf.tensor4d(c.x, c.dims);
     const gamma = tf.tensor1d(c.gamma);
     const beta = tf.tensor1d(c.beta);
     const f = (x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D) => {
       const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      return tf.relu6(tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, b, g, 1e-3)); // moments over 3 of 4 axes is 1-D.
+      return ACTIVATIONS[activation](tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, b, g, 1e-3)); // moments over 3 of 4 axes is 1-D.
     };
     const r = tf.tensor4d(dy, c.dims);
     // tf.grads types its function over plain Tensors; the inputs are the 4-D and 1-D tensors f expects.
@@ -81,18 +84,23 @@ async function layerMovingStats(c: Case, momentum: number): Promise<[Float32Arra
   return [mean!, variance!];
 }
 
-describe('BatchNorm + ReLU6', () => {
+describe('BatchNorm + ReLU6, and BatchNorm alone', () => {
   let gpu: GpuContext;
   beforeAll(async () => {
     await tf.setBackend('cpu');
     gpu = await createGpu();
   });
 
-  it.each(SHAPES.map((dims, i) => [dims.join('×'), dims, i] as const))('training forward, moving averages and gradients at %s', async (_, dims, seed) => {
+  // Every shape with ReLU6; the first three with no activation as well.
+  const cases = [
+    ...SHAPES.map((dims, i) => [dims.join('×'), 'relu6', dims, i] as const),
+    ...SHAPES.slice(0, 3).map((dims, i) => [dims.join('×'), 'linear', dims, i] as const),
+  ];
+  it.each(cases)('training forward, moving averages and gradients at %s, %s', async (_, activation, dims, seed) => {
     const c = makeCase(dims, 100 + seed);
     const momentum = seed % 2 === 0 ? 0.9 : 0.99;
     const dyValues = uniform(new Random(200 + seed), c.x.length);
-    const [y, dx, dGamma, dBeta] = reference(c, dyValues);
+    const [y, dx, dGamma, dBeta] = reference(c, dyValues, activation);
     const [movingMean, movingVariance] = await layerMovingStats(c, momentum);
 
     const size = c.x.length;
@@ -103,9 +111,9 @@ describe('BatchNorm + ReLU6', () => {
       dy: gpu.upload(dyValues), dx: gpu.buffer(size), dGamma: gpu.buffer(c.shape.channels), dBeta: gpu.buffer(c.shape.channels),
     };
     const before = gpu.dispatches;
-    normForwardTraining(gpu, b, c.shape, momentum);
+    normForwardTraining(gpu, b, c.shape, momentum, activation);
     expect(gpu.dispatches - before).toBe(3);
-    normBackward(gpu, b, c.shape);
+    normBackward(gpu, b, c.shape, activation);
     expect(gpu.dispatches - before).toBe(6);
 
     expect(relativeError(await gpu.read(b.y), y!)).toBeLessThanOrEqual(TOLERANCE);
@@ -117,16 +125,16 @@ describe('BatchNorm + ReLU6', () => {
     for (const buffer of Object.values(b)) buffer.destroy();
   });
 
-  it('inference forward with the moving statistics, in one dispatch', async () => {
+  it.each(['relu6', 'linear'] as const)('inference forward with the moving statistics, in one dispatch (%s)', async (activation) => {
     for (const [i, dims] of SHAPES.entries()) {
       const c = makeCase(dims, 300 + i);
-      const expected = tf.tidy(() => tf.relu6(tf.batchNorm(tf.tensor4d(c.x, dims), c.movingMean, c.movingVariance, c.beta, c.gamma, 1e-3)).dataSync());
+      const expected = tf.tidy(() => ACTIVATIONS[activation](tf.batchNorm(tf.tensor4d(c.x, dims), c.movingMean, c.movingVariance, c.beta, c.gamma, 1e-3)).dataSync());
       const b = {
         x: gpu.upload(c.x), gamma: gpu.upload(c.gamma), beta: gpu.upload(c.beta), movingMean: gpu.upload(c.movingMean),
         movingVariance: gpu.upload(c.movingVariance), y: gpu.buffer(c.x.length),
       };
       const before = gpu.dispatches;
-      normForwardInference(gpu, b, c.shape);
+      normForwardInference(gpu, b, c.shape, activation);
       expect(gpu.dispatches - before).toBe(1);
       expect(relativeError(await gpu.read(b.y), expected), dims.join('×')).toBeLessThanOrEqual(TOLERANCE);
       for (const buffer of Object.values(b)) buffer.destroy();

@@ -10,7 +10,7 @@ import { packWeights, planMobileNetV1, unpackWeights } from '../../../src/core/e
 import { EngineTrainer } from '../../../src/core/engine/step.ts';
 import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/mobilenet.ts';
 import { Random } from '../../../src/core/random.ts';
-import { createGpu, relativeError, TOLERANCE } from './compare.ts';
+import { createGpu, relativeError, sketches, TOLERANCE } from './compare.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
 const SIZE = 32, BATCH = 4, CLASSES = 3, LEARNING_RATE = 0.001;
@@ -63,22 +63,6 @@ function trainableInput(split: SplitModel, bitmaps: Uint8Array): tf.Tensor {
     const images = preprocess(bitmaps, 28, SIZE);
     return split.frozen === null ? images : split.frozen.predict(images) as tf.Tensor;
   });
-}
-
-/** Sketch-like bitmaps: a few random strokes of 255 on 0. */
-function sketches(count: number, random: Random): Uint8Array {
-  const bitmaps = new Uint8Array(count * 784);
-  for (let n = 0; n < count; n++) {
-    for (let s = 0; s < 4; s++) {
-      let x = Math.floor(random.next() * 28), y = Math.floor(random.next() * 28);
-      for (let t = 0; t < 12; t++) {
-        bitmaps[n * 784 + y * 28 + x] = 255;
-        x = Math.min(27, Math.max(0, x + Math.round(random.symmetric(1.5))));
-        y = Math.min(27, Math.max(0, y + Math.round(random.symmetric(1.5))));
-      }
-    }
-  }
-  return bitmaps;
 }
 
 describe('EngineTrainer', () => {

@@ -239,7 +239,7 @@ export class WasmEngineTrainer {
         }
         case 'dense':
           k.gemm(out, x, step.inputs, 1, this.param(step.kernel), step.units, batch, step.units, step.inputs);
-          k.add_bias(out, this.param(step.bias), batch, step.units);
+          k.add_bias(out, this.param(step.bias!), batch, step.units);
           break;
       }
       x = out;
@@ -256,7 +256,7 @@ export class WasmEngineTrainer {
       const dx = dy === this.gradA ? this.gradB : this.gradA;
       switch (step.kind) {
         case 'dense':
-          k.column_sum(dy, this.grad(step.bias), batch, step.units);
+          k.column_sum(dy, this.grad(step.bias!), batch, step.units);
           this.matmulBackward(x, dy, dx, step.kernel, batch, step.inputs, step.units, needsInputGrad);
           break;
         case 'pool': if (needsInputGrad) k.pool_backward(dy, dx, batch, step.pixels, step.channels); break;
@@ -298,7 +298,7 @@ export class WasmEngineTrainer {
       case 'conv': case 'depthwise': return 0;
       case 'pointwise': return step.cin * step.cout;
       case 'bn-relu6': return this.k.norm_scratch_floats(step.channels);
-      case 'pool': case 'dropout': return 0;
+      case 'pool': case 'dropout': case 'add': case 'bn-linear': return 0;
       case 'dense': return step.inputs * step.units;
     }
   }
@@ -323,6 +323,9 @@ function windowOf(step: Extract<PlanStep, { kind: 'conv' | 'depthwise' }>): [num
 
 /** The kernels run channels four at a time (every MobileNet v1 width is a multiple of 8); the stem takes RGB. */
 function checkCovered(step: PlanStep): void {
+  // MobileNet v2's steps run on the WebGPU engine only, so far.
+  if (step.kind === 'add' || step.kind === 'bn-linear') throw new UnsupportedModelError(`${step.name}: the engine's CPU path covers MobileNet v1 only, so far.`);
+  if (step.kind === 'dense' && (step.activation !== 'softmax' || step.bias === undefined)) throw new UnsupportedModelError(`${step.name}: the engine's CPU path covers the app's softmax head only, so far.`);
   const channels = step.kind === 'conv' ? step.cout : step.kind === 'depthwise' || step.kind === 'bn-relu6' || step.kind === 'pool' ? step.channels : 4;
   if (channels % 4 !== 0) throw new UnsupportedModelError(`${'name' in step ? step.name : step.kind}: the engine's CPU kernels take channel counts that are multiples of 4, not ${channels}.`);
   if (step.kind === 'conv' && step.cin !== 3) throw new UnsupportedModelError(`${step.name}: the engine's full convolution takes 3 input channels, not ${step.cin}.`);
@@ -336,7 +339,8 @@ function outputsOf(step: PlanStep): number {
     case 'pointwise': return step.rows * step.cout;
     case 'bn-relu6': return step.pixels * step.channels;
     case 'pool': return step.channels;
-    case 'dropout': return step.units;
+    case 'dropout': case 'add': return step.units;
+    case 'bn-linear': return step.pixels * step.channels;
     case 'dense': return step.units;
   }
 }

@@ -1,0 +1,264 @@
+// A whole training step of the engine on MobileNet v2 on this browser's WebGPU (SwiftShader here) against tfjs on
+// the CPU backend, as the Trainer trains (compile, trainOnBatch): the loss, every parameter gradient (through the
+// residual adds), and the weights and BatchNormalization moving statistics after tf.train.adam's update. First on a
+// small v2 network made here (every v2 construct, a short chain, so the tight bound holds; and no GPU allocation
+// once training runs), then on the real Teachable Machine backbone α=0.35 from ../shared, rebuilt at 64 px with the
+// app's head (splitBackbone): the whole network, and its last blocks on cached features.
+import * as tf from '@tensorflow/tfjs';
+import '../../../workers/wasm-backend.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../../../src/core/engine/gpu.ts';
+import { packWeights, planMobileNetV1, unpackWeights, type EnginePlan } from '../../../src/core/engine/plan.ts';
+import { EngineTrainer } from '../../../src/core/engine/step.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/mobilenet.ts';
+import { Random } from '../../../src/core/random.ts';
+import { teachableBackboneArtifacts } from '../../teachable-machine.ts';
+import { createGpu, relativeError, sketches, TOLERANCE, uniform } from './compare.ts';
+import { teachableFiles } from './teachable-files.ts';
+
+const CLASSES = 3, LEARNING_RATE = 0.001;
+const tm = await teachableFiles();
+
+let gpu: GpuContext;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  gpu = await createGpu();
+});
+afterAll(() => gpu.destroy());
+
+/** Every trainable weight's gradient of the step's loss, by Keras name, on the current tfjs backend. */
+async function tfjsGradients(build: () => Promise<tf.LayersModel>, x: tf.Tensor, y: tf.Tensor): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+  const model = await build();
+  // A LayerVariable's read() is the tf.Variable it holds; variableGrads keys its result by that variable's name.
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(
+    () => tf.metrics.categoricalCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor).mean() as tf.Scalar,
+    variables,
+  );
+  const out = new Map<string, Float32Array>();
+  model.trainableWeights.forEach((weight, i) => out.set(weight.originalName, grads[variables[i]!.name]!.dataSync() as Float32Array));
+  const loss = (await value.data())[0]!;
+  tf.dispose([value, ...Object.values(grads)]);
+  model.dispose();
+  return { loss, grads: out };
+}
+
+interface StepResult {
+  plan: EnginePlan;
+  dispatches: number;
+  /** The engine's loss against tfjs's, relative. */
+  lossError: number;
+  /** By Keras name: tfjs CPU's gradient, the engine's, tfjs WASM's. */
+  gradients: Map<string, { cpu: Float32Array; engine: Float32Array; wasm: Float32Array }>;
+  /** By Keras name, after the step: tfjs's value, the engine's, before the step, and whether Adam trains it. */
+  weights: Map<string, { tfjs: Float32Array; engine: Float32Array; before: Float32Array; trainable: boolean }>;
+}
+
+/** One step of the model `build` makes (afresh each call, the same weights) on tfjs CPU, tfjs WASM and the engine. */
+async function step(build: () => Promise<tf.LayersModel>, x: tf.Tensor, labels: Uint32Array): Promise<StepResult> {
+  const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
+  // How far two correct f32 computations of the chain drift apart: tfjs's WASM backend against its CPU one.
+  await tf.setBackend('wasm');
+  const wasm = await tfjsGradients(build, x, y);
+  await tf.setBackend('cpu');
+  const cpu = await tfjsGradients(build, x, y);
+  const model = await build();
+  const plan = planMobileNetV1(model, CLASSES);
+  const before = await packWeights(plan, model);
+  model.compile({ optimizer: tf.train.adam(LEARNING_RATE), loss: 'categoricalCrossentropy' });
+  expect(await model.trainOnBatch(x, y) as number).toBeCloseTo(cpu.loss, 5);
+
+  const engine = new EngineTrainer(gpu, plan, { batch: labels.length, momentum: FINE_TUNE_BN_MOMENTUM });
+  engine.setWeights(before.params, before.state);
+  const dispatchesBefore = gpu.dispatches;
+  engine.step(await x.data() as Float32Array, labels, LEARNING_RATE);
+  const dispatches = gpu.dispatches - dispatchesBefore;
+  const metrics = await engine.readMetrics();
+  expect(metrics.steps).toBe(1);
+  const engineGrads = unpackWeights(plan, await engine.readGradients(), new Float32Array(plan.stateCount));
+  const after = unpackWeights(plan, ...Object.values(await engine.readWeights()) as [Float32Array, Float32Array]);
+  const initial = unpackWeights(plan, before.params, before.state);
+  expect(cpu.grads.size).toBe(plan.params.length);
+  const gradients = new Map([...cpu.grads].map(([name, expected]) => [name, { cpu: expected, engine: engineGrads.get(name)!.values, wasm: wasm.grads.get(name)! }]));
+  const weights = new Map(await Promise.all(model.weights.map(async (w) => [w.originalName, {
+    tfjs: await w.read().data() as Float32Array, engine: after.get(w.originalName)!.values, before: initial.get(w.originalName)!.values, trainable: w.trainable,
+  }] as const)));
+  engine.destroy();
+  model.dispose();
+  y.dispose();
+  return { plan, dispatches, lossError: Math.abs(metrics.lossSum / metrics.samples - cpu.loss) / cpu.loss, gradients, weights };
+}
+
+/**
+ * A small v2: a ZeroPadding2D stem, a stride-2 block with no residual, two stride-1 blocks with residual adds (the
+ * second adding onto the first's add), and Teachable Machine's head (pooling, dense ReLU, dense softmax without
+ * bias), with random BatchNormalization weights and statistics. The same weights on every call.
+ */
+async function smallV2(): Promise<tf.LayersModel> {
+  let seed = 1;
+  const init = () => tf.initializers.glorotUniform({ seed: seed++ });
+  // Names of their own: tfjs numbers unnamed layers across models, and weights are matched by name.
+  let layers = 0;
+  const name = () => `small_v2_${layers++}`;
+  const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides = 1, padding: 'same' | 'valid' = 'same') =>
+    tf.layers.conv2d({ name: name(), filters, kernelSize, strides, padding, useBias: false, kernelInitializer: init() }).apply(x) as tf.SymbolicTensor;
+  const depthwise = (x: tf.SymbolicTensor, strides = 1) =>
+    tf.layers.depthwiseConv2d({ name: name(), kernelSize: 3, strides, padding: strides === 1 ? 'same' : 'valid', useBias: false, depthwiseInitializer: init() }).apply(x) as tf.SymbolicTensor;
+  const bn = (x: tf.SymbolicTensor, relu6: boolean) => {
+    const normalized = tf.layers.batchNormalization({ name: name(), epsilon: 1e-3, momentum: FINE_TUNE_BN_MOMENTUM }).apply(x) as tf.SymbolicTensor;
+    return relu6 ? tf.layers.reLU({ maxValue: 6 }).apply(normalized) as tf.SymbolicTensor : normalized;
+  };
+  const pad = (x: tf.SymbolicTensor) => tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]] }).apply(x) as tf.SymbolicTensor;
+  const block = (x: tf.SymbolicTensor, expand: number, out: number, strides: number) => {
+    const expanded = bn(conv(x, expand, 1), true);
+    const filtered = bn(depthwise(strides === 2 ? pad(expanded) : expanded, strides), true);
+    return bn(conv(filtered, out, 1), false);
+  };
+  const input = tf.input({ shape: [16, 16, 3] });
+  const stem = bn(conv(pad(input), 8, 3, 2, 'valid'), true);
+  const first = block(stem, 16, 6, 2);
+  const second = tf.layers.add().apply([first, block(first, 12, 6, 1)]) as tf.SymbolicTensor;
+  const third = tf.layers.add().apply([second, block(second, 12, 6, 1)]) as tf.SymbolicTensor;
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(third) as tf.SymbolicTensor;
+  const hidden = tf.layers.dense({ name: name(), units: 10, activation: 'relu', kernelInitializer: init(), biasInitializer: 'ones' }).apply(pooled) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ name: name(), units: CLASSES, activation: 'softmax', useBias: false, kernelInitializer: init() }).apply(hidden) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: output });
+  const random = new Random(3);
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'BatchNormalization') continue;
+    const channels = layer.getWeights()[0]!.shape[0]!;
+    const [gamma, beta, mean] = [uniform(random, channels, 0.5, 1), uniform(random, channels, 0.5), uniform(random, channels, 0.3)];
+    const variance = Float32Array.from({ length: channels }, () => 0.5 + random.next());
+    layer.setWeights([gamma, beta, mean, variance].map((values) => tf.tensor1d(values)));
+  }
+  return model;
+}
+
+const TM_SIZE = 64;
+
+/** The Teachable Machine backbone rebuilt at `size` px, split as the app splits it (the last `blocks` trained). */
+async function teachableSplit(size: number, blocks: number): Promise<SplitModel> {
+  const backbone = await loadBackbone(tf.io.fromMemory(teachableBackboneArtifacts(tm!)), size);
+  return splitBackbone(backbone, blocks, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
+}
+
+/**
+ * Checks a step of (part of) the Teachable Machine backbone against tfjs; returns the worst errors, in words.
+ *
+ * Every linear (project) BatchNormalization feeds only 1×1 convolutions followed by BatchNormalization (the next
+ * block's expand, the last block's Conv_1), directly or through adds, and a normalization removes any shift of its
+ * input: those β (`shiftFree` of them) get a gradient of exactly 0 in exact arithmetic. Both tfjs backends and the
+ * engine give rounding noise there (1e-8–1e-6 against γ gradients of 0.1–50; WASM and CPU differ by up to 24× its
+ * size), and Adam turns noise into ±lr steps. So those β are checked for being noise-sized, and for moving by at
+ * most lr, instead of against tfjs's noise.
+ */
+function expectTeachableStep(result: StepResult, shiftFree: number, chain: 'whole' | 'short'): string {
+  expect(result.lossError).toBeLessThan(TOLERANCE);
+  const betas = new Map(result.plan.steps.flatMap((s) => (s.kind === 'bn-linear' ? [[s.beta.name, s.gamma.name] as const] : [])));
+  expect(betas.size).toBe(shiftFree);
+  const largest = (values: Float32Array) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const worst = { gradient: 0, wasm: 0, weight: 0, state: 0, noise: 0 };
+  for (const [name, g] of result.gradients) {
+    const gammaName = betas.get(name);
+    if (gammaName !== undefined) {
+      const noise = largest(g.engine) / largest(result.gradients.get(gammaName)!.cpu);
+      worst.noise = Math.max(worst.noise, noise);
+      expect(noise, `gradient of ${name}, against its layer's γ gradient`).toBeLessThan(TOLERANCE);
+      continue;
+    }
+    const error = relativeError(g.engine, g.cpu);
+    worst.gradient = Math.max(worst.gradient, error);
+    worst.wasm = Math.max(worst.wasm, relativeError(g.wasm, g.cpu));
+    // The whole network chains 150 layers of f32 sums, ReLU6 masks that flip on rounding and batch statistics over
+    // as few as 16 rows: measured 8.0e-3 from tfjs CPU, where tfjs's WASM backend is 1.5e-1 from it. A few blocks
+    // stay within a kernel's bound (measured 9.5e-6, as close as WASM's 9.3e-6).
+    expect(error, `gradient of ${name}`).toBeLessThan(chain === 'whole' ? 1e-2 : TOLERANCE);
+  }
+  if (chain === 'whole') expect(worst.gradient).toBeLessThan(worst.wasm);
+  for (const [name, w] of result.weights) {
+    if (betas.has(name)) {
+      for (let i = 0; i < w.engine.length; i++) expect(Math.abs(w.engine[i]! - w.before[i]!), name).toBeLessThanOrEqual(LEARNING_RATE * 1.001);
+      continue;
+    }
+    const error = relativeError(w.engine, w.tfjs);
+    const kind = w.trainable ? 'weight' : 'state';
+    worst[kind] = Math.max(worst[kind], error);
+    // Adam's first update moves each weight by about lr·sign(g): where g is near zero the two can step opposite
+    // ways, 2e-3 apart, which is 1e-2 of a layer whose largest weight is 0.2 (measured: 8.5e-3 on the whole network,
+    // 4.3e-3 on the last blocks).
+    expect(error, `${name} after the step`).toBeLessThan(w.trainable ? 2e-2 : TOLERANCE);
+  }
+  const e = (v: number) => v.toExponential(2);
+  return `loss ${e(result.lossError)} from tfjs; worst relative error: gradients ${e(worst.gradient)} (tfjs WASM against CPU: ${e(worst.wasm)}), shift-free β gradients ${e(worst.noise)} of their γ's, weights ${e(worst.weight)}, moving statistics ${e(worst.state)}`;
+}
+
+describe('EngineTrainer on MobileNet v2', () => {
+  it('matches tfjs on one step of a small v2 network (padding folded, residual adds, linear BN, dense ReLU head)', async () => {
+    const x = tf.tidy(() => tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 7));
+    const result = await step(smallV2, x, Uint32Array.of(0, 1, 2, 1));
+    expect(result.plan.steps.map((s) => s.kind).filter((k) => k === 'add' || k === 'bn-linear' || k === 'dense'))
+      .toEqual(['bn-linear', 'bn-linear', 'add', 'bn-linear', 'add', 'dense', 'dense']);
+    expect(result.lossError).toBeLessThan(TOLERANCE);
+    // A chain of 25 layers on random data: held to a single kernel's bound (measured: 1.6e-6 for the gradients).
+    const worst = { gradient: 0, wasm: 0, weight: 0, state: 0 };
+    for (const [name, g] of result.gradients) {
+      const error = relativeError(g.engine, g.cpu);
+      [worst.gradient, worst.wasm] = [Math.max(worst.gradient, error), Math.max(worst.wasm, relativeError(g.wasm, g.cpu))];
+      expect(error, `gradient of ${name}`).toBeLessThan(TOLERANCE);
+    }
+    for (const [name, w] of result.weights) {
+      const error = relativeError(w.engine, w.tfjs);
+      worst[w.trainable ? 'weight' : 'state'] = Math.max(worst[w.trainable ? 'weight' : 'state'], error);
+      expect(error, `${name} after the step`).toBeLessThan(TOLERANCE);
+    }
+    console.log(`engine small v2 step: ${result.dispatches} dispatches; loss ${result.lossError.toExponential(2)} from tfjs; worst relative error: gradients ${worst.gradient.toExponential(2)} (tfjs WASM against CPU: ${worst.wasm.toExponential(2)}), weights ${worst.weight.toExponential(2)}, moving statistics ${worst.state.toExponential(2)}`);
+    x.dispose();
+  });
+
+  it('allocates nothing on the GPU once training runs, residual buffers and all', async () => {
+    const model = await smallV2();
+    const plan = planMobileNetV1(model, CLASSES);
+    const engine = new EngineTrainer(gpu, plan, { batch: 4, momentum: FINE_TUNE_BN_MOMENTUM });
+    const weights = await packWeights(plan, model);
+    engine.setWeights(weights.params, weights.state);
+    const input = uniform(new Random(2), 4 * 16 * 16 * 3);
+    const labels = Uint32Array.of(0, 1, 2, 0);
+    const epoch = async () => {
+      for (const count of [4, 4, 3]) engine.step(input, labels, LEARNING_RATE, count);
+      await engine.readMetrics();
+      await engine.predict(input, 4);
+      await engine.readWeights();
+    };
+    await epoch();
+    const allocations = gpu.allocations;
+    for (let e = 0; e < 3; e++) await epoch();
+    expect(gpu.allocations - allocations).toBe(0);
+    engine.destroy();
+    model.dispose();
+  });
+
+  it.skipIf(tm === null)('matches tfjs on one whole-network step of the Teachable Machine backbone (../shared) at 64 px', async () => {
+    const build = async () => (await teachableSplit(TM_SIZE, 17)).trainable;
+    const x = preprocess(sketches(4, new Random(5)), 28, TM_SIZE);
+    const result = await step(build, x, Uint32Array.from({ length: 4 }, (_, i) => i % CLASSES));
+    expect(result.plan.steps.filter((s) => s.kind === 'add')).toHaveLength(10);
+    const worst = expectTeachableStep(result, 17, 'whole');
+    // tfjs's WebGPU backend dispatches 5,302 times for a step of this network, batch and size (counted as
+    // tests/bench/dispatches-page.ts counts, by wrapping dispatchWorkgroups, on the third trainOnBatch here).
+    expect(result.dispatches).toBeLessThanOrEqual(5302 / 10);
+    console.log(`engine v2 step (Teachable Machine backbone, ${result.plan.steps.length} steps, batch 4, ${TM_SIZE} px): ${result.dispatches} dispatches; ${worst}`);
+    x.dispose();
+  });
+
+  it.skipIf(tm === null)('matches tfjs on one step of its last 3 blocks on cached features, cut at a residual add', async () => {
+    const split = await teachableSplit(TM_SIZE, 3);
+    expect(split.cutLayer).toBe('block_14_add');
+    const x = tf.tidy(() => split.frozen!.predict(preprocess(sketches(4, new Random(6)), 28, TM_SIZE)) as tf.Tensor);
+    split.trainable.dispose();
+    const result = await step(async () => (await teachableSplit(TM_SIZE, 3)).trainable, x, Uint32Array.from({ length: 4 }, (_, i) => (i + 1) % CLASSES));
+    // block_15's add reads the cached features themselves.
+    expect(result.plan.steps.find((s) => s.kind === 'add')).toMatchObject({ name: 'block_15_add', skip: -1 });
+    console.log(`engine v2 step (the last 3 blocks on cached features): ${result.dispatches} dispatches; ${expectTeachableStep(result, 2, 'short')}`);
+    x.dispose();
+  });
+});
