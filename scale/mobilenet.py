@@ -1,5 +1,5 @@
 """MobileNet v1 in PyTorch from a tfjs LayersModel (model.json + weight shards, weights matched by Keras layer
-name), split like src/core/mobilenet.ts (a frozen prefix run in inference, the last K blocks + the app's head
+name: Google's ImageNet model, or a Doodle Lab export to continue from, head included), split like src/core/mobilenet.ts (a frozen prefix run in inference, the last K blocks + the app's head
 trained), and written back as the tfjs LayersModel the app exports (same layer names, topology and weight
 names), so the app's Import loads it unchanged."""
 import json
@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -49,8 +51,31 @@ class SamePad(nn.Module):
         return F.pad(x, pads)
 
 
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose training statistics are those of the whole global batch across every process, so W processes
+    each taking batchSize / W drawings normalise (and learn) as one process taking batchSize does: the app's recipe.
+    PyTorch's own SyncBatchNorm does this on CUDA only (torch < 2.2); this one runs on any backend (gloo on CPU)."""
+
+    def forward(self, x):
+        if not self.training or not dist.is_initialized() or dist.get_world_size() == 1:
+            return super().forward(x)
+        shape = (1, -1, 1, 1)
+        count = torch.tensor([x.shape[0] * x.shape[2] * x.shape[3]], dtype=x.dtype, device=x.device)
+        # Differentiable all-reduces: their backward sums the gradients the same way, as one batch would give them.
+        total = dist_nn.all_reduce(torch.cat([x.sum((0, 2, 3)), count]))
+        n = total[-1]
+        mean = total[:-1] / n
+        centred = x - mean.view(shape)
+        var = dist_nn.all_reduce((centred * centred).sum((0, 2, 3))) / n
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            self.running_mean.mul_(1 - self.momentum).add_(mean.detach(), alpha=self.momentum)
+            self.running_var.mul_(1 - self.momentum).add_(var.detach() * (n / (n - 1)), alpha=self.momentum)
+        return centred * torch.rsqrt(var + self.eps).view(shape) * self.weight.view(shape) + self.bias.view(shape)
+
+
 def _bn(channels):
-    return nn.BatchNorm2d(channels, eps=1e-3, momentum=TORCH_BN_MOMENTUM)
+    return GlobalBatchNorm2d(channels, eps=1e-3, momentum=TORCH_BN_MOMENTUM)
 
 
 class Stem(nn.Module):
@@ -128,10 +153,17 @@ class SplitMobileNet(nn.Module):
         # Whole-network mode (no cut) trains the stem too, as the app's split does when nothing is frozen.
         frozen = [] if self.trained_blocks == count else [stem] + blocks[:cut]
         trained = [stem] + blocks if self.trained_blocks == count else blocks[cut:]
-        self.frozen = nn.Sequential(*frozen)
+        self.frozen = nn.Sequential(*frozen).eval()
         for p in self.frozen.parameters():
             p.requires_grad_(False)
-        self.trainable = nn.Sequential(*trained, Head(channels, classes, dropout_rate))
+        head = Head(channels, classes, dropout_rate)
+        kernel = weights.get('head_dense/kernel')
+        # A Doodle Lab export (the app's "Export for a cluster") brings its trained head along as a starting point.
+        self.head_loaded = kernel is not None and kernel.shape == (channels, classes)
+        if self.head_loaded:
+            head.dense.weight.data = torch.from_numpy(kernel.T.copy())
+            head.dense.bias.data = torch.from_numpy(weights['head_dense/bias'])
+        self.trainable = nn.Sequential(*trained, head)
         self.stem, self.blocks = stem, blocks
         # The frozen part's BatchNorm keeps ImageNet statistics in inference mode; trained layers track with 0.9.
         self.trained_bn_names = {'conv1_bn'} if not frozen else set()

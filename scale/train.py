@@ -45,7 +45,7 @@ def parse_args(argv):
     p.add_argument('--out', required=True)
     p.add_argument('--model-dir', help="tfjs LayersModel folder; default: the config's model.url under public/")
     p.add_argument('--predictions', type=int, default=0, help='also write the probabilities of the first N test drawings')
-    p.add_argument('--threads', type=int, default=0, help='CPU threads per process (default: cores / local processes)')
+    p.add_argument('--threads', type=int, default=0, help='CPU threads per process (default: OMP_NUM_THREADS, else cores / local processes)')
     return p.parse_args(argv)
 
 
@@ -94,7 +94,8 @@ def batched_forward(run, inputs, device):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     job = Dist()
-    if job.device.type == 'cpu':
+    if job.device.type == 'cpu' and (args.threads or 'OMP_NUM_THREADS' not in os.environ):
+        # Cores shared out among this node's processes (torchrun sets OMP_NUM_THREADS=1 for several, unless told).
         torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // job.local_world))
     started = time.time()
     try:
@@ -113,7 +114,7 @@ def main(argv=None):
     net.to(job.device)
     size = config['inputSizePx']
     job.log(phase='start', processes=job.world, device=str(job.device), torch=torch.__version__, localBatch=local_batch,
-            counts={p: len(splits[p][1]) for p in splits}, trainedBlocks=net.trained_blocks)
+            counts={p: len(splits[p][1]) for p in splits}, trainedBlocks=net.trained_blocks, headFromModel=net.head_loaded)
 
     # Head-only and last-blocks runs train on the frozen part's outputs, computed once, so (as in the app) they are
     # not augmented; whole-network runs preprocess (and augment) each batch.
@@ -153,11 +154,11 @@ def main(argv=None):
             # training forward, and rank 0's are the ones exported, so every process scores with those.
             for buffer in net.trainable.buffers():
                 dist.broadcast(buffer, 0)
-        net.trainable.eval()
+        net.eval()
         with torch.no_grad():
             run = (lambda x: net.trainable(x)) if cached else (lambda x: net.trainable(recipe.preprocess(x, size)))
             probs = F.softmax(batched_forward(run, inputs[part][mine], job.device), dim=1) if len(mine) else torch.zeros(0, len(classes))
-        net.trainable.train()
+        net.train()
         y = labels[part][mine]
         confusion = np.zeros((len(classes), len(classes)))
         if len(mine):
@@ -173,7 +174,7 @@ def main(argv=None):
 
     epochs = []
     train_seconds = 0.0
-    net.trainable.train()
+    net.train()
     for epoch in range(config['epochs']):
         order = torch.from_numpy(recipe.epoch_order(train_count, config['seed'], epoch))
         t = time.time()
@@ -258,7 +259,7 @@ def write_outputs(args, config, net, model_json, splits, dataset_hash, epochs, t
     if args.predictions > 0:
         bitmaps, labels, ids = splits['test']
         count = min(args.predictions, len(ids))
-        net.trainable.eval()
+        net.eval()
         with torch.no_grad():
             x = inputs['test'][:count] if cached else recipe.preprocess(torch.from_numpy(bitmaps[:count]), size)
             probs = F.softmax(batched_forward(net.trainable, x, job.device), dim=1)

@@ -153,40 +153,59 @@ describe('npm run scale:test', () => {
   });
 
   it('the app imports the model, and it predicts what PyTorch predicted on the same test drawings (≤ 1e-4)', async () => {
-    const names = ['model.json', 'weights.bin', 'metadata.json'];
-    const files = await Promise.all(names.map(async (name) => ({ name, bytes: new Uint8Array(await readFile(path.join(dir, 'out', 'model', name))).buffer })));
-    const checked = checkModelFiles(files);
-    expect(checked.info).toMatchObject({ kind: 'doodle-lab', labels: CATEGORIES, imageSize: 32, name: 'scale round trip' });
-    const model = await loadChecked(checked);
-    const torch = JSON.parse(await readFile(path.join(dir, 'out', 'predictions.json'), 'utf8')) as Predictions;
-    const metrics = JSON.parse(await readFile(path.join(dir, 'out', 'metrics.json'), 'utf8')) as ClusterMetrics;
-    // The test split as the app draws it: ids `<category>/<row>` whose hash lands in test, category by category.
-    const ids: string[] = [], labels: number[] = [];
-    const bitmaps: Uint8Array[] = [];
-    CATEGORIES.forEach((category, label) => {
-      for (let i = 0; i < ROWS; i++) {
-        if (splitOf(`${category}/${i}`, CONFIG.split.validationFraction, CONFIG.split.testFraction) !== 'test') continue;
-        ids.push(`${category}/${i}`);
-        labels.push(label);
-        bitmaps.push(drawings.get(category)!.subarray(i * 784, (i + 1) * 784));
-      }
-    });
-    expect(torch.ids).toEqual(ids);
-    expect(torch.labels).toEqual(labels);
-    const packed = new Uint8Array(bitmaps.length * 784);
-    bitmaps.forEach((b, i) => packed.set(b, i * 784));
-    const input = preprocess(packed, 28, checked.info.imageSize);
-    const output = model.predict(input) as tf.Tensor;
-    const ours = await output.data() as Float32Array;
-    tf.dispose([input, output]);
-    model.dispose();
-    const theirs = Float32Array.from(torch.probabilities.flat());
-    expect(ours.length).toBe(theirs.length);
-    let maxDiff = 0;
-    ours.forEach((p, i) => { maxDiff = Math.max(maxDiff, Math.abs(p - theirs[i]!)); });
-    expect(maxDiff).toBeLessThanOrEqual(1e-4);
-    // The app's evaluation of the imported model scores what the cluster reported.
-    expect(evaluate(ours, labels, CATEGORIES).top1).toBeCloseTo(metrics.top1, 3);
+    const metrics = await importAndCompare(path.join(dir, 'out'), CONFIG, drawings);
     expect(metrics.top1).toBeGreaterThan(1 / CATEGORIES.length);
   });
+
+  it('continues from an app export (the model/ of Export for a cluster), head included: last blocks with dropout', async () => {
+    const config = parseConfig({ ...CONFIG, name: 'scale continued', mode: 'last-blocks', trainableBlocks: 2, dropoutRate: 0.2, augmentation: { scale: 0, rotationDeg: 0, translatePx: 0, thickenProbability: 0 } });
+    await writeFile(path.join(dir, 'continued.json'), JSON.stringify(config));
+    const log = await python(['-m', 'scale.train', '--config', path.join(dir, 'continued.json'), '--train-source', path.join(dir, 'train'),
+      '--model-dir', path.join(dir, 'out', 'model'), '--out', path.join(dir, 'continued'), '--threads', '1', '--predictions', '100000']);
+    expect(log).toMatch(/"trainedBlocks": 2, "headFromModel": true/);
+    const topology = JSON.parse(await readFile(path.join(dir, 'continued', 'model', 'model.json'), 'utf8')) as { modelTopology: { config: { layers: { name: string }[] } } };
+    expect(topology.modelTopology.config.layers.map((l) => l.name).slice(-3)).toEqual(['head_pool', 'head_dropout', 'head_dense']);
+    await importAndCompare(path.join(dir, 'continued'), config, drawings);
+  });
 });
+
+/** Imports `<out>/model` with the app's Import code, predicts the app's test split and compares with PyTorch's. */
+async function importAndCompare(out: string, config: TrainConfig, drawings: Map<string, Uint8Array>): Promise<ClusterMetrics> {
+  const names = ['model.json', 'weights.bin', 'metadata.json'];
+  const files = await Promise.all(names.map(async (name) => ({ name, bytes: new Uint8Array(await readFile(path.join(out, 'model', name))).buffer })));
+  const checked = checkModelFiles(files);
+  expect(checked.info).toMatchObject({ kind: 'doodle-lab', labels: CATEGORIES, imageSize: config.inputSizePx, name: config.name });
+  expect(checked.info.trainedWith).toMatch(/^PyTorch .*process/);
+  const model = await loadChecked(checked);
+  const torch = JSON.parse(await readFile(path.join(out, 'predictions.json'), 'utf8')) as Predictions;
+  const metrics = JSON.parse(await readFile(path.join(out, 'metrics.json'), 'utf8')) as ClusterMetrics;
+  // The test split as the app draws it: ids `<category>/<row>` whose hash lands in test, category by category.
+  const ids: string[] = [], labels: number[] = [];
+  const bitmaps: Uint8Array[] = [];
+  CATEGORIES.forEach((category, label) => {
+    for (let i = 0; i < ROWS; i++) {
+      if (splitOf(`${category}/${i}`, config.split.validationFraction, config.split.testFraction) !== 'test') continue;
+      ids.push(`${category}/${i}`);
+      labels.push(label);
+      bitmaps.push(drawings.get(category)!.subarray(i * 784, (i + 1) * 784));
+    }
+  });
+  expect(torch.ids).toEqual(ids);
+  expect(torch.labels).toEqual(labels);
+  const packed = new Uint8Array(bitmaps.length * 784);
+  bitmaps.forEach((b, i) => packed.set(b, i * 784));
+  const input = preprocess(packed, 28, checked.info.imageSize);
+  const output = model.predict(input) as tf.Tensor;
+  const ours = await output.data() as Float32Array;
+  tf.dispose([input, output]);
+  model.dispose();
+  const theirs = Float32Array.from(torch.probabilities.flat());
+  expect(ours.length).toBe(theirs.length);
+  let maxDiff = 0;
+  ours.forEach((p, i) => { maxDiff = Math.max(maxDiff, Math.abs(p - theirs[i]!)); });
+  console.log(`${config.name}: max |tfjs − PyTorch| over ${ids.length} drawings × ${CATEGORIES.length} classes = ${maxDiff.toExponential(2)}`);
+  expect(maxDiff).toBeLessThanOrEqual(1e-4);
+  // The app's evaluation of the imported model scores what the cluster reported.
+  expect(evaluate(ours, labels, CATEGORIES).top1).toBeCloseTo(metrics.top1, 3);
+  return metrics;
+}
