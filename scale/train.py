@@ -112,6 +112,12 @@ def main(argv=None):
     torch.manual_seed(config['seed'])
     net = SplitMobileNet(model_json, weights, len(classes), recipe.trainable_blocks_of(config, block_count(model_json)), config['dropoutRate'])
     net.to(job.device)
+    cuda = job.device.type == 'cuda'
+    if cuda:
+        # NHWC suits cuDNN's depthwise and 1×1 convolutions on recent GPUs; fixed shapes let it pick kernels once.
+        net.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    to_device = (lambda x: x.contiguous(memory_format=torch.channels_last)) if cuda else (lambda x: x)
     size = config['inputSizePx']
     job.log(phase='start', processes=job.world, device=str(job.device), torch=torch.__version__, localBatch=local_batch,
             counts={p: len(splits[p][1]) for p in splits}, trainedBlocks=net.trained_blocks, headFromModel=net.head_loaded)
@@ -139,24 +145,25 @@ def main(argv=None):
 
     def train_input(sample_indices, sample_positions, epoch):
         if cached:
-            return inputs['train'][sample_indices].to(job.device)
+            return to_device(inputs['train'][sample_indices].to(job.device))
         bitmaps = inputs['train'][sample_indices].numpy()
         if augmenting:
             # Draw numbers follow the app's single augmentation stream: five per image trained, epoch after epoch.
             bitmaps = recipe.augment_bitmaps(bitmaps, config['augmentation'], config['seed'], epoch * train_count + sample_positions)
-        return recipe.preprocess(bitmaps, size).to(job.device)
+        # Resized and scaled on the device: the float64 resize is cheap there and the upload stays uint8.
+        return to_device(recipe.preprocess(torch.from_numpy(bitmaps).to(job.device), size))
 
     def evaluate(part):
         """Loss, correct top-1 and top-3, and the confusion matrix over a split, each process scoring its share."""
         mine = torch.arange(job.rank, len(labels[part]), job.world)
         if job.world > 1:
-            # Each process's BatchNorm statistics moved with its own last batches; DDP sends rank 0's before every
-            # training forward, and rank 0's are the ones exported, so every process scores with those.
+            # GlobalBatchNorm2d keeps every process's statistics the same; sending rank 0's (the exported ones) makes
+            # sure each process scores with exactly those.
             for buffer in net.trainable.buffers():
                 dist.broadcast(buffer, 0)
         net.eval()
         with torch.no_grad():
-            run = (lambda x: net.trainable(x)) if cached else (lambda x: net.trainable(recipe.preprocess(x, size)))
+            run = (lambda x: net.trainable(to_device(x))) if cached else (lambda x: net.trainable(to_device(recipe.preprocess(x, size))))
             probs = F.softmax(batched_forward(run, inputs[part][mine], job.device), dim=1) if len(mine) else torch.zeros(0, len(classes))
         net.train()
         y = labels[part][mine]
@@ -178,7 +185,10 @@ def main(argv=None):
     for epoch in range(config['epochs']):
         order = torch.from_numpy(recipe.epoch_order(train_count, config['seed'], epoch))
         t = time.time()
-        loss_sum = correct = seen = 0.0
+        # Summed on the device and read once an epoch: a read every step would make the GPU wait for the CPU.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=job.device)
+        correct = torch.zeros((), dtype=torch.int64, device=job.device)
+        seen = 0
         for b in range(batches):
             pos = positions[b * local_batch:(b + 1) * local_batch]
             if len(pos) == 0:
@@ -192,14 +202,14 @@ def main(argv=None):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
+            loss_sum += loss.detach().double() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
-        if job.device.type == 'cuda':
+        if cuda:
             torch.cuda.synchronize()
         seconds = time.time() - t
         train_seconds += seconds
-        loss_sum, correct, seen = job.sum([loss_sum, correct, seen])
+        loss_sum, correct, seen = job.sum([loss_sum.item(), correct.item(), seen])
         validation = evaluate('validation') if len(labels['validation']) else None
         metrics = {'epoch': epoch + 1, 'loss': loss_sum / seen, 'accuracy': correct / seen,
                    'valLoss': validation and validation['loss'], 'valAccuracy': validation and validation['top1'],
