@@ -2,7 +2,7 @@
 writes what the app's Import loads: <out>/model/{model.json, weights.bin, metadata.json}, plus <out>/metrics.json.
 
   torchrun --nproc_per_node=N [--nnodes=M --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT] -m scale.train \
-      --config run.json --train-source DIR [--test-source DIR] --out DIR
+      --config run.json --train-source DIR_OR_URL [--test-source DIR_OR_URL] --out DIR
 
 The config's batchSize is the global batch (each of the W processes takes batchSize / W of it), so the steps, the
 learning-rate schedule and the epoch order are the app's whatever W is. Run from the repository root."""
@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
 from . import recipe
-from .data import DataError, load_splits
+from .data import GOOGLE_NUMPY_URL, DataError, load_splits
 from .mobilenet import SplitMobileNet, block_count, export_topology, read_tfjs_weights, write_tfjs_model
 
 INFERENCE_BATCH = 256
@@ -40,8 +40,8 @@ PREPROCESSING = {
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', required=True, help="the app's training config (JSON, src/core/train-config.schema.json)")
-    p.add_argument('--train-source', required=True, help='folder of <category>.npy (Google numpy_bitmap files)')
-    p.add_argument('--test-source', help='folder of <category>.npy used whole as the test split')
+    p.add_argument('--train-source', required=True, help='folder or URL of <category>.npy (Google numpy_bitmap files), e.g. ' + GOOGLE_NUMPY_URL)
+    p.add_argument('--test-source', help='folder or URL of <category>.npy used whole (up to maxPerCategory) as the test split')
     p.add_argument('--out', required=True)
     p.add_argument('--model-dir', help="tfjs LayersModel folder; default: the config's model.url under public/")
     p.add_argument('--predictions', type=int, default=0, help='also write the probabilities of the first N test drawings')

@@ -134,9 +134,9 @@ describe('npm run scale:test', () => {
       '--config', path.join(dir, 'config.json'), '--train-source', path.join(dir, 'train'), '--out', path.join(dir, 'out'), '--threads', '1', '--predictions', '100000']);
   }, 240_000);
 
-  it('scale/recipe.py gives the app\'s split, random stream, augmentation, input tensors, schedule and config checks', async () => {
-    const output = await python(['-m', 'unittest', '-v', 'scale.tests.test_recipe'], { SCALE_FIXTURES: path.join(dir, 'fixtures.json') });
-    expect(output).toMatch(/Ran 7 tests/);
+  it('scale/recipe.py gives the app\'s split, random stream, augmentation, input tensors, schedule and config checks; data reads folders and URLs', async () => {
+    const output = await python(['-m', 'unittest', '-v', 'scale.tests.test_recipe', 'scale.tests.test_data'], { SCALE_FIXTURES: path.join(dir, 'fixtures.json') });
+    expect(output).toMatch(/Ran 10 tests/);
     expect(output).toMatch(/\nOK\n?$/);
   });
 

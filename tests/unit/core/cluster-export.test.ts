@@ -46,7 +46,7 @@ describe('export for a cluster', () => {
         { name: 'The Eiffel Tower', storedDrawings: 0, shards: [], sourceUrl: 'https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap/The%20Eiffel%20Tower.npy' },
       ],
     });
-    expect(text('README.txt')).toMatch(/torchrun .*\n.*-m scale\.train --config config\.json --train-source DATA --model-dir model/);
+    expect(text('README.txt')).toMatch(/torchrun .*\n.*-m scale\.train --config config\.json --train-source \$DATA --model-dir model/);
     const checked = checkModelFiles([{ name: bundle.name, bytes: bundle.bytes }]);
     expect(checked.info).toMatchObject({ kind: 'doodle-lab', labels: ['cat', 'The Eiffel Tower'], imageSize: 32 });
     expect(new Uint8Array(checked.artifacts.weightData)).toEqual(new Uint8Array(files['weights.bin']));
