@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
+import { PYTHON, torchrunArgs } from '../tests/scale/torchrun.ts';
 import { HAS_SHARED, SHARED_DIR, openPage, openTrainWithDefaults, replay, strokesOf } from './helpers.ts';
 
-const PYTHON = process.env['SCALE_PYTHON'] ?? '/usr/bin/python3';
 const HAS_TORCH = (() => {
   try {
     execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
@@ -41,7 +41,7 @@ test('a run exported for a cluster trains under torchrun and comes back through 
 
   // The served dataset is the first rows of Google's files, which ../shared holds: the cluster reads them directly.
   const bundle = path.join(dir, 'bundle');
-  execFileSync(PYTHON, ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '--redirects', '1:1', '--tee', '0:1', '-m', 'scale.train',
+  execFileSync(PYTHON, [...await torchrunArgs(2),
     '--config', path.join(bundle, 'config.json'), '--train-source', path.join(SHARED_DIR, 'quickdraw', 'numpy_bitmap'),
     '--model-dir', path.join(bundle, 'model'), '--out', path.join(dir, 'out'), '--threads', '1'], { cwd: path.resolve(import.meta.dirname, '..'), stdio: 'pipe' });
   const metrics = JSON.parse(readFileSync(path.join(dir, 'out', 'metrics.json'), 'utf8')) as { counts: Record<string, number>; top1: number };

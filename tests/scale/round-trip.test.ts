@@ -19,12 +19,11 @@ import { decodeNpy } from '../../src/core/npy.ts';
 import { epochOrder, hashToUnit, Random, splitOf } from '../../src/core/random.ts';
 import { learningRateAt, parseConfig, PRESETS, type TrainConfig } from '../../src/core/train-config.ts';
 import { makeNpy } from '../unit/fixtures.ts';
+import { PYTHON, torchrunArgs } from './torchrun.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const SHARED_BITMAPS = path.resolve(ROOT, '..', 'shared', 'quickdraw', 'numpy_bitmap');
-/** Debian's python3-torch lives in the system Python; a pyenv python3 on PATH usually has no torch. */
-const PYTHON = process.env['SCALE_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 const CATEGORIES = ['cat', 'airplane', 'rainbow'];
 const ROWS = 200;
 
@@ -127,10 +126,8 @@ describe('npm run scale:test', () => {
     }
     await writeFile(path.join(dir, 'config.json'), JSON.stringify(CONFIG));
     await writeFile(path.join(dir, 'fixtures.json'), JSON.stringify(await recipeFixtures(drawings)));
-    // One thread per process: two processes share this machine's two cores. The explicit --redirects/--tee (rank 1's
-    // stdout to torchrun's log folder, rank 0's teed to ours) dodge torch 1.13's launcher on Python 3.11, whose
-    // default "0" turns into None (enum.IntFlag no longer iterates its zero member) and crashes before training.
-    trainLog = await python(['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '--redirects', '1:1', '--tee', '0:1', '-m', 'scale.train',
+    // One thread per process: two processes share this machine's two cores.
+    trainLog = await python([...await torchrunArgs(2),
       '--config', path.join(dir, 'config.json'), '--train-source', path.join(dir, 'train'), '--out', path.join(dir, 'out'), '--threads', '1', '--predictions', '100000']);
   }, 240_000);
 
