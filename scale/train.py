@@ -113,11 +113,11 @@ def main(argv=None):
     net = SplitMobileNet(model_json, weights, len(classes), recipe.trainable_blocks_of(config, block_count(model_json)), config['dropoutRate'])
     net.to(job.device)
     cuda = job.device.type == 'cuda'
-    if cuda:
-        # NHWC suits cuDNN's depthwise and 1×1 convolutions on recent GPUs; fixed shapes let it pick kernels once.
-        net.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True
-    to_device = (lambda x: x.contiguous(memory_format=torch.channels_last)) if cuda else (lambda x: x)
+    # NHWC: a training step of this network took 75 ms instead of 180 ms on this machine's CPU (oneDNN), and it suits
+    # cuDNN's depthwise and 1×1 convolutions too; fixed shapes let cuDNN pick its kernels once.
+    net.to(memory_format=torch.channels_last)
+    torch.backends.cudnn.benchmark = cuda
+    to_device = lambda x: x.contiguous(memory_format=torch.channels_last)  # noqa: E731
     size = config['inputSizePx']
     job.log(phase='start', processes=job.world, device=str(job.device), torch=torch.__version__, localBatch=local_batch,
             counts={p: len(splits[p][1]) for p in splits}, trainedBlocks=net.trained_blocks, headFromModel=net.head_loaded)
@@ -130,7 +130,7 @@ def main(argv=None):
     inputs = {}
     for part, (bitmaps, _, _) in splits.items():
         with torch.no_grad():
-            inputs[part] = batched_forward(lambda x: net.frozen(recipe.preprocess(x, size)), torch.from_numpy(bitmaps), job.device) if cached else torch.from_numpy(bitmaps)
+            inputs[part] = batched_forward(lambda x: net.frozen(to_device(recipe.preprocess(x, size))), torch.from_numpy(bitmaps), job.device) if cached else torch.from_numpy(bitmaps)
     cache_seconds = time.time() - t
     labels = {p: torch.from_numpy(splits[p][1]) for p in splits}
 
@@ -272,7 +272,7 @@ def write_outputs(args, config, net, model_json, splits, dataset_hash, epochs, t
         net.eval()
         with torch.no_grad():
             x = inputs['test'][:count] if cached else recipe.preprocess(torch.from_numpy(bitmaps[:count]), size)
-            probs = F.softmax(batched_forward(net.trainable, x, job.device), dim=1)
+            probs = F.softmax(batched_forward(net.trainable, x.contiguous(memory_format=torch.channels_last), job.device), dim=1)
         with open(os.path.join(args.out, 'predictions.json'), 'w', encoding='utf-8') as f:
             json.dump({'ids': ids[:count], 'labels': labels[:count].tolist(), 'probabilities': probs.tolist()}, f)
     job.log(phase='done', top1=top1, top3=top3, samplesPerSec=metrics['samplesPerSec'], out=args.out, seconds=seconds)
