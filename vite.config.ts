@@ -1,4 +1,4 @@
-// Vite builds the static site; Vitest runs two projects: `unit` in Node and `browser` in real Chromium.
+// Vite builds the static site; Vitest runs `unit`, `pipeline` and `scale` in Node and `browser` in real Chromium.
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
@@ -76,6 +76,17 @@ export default defineConfig({
           include: ['tests/pipeline/**/*.test.ts'],
           environment: 'node',
           testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The PyTorch cluster trainer's round trip (scale/): needs Debian's python3-torch.
+          name: 'scale',
+          include: ['tests/scale/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
           hookTimeout: 300_000,
         },
       },

@@ -61,7 +61,7 @@ test('download → train → reload → export from both places → re-import �
   const row = page.getByRole('table', { name: 'Runs' }).getByRole('row').filter({ hasText: 'tiny' });
   await expect(row).toContainText('done');
   // After a reload the trainer worker has run nothing yet: export must still pick a backend for itself.
-  const fromTable = await downloadsOf(page, () => row.getByRole('button', { name: 'Export' }).click(), 3);
+  const fromTable = await downloadsOf(page, () => row.getByRole('button', { name: 'Export', exact: true }).click(), 3);
   expect(Object.keys(fromTable).sort()).toEqual(['metadata.json', 'model.json', 'weights.bin']);
   const probabilities = await predictWithPlainTfjs(fromTable);
   expect(probabilities).toHaveLength(3);

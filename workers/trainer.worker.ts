@@ -6,6 +6,7 @@ import './wasm-backend.ts';
 import * as Comlink from 'comlink';
 import engineWasmUrl from '../src/core/engine/wasm/generated/engine.wasm?url';
 import { chooseBackend } from '../src/core/backend.ts';
+import { clusterBundle, type ClusterBundle } from '../src/core/cluster-export.ts';
 import { exportModel, type ExportedFiles } from '../src/core/export.ts';
 import { exportForDownload, type ExportDownload, type ExportOptions } from '../src/core/export-report.ts';
 import { loadRunModel } from '../src/core/inference.ts';
@@ -99,6 +100,19 @@ async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainPro
   }
 }
 
+async function exportedRun(runId: string, siteUrl: string): Promise<{ run: RunRecord; files: ExportedFiles }> {
+  const { runs } = await open();
+  const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
+  if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
+  await ensureBackend(run);
+  const loaded = await loadRunModel(run, checkpoint, modelHandler(siteUrl)(run.config.model.url));
+  try {
+    return { run, files: await exportModel(loaded.trainer, run) };
+  } finally {
+    loaded.dispose();
+  }
+}
+
 const api = {
   /** Starts a new run from a config (validated here); resolves with the final record. */
   async train(config: unknown, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
@@ -148,17 +162,15 @@ const api = {
 
   /** The run's final (or latest) weights as tfjs files with labels. */
   async exportRun(runId: string, siteUrl: string): Promise<ExportedFiles> {
-    const { runs } = await open();
-    const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
-    if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
-    await ensureBackend(run);
-    const loaded = await loadRunModel(run, checkpoint, modelHandler(siteUrl)(run.config.model.url));
-    try {
-      const files = await exportModel(loaded.trainer, run);
-      return Comlink.transfer(files, [files['weights.bin']]);
-    } finally {
-      loaded.dispose();
-    }
+    const { files } = await exportedRun(runId, siteUrl);
+    return Comlink.transfer(files, [files['weights.bin']]);
+  },
+
+  /** "Export for a cluster": the run's config, dataset selection and weights in one .zip for scale/train.py. */
+  async exportForCluster(runId: string, siteUrl: string): Promise<ClusterBundle> {
+    const { run, files } = await exportedRun(runId, siteUrl);
+    const bundle = clusterBundle(run, files, await (await open()).drawings.getDataset(run.config.dataset.datasetId));
+    return Comlink.transfer(bundle, [bundle.bytes]);
   },
 
   /** Evaluates a finished run again on its test split as stored now; resolves with the updated record. */

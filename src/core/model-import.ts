@@ -22,6 +22,10 @@ export interface ImportedModelInfo {
   imageSize: number;
   /** Doodle Lab models read white strokes on black; Teachable Machine image models read photos, so dark ink on white. */
   inkOnWhite: boolean;
+  /** Where a model trained outside the browser was trained (metadata.json `trainedWith`, written by scale/train.py). */
+  trainedWith?: string;
+  /** Test top-1 the trainer reported in metadata.json, for a Doodle Lab model that has one. */
+  reportedTop1?: number;
 }
 
 export interface CheckedModel {
@@ -49,7 +53,9 @@ export function checkModelFiles(given: ModelFile[]): CheckedModel {
   }
   const metadataBytes = byName.get('metadata.json');
   if (metadataBytes === undefined) throw new ModelImportError('No metadata.json among the files: it holds the class labels, so the model cannot be used without it.');
-  const metadata = parseJson(metadataBytes, 'metadata.json') as { labels?: unknown; imageSize?: unknown; modelName?: unknown; packageName?: unknown };
+  const metadata = parseJson(metadataBytes, 'metadata.json') as {
+    labels?: unknown; imageSize?: unknown; modelName?: unknown; packageName?: unknown; trainedWith?: unknown; metrics?: { top1?: unknown };
+  };
   if (!Array.isArray(metadata.labels) || metadata.labels.length < 2 || !metadata.labels.every((l) => typeof l === 'string')) {
     throw new ModelImportError('metadata.json has no "labels" list of at least two class names.');
   }
@@ -73,10 +79,24 @@ export function checkModelFiles(given: ModelFile[]): CheckedModel {
     offset += p.length;
   }
   const imageSize = typeof metadata.imageSize === 'number' && Number.isInteger(metadata.imageSize) ? metadata.imageSize : 224;
+  const trainedWith = describeTrainedWith(metadata.trainedWith);
+  const top1 = metadata.metrics?.top1;
   return {
-    info: { name: typeof metadata.modelName === 'string' ? metadata.modelName : 'Imported model', kind, labels: metadata.labels as string[], imageSize, inkOnWhite: kind === 'teachable-machine' },
+    info: {
+      name: typeof metadata.modelName === 'string' ? metadata.modelName : 'Imported model', kind, labels: metadata.labels as string[], imageSize, inkOnWhite: kind === 'teachable-machine',
+      ...(trainedWith === null ? {} : { trainedWith }), ...(typeof top1 === 'number' && kind === 'doodle-lab' ? { reportedTop1: top1 } : {}),
+    },
     artifacts: { modelTopology: json.modelTopology, weightSpecs, weightData: weightData.buffer },
   };
+}
+
+/** "PyTorch 2.3.0, 8 processes on NVIDIA H200 (node-17)" from scale/train.py's `trainedWith`; null when absent or odd. */
+function describeTrainedWith(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { engine, torch, processes, device, host } = value as Record<string, unknown>;
+  if (engine !== 'pytorch') return null;
+  const count = typeof processes === 'number' ? `${processes} process${processes === 1 ? '' : 'es'}` : 'processes';
+  return `PyTorch${typeof torch === 'string' ? ` ${torch}` : ''}, ${count}${typeof device === 'string' ? ` on ${device}` : ''}${typeof host === 'string' ? ` (${host})` : ''}`;
 }
 
 /** Builds the model and checks it takes square RGB images of imageSize and gives one score per label. */

@@ -33,6 +33,13 @@ export class Random {
   }
 }
 
+/** The shuffled training order of one epoch, derived from the seed so a resumed epoch sees the same order (and
+ * scale/recipe.py epoch_order gives the same one). */
+export function epochOrder(count: number, seed: number, epoch: number): Uint32Array {
+  const order = Uint32Array.from({ length: count }, (_, i) => i);
+  return new Random((seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(order);
+}
+
 /** A unique, roughly time-ordered id such as "run-mfx2k1a-3f9z" for records that must never overwrite others. */
 export function newId(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`;

@@ -7,7 +7,7 @@ import { EngineBridge } from './engine/bridge.ts';
 import type { EvaluationResult } from './metrics.ts';
 import { evaluateWithMistakes } from './mistakes.ts';
 import { FINE_TUNE_BN_MOMENTUM, preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
-import { Random } from './random.ts';
+import { epochOrder, Random } from './random.ts';
 import type { CheckpointRecord, EpochMetrics, StoredTensor, TrainProgress } from './run-protocol.ts';
 import { learningRateAt, trainableBlocksOf, type TrainConfig } from './train-config.ts';
 
@@ -125,7 +125,7 @@ export class Trainer {
       partial.seen += tally.samples;
     };
     for (; epoch < config.epochs; epoch++, batch = 0) {
-      const order = this.epochOrder(epoch);
+      const order = epochOrder(trainCount, config.seed, epoch);
       let started = performance.now();
       for (; batch < batches; batch++) {
         if ((await hooks.betweenBatches()) === 'stop') {
@@ -171,12 +171,6 @@ export class Trainer {
       lastSave = performance.now();
     }
     return 'finished';
-  }
-
-  /** The shuffled training order of one epoch, derived from the seed so a resumed epoch sees the same order. */
-  private epochOrder(epoch: number): Uint32Array {
-    const order = Uint32Array.from({ length: this.data.train.labels.length }, (_, i) => i);
-    return new Random((this.config.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(order);
   }
 
   /** Adam reads its rate on every step; tfjs has no scheduler and keeps the field protected. */

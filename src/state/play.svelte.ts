@@ -99,7 +99,9 @@ export class PlayState {
     try {
       const payload: ModelFile[] = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: await f.arrayBuffer() })));
       const { modelId, info } = await this.api.importModel(Comlink.transfer(payload, payload.map((p) => p.bytes)));
-      this.importNote = `Imported “${info.name}” (${info.kind === 'teachable-machine' ? 'Teachable Machine' : 'Doodle Lab'}, ${info.labels.length} classes).`;
+      const reported = info.reportedTop1 === undefined ? '' : `, which reported ${(info.reportedTop1 * 100).toFixed(1)} % test top-1`;
+      const where = info.trainedWith === undefined ? '' : ` Trained with ${info.trainedWith}${reported}.`;
+      this.importNote = `Imported “${info.name}” (${info.kind === 'teachable-machine' ? 'Teachable Machine' : 'Doodle Lab'}, ${info.labels.length} classes).${where}`;
       await this.refreshModels();
       await this.use(`model:${modelId}`);
     } catch (error) {

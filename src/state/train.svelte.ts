@@ -252,6 +252,15 @@ export class TrainState {
     }
   }
 
+  /** The Runs table's Export for a cluster: config, dataset selection and weights as one .zip for scale/train.py. */
+  async downloadForCluster(runId: string): Promise<void> {
+    try {
+      saveFiles([await this.api.exportForCluster(runId, this.siteUrl)]);
+    } catch (error) {
+      this.error = messageOf(error);
+    }
+  }
+
   setCheckpointInterval(seconds: number): Promise<void> {
     return this.api.setCheckpointInterval(seconds);
   }

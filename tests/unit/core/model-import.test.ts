@@ -57,6 +57,16 @@ describe('model import', () => {
     input.dispose();
   });
 
+  it('says where a model trained outside the browser was trained, and the top-1 it reported', async () => {
+    const { files, input } = await ownExport();
+    input.dispose();
+    expect(checkModelFiles(files).info).not.toHaveProperty('trainedWith');
+    const metadata = JSON.parse(new TextDecoder().decode(files[2]!.bytes)) as Record<string, unknown>;
+    const cluster = { ...metadata, metrics: { top1: 0.915, top3: 0.98, epochs: [] }, trainedWith: { engine: 'pytorch', torch: '2.3.0', processes: 8, device: 'NVIDIA H200', host: 'node-17' } };
+    const info = checkModelFiles([files[0]!, files[1]!, file('metadata.json', JSON.stringify(cluster))]).info;
+    expect(info).toMatchObject({ kind: 'doodle-lab', trainedWith: 'PyTorch 2.3.0, 8 processes on NVIDIA H200 (node-17)', reportedTop1: 0.915 });
+  });
+
   it.each([
     ['head only', { mode: 'head' }],
     ['the last 2 blocks', { mode: 'last-blocks', trainableBlocks: 2 }],

@@ -1,0 +1,28 @@
+// How the tests launch scale/train.py under torchrun on this machine (Node): the system Python (Debian's
+// python3-torch), a free port per job, and the launcher flags torch 1.13 needs on Python 3.11.
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+/** Debian's python3-torch lives in the system Python; a pyenv python3 on PATH usually has no torch. */
+export const PYTHON = process.env['SCALE_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no TCP port for torchrun');
+  return address.port;
+}
+
+/**
+ * `python -m torch.distributed.run` arguments for `processes` local workers running `scale.train`. A port of its
+ * own, not --standalone: torch 1.13's --standalone always takes port 29400, so two jobs on one machine (two
+ * checkouts' test suites) joined one rendezvous and broke each other. The explicit --redirects/--tee (rank 1's
+ * stdout to torchrun's log folder, rank 0's teed to ours) dodge torch 1.13's launcher on Python 3.11, whose default
+ * "0" turns into None (enum.IntFlag no longer iterates its zero member) and crashes before training.
+ */
+export async function torchrunArgs(processes: number): Promise<string[]> {
+  return ['-m', 'torch.distributed.run', '--nnodes=1', `--nproc_per_node=${processes}`, '--master_addr=127.0.0.1', `--master_port=${await freePort()}`,
+    '--redirects', '1:1', '--tee', '0:1', '-m', 'scale.train'];
+}
