@@ -25,8 +25,10 @@ async function position(page: Page): Promise<{ epoch: number; batch: number; bat
 test('Pause takes effect within a batch, and Cancel ends the run', async ({ page }) => {
   test.setTimeout(400_000);
   await openTrainWithDefaults(page, 500);
-  // Whole network at batch 8: about 70 batches an epoch, with no checkpoint or epoch end near the pause.
-  await configure(page, { mode: 'whole', inputSizePx: 32, batchSize: 8, classes: ['airplane', 'cat', 'rainbow'], perClass: 300, epochs: 3 });
+  // Whole network at 128 px, batch 12: about 60 batches an epoch, with no checkpoint or epoch end near the pause,
+  // each long enough (about a second on the engine's WebAssembly path here) that "within 3 batches" means promptly:
+  // at 32 px and batch 8 the engine runs dozens of batches while the page's view of them is a frame behind.
+  await configure(page, { mode: 'whole', inputSizePx: 128, batchSize: 12, classes: ['airplane', 'cat', 'rainbow', 'banana'], perClass: 300, epochs: 3 });
   await page.getByRole('button', { name: 'Train' }).click();
   await expect.poll(async () => (await page.getByText(/^Epoch \d+ \/ \d+, batch \d+/).count()) > 0 && (await position(page)).batch >= 3, { timeout: 120_000 }).toBe(true);
   const before = await position(page);
