@@ -13,6 +13,7 @@ import { EngineTrainer } from '../../../src/core/engine/step.ts';
 import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/mobilenet.ts';
 import { Random } from '../../../src/core/random.ts';
 import { teachableBackboneArtifacts } from '../../teachable-machine.ts';
+import { tfjsGradients } from '../../engine-reference.ts';
 import { createGpu, relativeError, sketches, TOLERANCE, uniform } from './compare.ts';
 import { teachableFiles } from './teachable-files.ts';
 
@@ -26,21 +27,12 @@ beforeAll(async () => {
 });
 afterAll(() => gpu.destroy());
 
-/** Every trainable weight's gradient of the step's loss, by Keras name, on the current tfjs backend. */
-async function tfjsGradients(build: () => Promise<tf.LayersModel>, x: tf.Tensor, y: tf.Tensor): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+/** tfjs's gradients of one training call of a model `build` makes afresh (the same weights), on the current backend. */
+async function gradientsOf(build: () => Promise<tf.LayersModel>, x: tf.Tensor, y: tf.Tensor): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
   const model = await build();
-  // A LayerVariable's read() is the tf.Variable it holds; variableGrads keys its result by that variable's name.
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const { value, grads } = tf.variableGrads(
-    () => tf.metrics.categoricalCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor).mean() as tf.Scalar,
-    variables,
-  );
-  const out = new Map<string, Float32Array>();
-  model.trainableWeights.forEach((weight, i) => out.set(weight.originalName, grads[variables[i]!.name]!.dataSync() as Float32Array));
-  const loss = (await value.data())[0]!;
-  tf.dispose([value, ...Object.values(grads)]);
+  const result = await tfjsGradients(model, x, y);
   model.dispose();
-  return { loss, grads: out };
+  return result;
 }
 
 interface StepResult {
@@ -59,9 +51,9 @@ async function step(build: () => Promise<tf.LayersModel>, x: tf.Tensor, labels: 
   const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
   // How far two correct f32 computations of the chain drift apart: tfjs's WASM backend against its CPU one.
   await tf.setBackend('wasm');
-  const wasm = await tfjsGradients(build, x, y);
+  const wasm = await gradientsOf(build, x, y);
   await tf.setBackend('cpu');
-  const cpu = await tfjsGradients(build, x, y);
+  const cpu = await gradientsOf(build, x, y);
   const model = await build();
   const plan = planMobileNetV1(model, CLASSES);
   const before = await packWeights(plan, model);

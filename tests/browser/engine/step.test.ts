@@ -10,6 +10,7 @@ import { packWeights, planMobileNetV1, unpackWeights } from '../../../src/core/e
 import { EngineTrainer } from '../../../src/core/engine/step.ts';
 import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/mobilenet.ts';
 import { Random } from '../../../src/core/random.ts';
+import { tfjsGradients } from '../../engine-reference.ts';
 import { createGpu, relativeError, sketches, TOLERANCE } from './compare.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
@@ -39,22 +40,14 @@ async function model(blocks = 13, dropoutRate = 0): Promise<SplitModel> {
  * Every trainable weight's gradient of one training call's loss, by Keras name, on the current tfjs backend, for
  * the whole network on `bitmaps`, or for the last `blocks` on the frozen part's output of them.
  */
-async function tfjsGradients(bitmaps: Uint8Array, labels: Uint32Array, blocks = 13): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+async function gradientsOf(bitmaps: Uint8Array, labels: Uint32Array, blocks = 13): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
   const split = await model(blocks);
   const x = trainableInput(split, bitmaps);
   const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
-  // A LayerVariable's read() is the tf.Variable it holds; variableGrads keys its result by that variable's name.
-  const variables = split.trainable.trainableWeights.map((w) => w.read() as tf.Variable);
-  const { value, grads } = tf.variableGrads(
-    () => tf.metrics.categoricalCrossentropy(y, split.trainable.apply(x, { training: true }) as tf.Tensor).mean() as tf.Scalar,
-    variables,
-  );
-  const out = new Map<string, Float32Array>();
-  split.trainable.trainableWeights.forEach((weight, i) => out.set(weight.originalName, grads[variables[i]!.name]!.dataSync() as Float32Array));
-  const loss = (await value.data())[0]!;
-  tf.dispose([x, y, value, ...Object.values(grads)]);
+  const result = await tfjsGradients(split.trainable, x, y);
+  tf.dispose([x, y]);
   split.trainable.dispose();
-  return { loss, grads: out };
+  return result;
 }
 
 /** What the trainable part reads: the preprocessed images, or the frozen part's features of them (as cached). */
@@ -75,9 +68,9 @@ describe('EngineTrainer', () => {
     // The reference gradients, on a model of its own (a training call also moves its moving statistics); and, to
     // know how far two correct f32 computations of this 28-layer chain drift apart, tfjs's WASM backend's too.
     await tf.setBackend('wasm');
-    const wasm = await tfjsGradients(bitmaps, labels);
+    const wasm = await gradientsOf(bitmaps, labels);
     await tf.setBackend('cpu');
-    const { loss: lossValue, grads } = await tfjsGradients(bitmaps, labels);
+    const { loss: lossValue, grads } = await gradientsOf(bitmaps, labels);
 
     // The reference step: what Trainer.trainBatch runs.
     const trained = await model();
@@ -124,7 +117,7 @@ describe('EngineTrainer', () => {
     const random = new Random(11);
     const bitmaps = sketches(BATCH, random);
     const labels = Uint32Array.from({ length: BATCH }, (_, i) => (i + 1) % CLASSES);
-    const { loss: lossValue, grads } = await tfjsGradients(bitmaps, labels, blocks);
+    const { loss: lossValue, grads } = await gradientsOf(bitmaps, labels, blocks);
     const trained = await model(blocks);
     const x = trainableInput(trained, bitmaps);
     const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);

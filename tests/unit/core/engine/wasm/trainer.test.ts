@@ -36,7 +36,7 @@ describe('WasmEngineTrainer', () => {
     const x = preprocess(bitmaps, 28, SIZE);
     const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
     const reference = await wholeModel(SIZE, CLASSES);
-    const { loss, grads } = await tfjsGradients(reference.trainable, x, labels, CLASSES);
+    const { loss, grads } = await tfjsGradients(reference.trainable, x, y);
     reference.trainable.dispose();
 
     // The reference step: what Trainer.trainBatch runs.
