@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
 import * as Comlink from 'comlink';
+import engineWasmUrl from '../src/core/engine/wasm/generated/engine.wasm?url';
 import type { MobileNet } from '@tensorflow-models/mobilenet';
 import { chooseBackend, hardwareWebGpu } from '../src/core/backend.ts';
 import { engineClassifier } from '../src/core/engine/classifier.ts';
@@ -21,11 +22,22 @@ import { RunStore } from '../src/core/runs.ts';
 
 let runs: Promise<RunStore> | null = null;
 /** The model in use: a run ('run:<id>') or an imported model ('model:<id>'). */
-let loaded: { key: string; model: Classifier } | null = null;
+let loaded: { key: string; model: Classifier; backend: BackendChoice } | null = null;
 let backend: Promise<BackendChoice> | null = null;
-/** Whether WebGPU runs on a real GPU here: then the engine guesses (SwiftShader is slower than WASM for this). */
+/** Whether WebGPU runs on a real GPU here: then the engine guesses there (SwiftShader is slower than WASM for this). */
 let gpuEngine: Promise<boolean> | null = null;
 const ENGINE_BACKEND: BackendChoice = { name: 'webgpu', reason: 'WebGPU: the fused engine on this GPU' };
+/** Elsewhere the engine's WebAssembly kernels guess (fetched and compiled once). */
+let cpuEngine: Promise<WebAssembly.Module> | null = null;
+const ENGINE_CPU_BACKEND: BackendChoice = { name: 'wasm', reason: 'WebAssembly: the engine\'s SIMD kernels' };
+function compileEngine(): Promise<WebAssembly.Module> {
+  cpuEngine ??= fetch(engineWasmUrl).then(async (response) => {
+    if (!response.ok) throw new Error(`The engine's WebAssembly (${engineWasmUrl}) did not load: HTTP ${response.status}.`);
+    return WebAssembly.compile(await response.arrayBuffer());
+  });
+  cpuEngine.catch(() => { cpuEngine = null; });
+  return cpuEngine;
+}
 /** The stock ImageNet classifier, loaded on the first upload that asks for it and kept. */
 let imagenet: Promise<MobileNet> | null = null;
 
@@ -45,20 +57,20 @@ async function use(key: string, load: () => Promise<Classifier>): Promise<{ labe
   const chosen = await (backend ??= cpuBackend());
   if (loaded?.key !== key) {
     const model = await load();
-    if (await (gpuEngine ??= hardwareWebGpu().catch(() => false))) {
-      // A model the engine does not cover stays on the CPU backend.
-      const engine = await engineClassifier(model.model).catch(() => null);
-      if (engine !== null) {
-        const release = model.dispose;
-        Object.assign(model, { engine, dispose: () => { engine.dispose(); release(); } });
-      }
+    // On a real GPU the engine's WebGPU path guesses, else its WebAssembly one; a model the engine does not cover
+    // (or a module that did not load) stays on tfjs's CPU backend.
+    const onGpu = await (gpuEngine ??= hardwareWebGpu().catch(() => false));
+    const engine = await (onGpu ? engineClassifier(model.model) : compileEngine().then((module) => engineClassifier(model.model, module))).catch(() => null);
+    if (engine !== null) {
+      const release = model.dispose;
+      Object.assign(model, { engine, dispose: () => { engine.dispose(); release(); } });
     }
     loaded?.model.dispose();
-    loaded = { key, model };
+    loaded = { key, model, backend: engine === null ? chosen : onGpu ? ENGINE_BACKEND : ENGINE_CPU_BACKEND };
     // The first prediction compiles kernels; pay for it now, not on the first stroke.
     await classifyBitmap(model, new Uint8Array(784));
   }
-  return { labels: loaded.model.labels, backend: loaded.model.engine ? ENGINE_BACKEND : chosen };
+  return { labels: loaded.model.labels, backend: loaded.backend };
 }
 
 const api = {

@@ -1,10 +1,12 @@
-// Guesses through the engine: a trained model (image → probabilities) planned for prediction, its weights on the
-// device, and one drawing at a time preprocessed and classified in one command buffer (a dispatch a layer) with one
-// readback. Used by the inference worker where WebGPU runs on a real GPU; owns its own GPU device.
+// Guesses through the engine: a trained model (image → probabilities) planned for prediction, its weights loaded
+// once, and one drawing at a time preprocessed and classified: on WebGPU in one command buffer (a dispatch a layer)
+// with one readback, where it runs on a real GPU (with a device of its own); else on the engine's WebAssembly
+// kernels, given its compiled module. Used by the inference worker.
 import type * as tf from '@tensorflow/tfjs';
 import { GpuContext } from './gpu.ts';
-import { packWeights, planMobileNetV1, UnsupportedModelError } from './plan.ts';
+import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } from './plan.ts';
 import { EngineTrainer } from './step.ts';
+import { WasmEngineTrainer } from './wasm/trainer.ts';
 
 export interface EngineClassifier {
   /** Class probabilities of one 28×28 bitmap as classifyBitmap hands it (white on black, or inverted for ink-on-white models). */
@@ -13,28 +15,37 @@ export interface EngineClassifier {
 }
 
 /**
- * The engine for `model` (a trained run's MobileNet v1, or an imported Teachable Machine MobileNet v2 with its
- * head), or null where it does not cover the model or has no WebGPU.
+ * The engine for `model` (a trained run's MobileNet v1, or on WebGPU an imported Teachable Machine MobileNet v2 with
+ * its head): on WebGPU, or on WebAssembly when `cpuModule` is given; null where it does not cover the model or
+ * there is no WebGPU.
  */
-export async function engineClassifier(model: tf.LayersModel): Promise<EngineClassifier | null> {
-  let plan;
+export async function engineClassifier(model: tf.LayersModel, cpuModule?: WebAssembly.Module): Promise<EngineClassifier | null> {
+  let plan: EnginePlan;
+  let engine: EngineTrainer | WasmEngineTrainer;
+  let release = () => {};
   try {
     plan = planMobileNetV1(model, model.outputs[0]!.shape[1]!, { inference: true });
+    // Momentum only matters to training steps, which a classifier never takes.
+    const options = { batch: 1, momentum: 0 };
+    if (cpuModule !== undefined) {
+      engine = await WasmEngineTrainer.create(cpuModule, plan, options);
+    } else {
+      const gpu = await GpuContext.create();
+      if (gpu === null) return null;
+      engine = new EngineTrainer(gpu, plan, options);
+      release = () => gpu.destroy();
+    }
   } catch (error) {
     if (error instanceof UnsupportedModelError) return null;
     throw error;
   }
-  const gpu = await GpuContext.create();
-  if (gpu === null) return null;
-  // Momentum only matters to training steps, which a classifier never takes.
-  const engine = new EngineTrainer(gpu, plan, { batch: 1, momentum: 0 });
   const weights = await packWeights(plan, model);
   engine.setWeights(weights.params, weights.state);
   return {
     predict: (bitmap) => engine.predictBitmaps(bitmap, 1),
     dispose: () => {
       engine.destroy();
-      gpu.destroy();
+      release();
     },
   };
 }

@@ -1,5 +1,5 @@
 // Guessing through the engine (the Play page's path on a real GPU): a trained model's flat inference model, with a
-// dropout layer, classified through the fused kernels as tfjs classifies it; an imported Teachable Machine model
+// dropout layer, classified through the fused kernels as tfjs classifies it, on WebGPU and on WebAssembly; an imported Teachable Machine model
 // (MobileNet v2 at 224 px, ink on white) likewise; a model it does not cover is left to tfjs; and this Chromium's
 // software WebGPU is not taken for a real GPU.
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +12,7 @@ import { Random } from '../../../src/core/random.ts';
 import { teachableArtifacts } from '../../teachable-machine.ts';
 import { relativeError, sketches, TOLERANCE } from './compare.ts';
 import { teachableFiles } from './teachable-files.ts';
+import engineWasmUrl from '../../../src/core/engine/wasm/generated/engine.wasm?url';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
 const tm = await teachableFiles();
@@ -40,6 +41,31 @@ describe('engineClassifier', () => {
     }
     engine!.dispose();
     split.trainable.dispose();
+  });
+
+  it('classifies drawings as tfjs does on the engine\'s WebAssembly kernels (the Play page without a GPU), and leaves v2 to tfjs there', async () => {
+    const cpuModule = await WebAssembly.compile(await (await fetch(engineWasmUrl)).arrayBuffer());
+    const backbone = await loadBackbone(tf.io.http(MODEL_URL), 48);
+    const split = splitBackbone(backbone, 13, { numClasses: 5, dropoutRate: 0.2, seed: 4 });
+    const model = inferenceModel(backbone, split);
+    const engine = await engineClassifier(model, cpuModule);
+    expect(engine).not.toBeNull();
+    const random = new Random(6);
+    const times: number[] = [];
+    for (let n = 0; n < 12; n++) {
+      const bitmap = sketches(1, random);
+      const x = preprocess(bitmap, 28, 48);
+      const expected = await (model.predict(x) as tf.Tensor).data();
+      x.dispose();
+      const started = performance.now();
+      const actual = await engine!.predict(bitmap);
+      times.push(performance.now() - started);
+      expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
+    }
+    console.log(`the engine's WebAssembly guess at 48 px: median ${times.sort((a, b) => a - b)[6]!.toFixed(2)} ms over 12 drawings (the first included)`);
+    engine!.dispose();
+    split.trainable.dispose();
+    if (tm !== null) expect(await engineClassifier(await tf.loadLayersModel(tf.io.fromMemory(teachableArtifacts(tm))), cpuModule)).toBeNull();
   });
 
   it.skipIf(tm === null)('classifies drawings as tfjs does with an imported Teachable Machine model (MobileNet v2, ../shared)', async () => {
