@@ -5,7 +5,9 @@
 // limits it to those backends. Then the WebGPU compute dispatches of one whole-network training step at 48 px, batch
 // 64, counted (`--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
 // a category, 2 epochs) trained by the engine (on WebGPU and on WebAssembly) and by tfjs (WASM) from the same
-// weights, seed and batches (`--skip-same-learning`). Last line: JSON, with `dispatchesPerStep: { engine, tfjs }` and `sameLearning`.
+// weights, seed and batches (`--skip-same-learning`); and CPU training side by side (tests/bench/wasm-engine.ts: the
+// engine's WebAssembly path, tfjs WASM, PyTorch when /usr/bin/python3 has torch; `--skip-cpu`). Last line: JSON,
+// with `dispatchesPerStep: { engine, tfjs }`, `cpuSamplesPerSec: { engine, tfjs, native }` and `sameLearning`.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +16,7 @@ import { runPipeline, type PipelineMetrics } from '../../datasets/pipeline.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/train-config.ts';
 import { DEFAULT_CATEGORIES } from '../../src/core/categories.ts';
 import { countDispatches, describeCounts } from './dispatches.ts';
+import { cpuBenchmark, type CpuBenchResult } from './wasm-engine.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const TARGET_TOP1 = 0.96;
@@ -83,7 +86,7 @@ async function sameLearning(dir: string): Promise<{ rows: LearningRow[]; top1Dif
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'skip-cpu': { type: 'boolean', default: false } } });
   const dir = await mkdtemp(path.join(tmpdir(), 'doodle-lab-bench-train-'));
   try {
     console.log('Training benchmark — MobileNet v1 α=0.25, headless Chromium (SwiftShader WebGPU/WebGL on this CPU-only machine)');
@@ -118,12 +121,14 @@ async function main(): Promise<void> {
       for (const line of describeCounts(counts!)) console.log(`  ${line}`);
       dispatchesPerStep = { engine: counts!.engine?.dispatchesPerStep ?? null, tfjs: counts!.tfjs.dispatchesPerStep };
     }
+    let cpu: CpuBenchResult | null = null;
+    if (!values['skip-cpu']) cpu = await cpuBenchmark({ steps: 20, tfjsSteps: 3, skipTfjs: false, skipNative: false, nativeRows: 800 });
     let learning: Awaited<ReturnType<typeof sameLearning>> | null = null;
     if (!values['skip-same-learning']) {
       console.log(`Same learning: quality.json with ${SAME_LEARNING.maxPerCategory} drawings a category, ${SAME_LEARNING.epochs} epochs, on the engine and on tfjs`);
       learning = await sameLearning(dir);
     }
-    console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep, sameLearning: learning }));
+    console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep, cpuSamplesPerSec: cpu?.cpuSamplesPerSec ?? null, cpu, sameLearning: learning }));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -160,23 +161,38 @@ async function bestNativeRate(rowsPerCategory: number): Promise<NativeRun> {
   return { samplesPerSec: best.samplesPerSec, perCpuSecond: best.perCpuSecond, note: `torch_peer.py, 1 epoch of ${rowsPerCategory} drawings × ${CLASSES} categories (80 % train), best of ${runs.map((r) => `${r.samplesPerSec} (${r.note})`).join(' and ')}` };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, 'tfjs-steps': { type: 'string', default: '3' }, 'skip-tfjs': { type: 'boolean', default: false }, 'skip-native': { type: 'boolean', default: false }, 'native-rows': { type: 'string', default: '800' } } });
-  const steps = Number(values.steps), tfjsSteps = Number(values['tfjs-steps']);
+export interface CpuBenchOptions { steps: number; tfjsSteps: number; skipTfjs: boolean; skipNative: boolean; nativeRows: number }
+
+export interface CpuBenchResult {
+  cpuSamplesPerSec: { engine: number | null; tfjs: number | null; native: number | null };
+  perCpuSecond: { engine: number | null; tfjs: number | null; native: number | null };
+  engineToNative: number | null;
+  nativeNote: string;
+  loadAverage: number | null;
+}
+
+/** The three columns side by side in this process (bench:train runs it too). */
+export async function cpuBenchmark(options: CpuBenchOptions): Promise<CpuBenchResult> {
   console.log(`CPU training benchmark — MobileNet v1 α=0.25, whole network, ${SIZE} px, batch ${BATCH}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
   await tf.setBackend('cpu');
   const data = await drawings(8);
-  const engine = await engineRate(data, steps);
-  const tfjs = values['skip-tfjs'] ? null : await tfjsRate(data, tfjsSteps);
-  const native: NativeRun = values['skip-native'] ? { samplesPerSec: null, perCpuSecond: null, note: 'skipped (--skip-native)' } : await bestNativeRate(Number(values['native-rows']));
+  const engine = await engineRate(data, options.steps);
+  const tfjs = options.skipTfjs ? null : await tfjsRate(data, options.tfjsSteps);
+  const native: NativeRun = options.skipNative ? { samplesPerSec: null, perCpuSecond: null, note: 'skipped (--skip-native)' } : await bestNativeRate(options.nativeRows);
   const ratio = native.samplesPerSec === null ? null : Math.round((engine.wall / native.samplesPerSec) * 100) / 100;
   if (ratio !== null) console.log(`  engine / native: ${ratio}× (target ≥ 0.5×)`);
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
-  console.log(JSON.stringify({
-    bench: 'wasm-engine', inputSizePx: SIZE, batchSize: BATCH, mode: 'whole', loadAverage: round(loadavg()[0]!),
+  return {
     cpuSamplesPerSec: { engine: round(engine.wall), tfjs: round(tfjs?.wall ?? null), native: round(native.samplesPerSec) }, engineToNative: ratio, nativeNote: native.note,
-    perCpuSecond: { engine: round(engine.cpu), tfjs: round(tfjs?.cpu ?? null), native: round(native.perCpuSecond) },
-  }));
+    perCpuSecond: { engine: round(engine.cpu), tfjs: round(tfjs?.cpu ?? null), native: round(native.perCpuSecond) }, loadAverage: round(loadavg()[0]!),
+  };
 }
 
-await main();
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, 'tfjs-steps': { type: 'string', default: '3' }, 'skip-tfjs': { type: 'boolean', default: false }, 'skip-native': { type: 'boolean', default: false }, 'native-rows': { type: 'string', default: '800' } } });
+  const result = await cpuBenchmark({ steps: Number(values.steps), tfjsSteps: Number(values['tfjs-steps']), skipTfjs: values['skip-tfjs'], skipNative: values['skip-native'], nativeRows: Number(values['native-rows']) });
+  console.log(JSON.stringify({ bench: 'wasm-engine', inputSizePx: SIZE, batchSize: BATCH, mode: 'whole', ...result }));
+}
+
+// Run as `npm run bench:wasm`; imported by bench:train for its CPU section.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
