@@ -26,10 +26,10 @@ let loaded: { key: string; model: Classifier; backend: BackendChoice } | null = 
 let backend: Promise<BackendChoice> | null = null;
 /** Whether WebGPU runs on a real GPU here: then the engine guesses there (SwiftShader is slower than WASM for this). */
 let gpuEngine: Promise<boolean> | null = null;
-const ENGINE_BACKEND: BackendChoice = { name: 'webgpu', reason: 'WebGPU: the fused engine on this GPU' };
+const ENGINE_BACKEND: BackendChoice = { name: 'webgpu', reason: 'WebGPU: the fused engine on this GPU', engine: true };
 /** Elsewhere the engine's WebAssembly kernels guess (fetched and compiled once). */
 let cpuEngine: Promise<WebAssembly.Module> | null = null;
-const ENGINE_CPU_BACKEND: BackendChoice = { name: 'wasm', reason: 'WebAssembly: the engine\'s SIMD kernels' };
+const ENGINE_CPU_BACKEND: BackendChoice = { name: 'wasm', reason: 'WebAssembly: the engine\'s SIMD kernels', engine: true };
 function compileEngine(): Promise<WebAssembly.Module> {
   cpuEngine ??= fetch(engineWasmUrl).then(async (response) => {
     if (!response.ok) throw new Error(`The engine's WebAssembly (${engineWasmUrl}) did not load: HTTP ${response.status}.`);

@@ -4,17 +4,25 @@
 import type { BackendName } from './run-protocol.ts';
 import type { TrainConfig } from './train-config.ts';
 
-/** Steady-epoch samples/s at 32 px, batch 64 (README's bench:train table; WebGL and WebGPU on SwiftShader). */
+/**
+ * Steady-epoch training samples/s at 32 px, batch 64 (README's bench:train table). On WASM, and on the plain CPU
+ * backend, runs train on the engine's WebAssembly path; the WebGL and WebGPU figures are tfjs's, on SwiftShader.
+ */
 const MEASURED: Record<'wasm' | 'webgl' | 'webgpu', { head: number; last2: number; last10: number; whole: number }> = {
-  wasm: { head: 39_082, last2: 2_386, last10: 378, whole: 186 },
+  wasm: { head: 212_778, last2: 19_442, last10: 5_204, whole: 3_033 },
   webgl: { head: 2_331, last2: 327, last10: 67, whole: 26 },
   webgpu: { head: 243, last2: 56, last10: 17, whole: 11 },
 };
-/** The plain CPU backend was not benchmarked; backend.ts keeps it behind WASM, which trains convolutions several times faster. */
+/** tfjs's own whole-network training rate at 32 px on WASM: the frozen part's caching pass still runs on tfjs. */
+const TFJS_WASM_WHOLE = 186;
+/** The plain CPU backend was not benchmarked; backend.ts keeps it behind WASM, which runs tfjs's convolutions several
+ * times faster (the engine's steps are the same on both). */
 const CPU_SLOWDOWN = 4;
-/** Time per drawing grows with input pixels to this power: fitted so that the whole network's 186 samples/s at
- * 32 px becomes the 68 measured at 48 px by the quality run (WASM; that run also augmented). */
-const PIXEL_EXPONENT = Math.log(186 / 68) / Math.log(48 / 32);
+/**
+ * Time per drawing grows with input pixels to this power: for the engine, fitted so that its 3,033 samples/s at
+ * 32 px becomes the 1,248 measured at 48 px by the quality run (augmented); for tfjs, 186 becoming 68 there.
+ */
+const PIXEL_EXPONENT = { engine: Math.log(3_033 / 1_248) / Math.log(48 / 32), tfjs: Math.log(186 / 68) / Math.log(48 / 32) };
 /** A forward pass alone (caching frozen features, validation, test) is assumed ~3× a training step's rate. */
 const FORWARD_SPEEDUP = 3;
 /** 'whole' trains MobileNet v1's 13 blocks and its stem: placed after block 13 on the interpolation line. */
@@ -42,16 +50,22 @@ export function estimateTrainSeconds(config: TrainConfig, backend: BackendName, 
   const trainDrawings = Math.round(read * trainFraction);
   const validationDrawings = read * config.split.validationFraction;
 
-  const rates = backend === 'cpu' ? MEASURED.wasm : MEASURED[backend];
-  const scale = (32 / config.inputSizePx) ** PIXEL_EXPONENT / (backend === 'cpu' ? CPU_SLOWDOWN : 1);
+  const onEngine = backend === 'wasm' || backend === 'cpu';
+  const rates = onEngine ? MEASURED.wasm : MEASURED[backend];
+  const pixels = (exponent: number) => (32 / config.inputSizePx) ** exponent;
+  const scale = pixels(onEngine ? PIXEL_EXPONENT.engine : PIXEL_EXPONENT.tfjs);
   const secondsPerSample = config.mode === 'head' ? 1 / rates.head : blocksSecondsPerSample(rates, config.mode === 'whole' ? WHOLE_AS_BLOCKS : config.trainableBlocks);
   const samplesPerSec = scale / secondsPerSample;
-  const forwardPerSec = (FORWARD_SPEEDUP * rates.whole) * scale;
 
   let seconds = STARTUP_SECONDS + (trainDrawings * config.epochs) / samplesPerSec;
-  // Cached modes run the frozen layers once over every drawing; their validation then reads cached features.
-  if (config.mode === 'whole') seconds += (validationDrawings * config.epochs + read * testFraction) / forwardPerSec;
-  else seconds += read / forwardPerSec;
+  if (config.mode === 'whole') {
+    // Validation and the test split: forward passes on the path that trains.
+    seconds += (validationDrawings * config.epochs + read * testFraction) / (FORWARD_SPEEDUP * rates.whole * scale);
+  } else {
+    // Cached modes run the frozen layers once over every drawing, on tfjs; their validation then reads cached features.
+    const tfjsWhole = onEngine ? TFJS_WASM_WHOLE / (backend === 'cpu' ? CPU_SLOWDOWN : 1) : rates.whole;
+    seconds += read / (FORWARD_SPEEDUP * tfjsWhole * pixels(PIXEL_EXPONENT.tfjs));
+  }
   return { seconds, trainDrawings, samplesPerSec };
 }
 

@@ -9,6 +9,8 @@ export interface BackendChoice {
   name: BackendName;
   /** Why this one: what was tried before it and why that failed, or that it was asked for. */
   reason: string;
+  /** Set where the engine, not tfjs, runs the model (training steps, or guesses) on this backend. */
+  engine?: boolean;
 }
 
 export interface EpochMetrics {

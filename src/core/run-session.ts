@@ -100,6 +100,7 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
         started = performance.now();
         const onCpu = run.backend.name === 'wasm' || run.backend.name === 'cpu';
         const path = config.engine === 'tfjs' ? 'tfjs (the config asks for it)' : await trainer.useEngine(checkpoint, onCpu ? await deps.engineModule?.() : undefined);
+        run.backend = { ...run.backend, engine: trainer.onEngine };
         deps.onProgress({ kind: 'phase', phase: 'training', detail: `${config.epochs} epochs of ${data.train.labels.length} drawings, on ${path}` });
         const outcome = await trainer.train({
           onProgress: (progress) => {

@@ -178,6 +178,11 @@ export class Trainer {
     (this.optimizer as unknown as { learningRate: number }).learningRate = rate;
   }
 
+  /** Whether training steps and predictions run on the engine (see `useEngine`). */
+  get onEngine(): boolean {
+    return this.engine !== null;
+  }
+
   /** The rate of the latest training step (the configured rate before the first). */
   get learningRate(): number {
     return (this.optimizer as unknown as { learningRate: number }).learningRate;

@@ -62,7 +62,7 @@ async function replayAndTime(page: Page, strokes: number[][][]): Promise<{ times
     }, null, { timeout: 5000 }).then((h) => h.jsonValue()).catch(() => null);
     if (ms !== null) times.push(ms);
   }
-  const backend = (await page.getByTestId('latency').textContent())?.match(/\((\w+)\)/)?.[1] ?? 'unknown';
+  const backend = (await page.getByTestId('latency').textContent())?.match(/\(([\w, ]+)\)$/)?.[1] ?? 'unknown';
   await page.getByRole('button', { name: 'Clear' }).click();
   return { times, backend };
 }
