@@ -1,6 +1,7 @@
 // The engine's WebAssembly module (the C kernels beside this file, built by scripts/build-wasm.sh into
 // generated/engine.wasm): its exports typed, and instantiation from bytes or a compiled module. Every pointer is
 // a byte offset into the module's exported memory. Pure TS, any thread (Node tests, the trainer worker).
+import { UnsupportedModelError } from '../plan.ts';
 
 /** A byte offset into the module's memory. */
 type Ptr = number;
@@ -36,6 +37,9 @@ export async function instantiateKernels(source: BufferSource | WebAssembly.Modu
   return instance.exports as unknown as EngineKernels;
 }
 
+/** What a 32-bit module's memory can hold at most (65,536 pages of 64 KiB). */
+const MAX_MEMORY_BYTES = 2 ** 32;
+
 /** Bytes a buffer of `floats` f32 takes, rounded up to 16 so every buffer starts on a SIMD-friendly boundary. */
 function alignedBytes(floats: number): number {
   return Math.ceil((floats * 4) / 16) * 16;
@@ -63,7 +67,15 @@ export class MemoryLayout {
   grow(): void {
     const memory = this.kernels.memory;
     const pages = Math.ceil((this.end - memory.buffer.byteLength) / 65_536);
-    if (pages > 0) memory.grow(pages);
+    const tooLarge = () => new UnsupportedModelError(`this batch and input size need ${(this.end / 2 ** 30).toFixed(1)} GiB of WebAssembly memory, more than the browser gives`);
+    if (this.end > MAX_MEMORY_BYTES) throw tooLarge();
+    try {
+      if (pages > 0) memory.grow(pages);
+    } catch (error) {
+      // A browser may refuse well under the 4 GiB a 32-bit module can address.
+      if (error instanceof RangeError) throw tooLarge();
+      throw error;
+    }
   }
 
   get bytes(): number {

@@ -3,7 +3,7 @@
 // the weights and moving statistics after Adam; prediction; and a resumed run against an uninterrupted one.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { packWeights, planMobileNetV1, unpackWeights } from '../../../../../src/core/engine/plan.ts';
+import { packWeights, planMobileNetV1, UnsupportedModelError, unpackWeights } from '../../../../../src/core/engine/plan.ts';
 import { WasmEngineTrainer } from '../../../../../src/core/engine/wasm/trainer.ts';
 import { FINE_TUNE_BN_MOMENTUM, preprocess } from '../../../../../src/core/mobilenet.ts';
 import { Random } from '../../../../../src/core/random.ts';
@@ -122,5 +122,15 @@ describe('WasmEngineTrainer', () => {
     expect(actual.state).toEqual(expected.state);
     // The run moved the weights (a resume that did nothing would also match a run that did nothing).
     expect(expected.params.some((value, i) => Math.abs(value - start.params[i]!) > LEARNING_RATE / 2)).toBe(true);
+  });
+
+  it('says a run too large for WebAssembly memory is not covered (the Trainer then stays on tfjs), without allocating it', async () => {
+    const split = await wholeModel(224, 10);
+    const plan = planMobileNetV1(split.trainable, 10);
+    // The whole network at 224 px with 1,024 drawings a batch keeps several GiB of activations.
+    const created = WasmEngineTrainer.create(await engineWasm(), plan, { batch: 1024, momentum: FINE_TUNE_BN_MOMENTUM });
+    await expect(created).rejects.toThrow(UnsupportedModelError);
+    await expect(created).rejects.toThrow(/need \d+\.\d GiB of WebAssembly memory/);
+    split.trainable.dispose();
   });
 });
