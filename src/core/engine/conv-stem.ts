@@ -49,20 +49,13 @@ const FORWARD = /* wgsl */ `${WINDOW_PARAMS}${FLAT_INDEX}
   if (i >= p.batch * p.outH * p.outW * C) { return; }
   let co = i % C;
   let pos = outputAt(i / C);
-  let n = pos.z;
-  let iy0 = i32(pos.y * p.stride) - i32(p.padTop);
-  let ix0 = i32(pos.x * p.stride) - i32(p.padLeft);
   var acc = 0.0;
-  for (var ky = 0; ky < 3; ky++) {
-    let iy = iy0 + ky;
-    if (iy < 0 || iy >= i32(p.inH)) { continue; }
-    for (var kx = 0; kx < 3; kx++) {
-      let ix = ix0 + kx;
-      if (ix < 0 || ix >= i32(p.inW)) { continue; }
-      let at = ((n * p.inH + u32(iy)) * p.inW + u32(ix)) * ${STEM_IN_CHANNELS}u;
-      for (var ci = 0u; ci < ${STEM_IN_CHANNELS}u; ci++) {
-        acc += x[at + ci] * w[(u32(ky * 3 + kx) * ${STEM_IN_CHANNELS}u + ci) * C + co];
-      }
+  for (var k = 0u; k < 9u; k++) {
+    let pixel = tapPixel(pos, k);
+    if (pixel < 0) { continue; }
+    let at = u32(pixel) * ${STEM_IN_CHANNELS}u;
+    for (var ci = 0u; ci < ${STEM_IN_CHANNELS}u; ci++) {
+      acc += x[at + ci] * w[(k * ${STEM_IN_CHANNELS}u + ci) * C + co];
     }
   }
   y[i] = acc;
@@ -87,20 +80,12 @@ var<workgroup> sums: array<f32, ${TAPS * TC * LANES}>;
     let end = min(start + p.chunk, p.batch * p.outH * p.outW);
     for (var q = start + lid.y; q < end; q += ${LANES}u) {
       let pos = outputAt(q);
-      let n = pos.z;
       let g = dy[q * C + co];
-      let iy0 = i32(pos.y * p.stride) - i32(p.padTop);
-      let ix0 = i32(pos.x * p.stride) - i32(p.padLeft);
-      for (var ky = 0; ky < 3; ky++) {
-        let iy = iy0 + ky;
-        if (iy < 0 || iy >= i32(p.inH)) { continue; }
-        for (var kx = 0; kx < 3; kx++) {
-          let ix = ix0 + kx;
-          if (ix < 0 || ix >= i32(p.inW)) { continue; }
-          let at = ((n * p.inH + u32(iy)) * p.inW + u32(ix)) * ${STEM_IN_CHANNELS}u;
-          let tap = u32(ky * 3 + kx) * ${STEM_IN_CHANNELS}u;
-          for (var ci = 0u; ci < ${STEM_IN_CHANNELS}u; ci++) { acc[tap + ci] += g * x[at + ci]; }
-        }
+      for (var k = 0u; k < 9u; k++) {
+        let pixel = tapPixel(pos, k);
+        if (pixel < 0) { continue; }
+        let at = u32(pixel) * ${STEM_IN_CHANNELS}u;
+        for (var ci = 0u; ci < ${STEM_IN_CHANNELS}u; ci++) { acc[k * ${STEM_IN_CHANNELS}u + ci] += g * x[at + ci]; }
       }
     }
   }

@@ -48,13 +48,21 @@ export type WindowShape = Omit<DepthwiseShape, 'stride'> & { stride: number };
 
 /**
  * WGSL shared by the window kernels: their uniform block (`channels` are the output's: the depthwise channels, or
- * the stem's filters) and `outputAt(q)`, where output position q (over batch × outH × outW) sits, as (x, y, n).
- * It reads the module's `p`, which each kernel binds after its storage buffers.
+ * the stem's filters); `outputAt(q)`, where output position q (over batch × outH × outW) sits, as (x, y, n); and
+ * `tapPixel(pos, k)`, the input pixel (over batch × inH × inW) under tap k = ky·3 + kx of that position's window,
+ * or −1 where the tap falls on padding. The kernels visit taps in k order, so their sums keep one order. It reads
+ * the module's `p`, which each kernel binds after its storage buffers.
  */
 export const WINDOW_PARAMS = /* wgsl */ `
 struct Params { batch: u32, inH: u32, inW: u32, channels: u32, stride: u32, padTop: u32, padLeft: u32, outH: u32,
   outW: u32, chunk: u32 }
-fn outputAt(q: u32) -> vec3<u32> { return vec3<u32>(q % p.outW, (q / p.outW) % p.outH, q / (p.outW * p.outH)); }`;
+fn outputAt(q: u32) -> vec3<u32> { return vec3<u32>(q % p.outW, (q / p.outW) % p.outH, q / (p.outW * p.outH)); }
+fn tapPixel(pos: vec3<u32>, k: u32) -> i32 {
+  let iy = i32(pos.y * p.stride) - i32(p.padTop) + i32(k / 3u);
+  let ix = i32(pos.x * p.stride) - i32(p.padLeft) + i32(k % 3u);
+  if (iy < 0 || iy >= i32(p.inH) || ix < 0 || ix >= i32(p.inW)) { return -1; }
+  return i32((pos.z * p.inH + u32(iy)) * p.inW + u32(ix));
+}`;
 
 /** The uniform block of WINDOW_PARAMS for `s`, with the filter gradient's chunk length. */
 export function windowParams(s: WindowShape, chunk = 0): Uint32Array {
@@ -73,18 +81,11 @@ const FORWARD = /* wgsl */ `${WINDOW_PARAMS}${FLAT_INDEX}
   if (i >= p.batch * p.outH * p.outW * C) { return; }
   let c = i % C;
   let pos = outputAt(i / C);
-  let n = pos.z;
-  let iy0 = i32(pos.y * p.stride) - i32(p.padTop);
-  let ix0 = i32(pos.x * p.stride) - i32(p.padLeft);
   var acc = 0.0;
-  for (var ky = 0; ky < 3; ky++) {
-    let iy = iy0 + ky;
-    if (iy < 0 || iy >= i32(p.inH)) { continue; }
-    for (var kx = 0; kx < 3; kx++) {
-      let ix = ix0 + kx;
-      if (ix < 0 || ix >= i32(p.inW)) { continue; }
-      acc += x[((n * p.inH + u32(iy)) * p.inW + u32(ix)) * C + c] * w[u32(ky * 3 + kx) * C + c];
-    }
+  for (var k = 0u; k < 9u; k++) {
+    let pixel = tapPixel(pos, k);
+    if (pixel < 0) { continue; }
+    acc += x[u32(pixel) * C + c] * w[k * C + c];
   }
   y[i] = acc;
 }`;
@@ -138,18 +139,11 @@ var<workgroup> sums: array<f32, ${9 * TC * LANES}>;
     let end = min(start + p.chunk, p.batch * p.outH * p.outW);
     for (var q = start + lid.y; q < end; q += ${LANES}u) {
       let pos = outputAt(q);
-      let n = pos.z;
       let g = dy[q * C + c];
-      let iy0 = i32(pos.y * p.stride) - i32(p.padTop);
-      let ix0 = i32(pos.x * p.stride) - i32(p.padLeft);
-      for (var ky = 0; ky < 3; ky++) {
-        let iy = iy0 + ky;
-        if (iy < 0 || iy >= i32(p.inH)) { continue; }
-        for (var kx = 0; kx < 3; kx++) {
-          let ix = ix0 + kx;
-          if (ix < 0 || ix >= i32(p.inW)) { continue; }
-          acc[ky * 3 + kx] += g * x[((n * p.inH + u32(iy)) * p.inW + u32(ix)) * C + c];
-        }
+      for (var k = 0u; k < 9u; k++) {
+        let pixel = tapPixel(pos, k);
+        if (pixel < 0) { continue; }
+        acc[k] += g * x[u32(pixel) * C + c];
       }
     }
   }
