@@ -10,4 +10,12 @@ export async function createGpu(): Promise<GpuContext> {
   return gpu!; // Checked just above; expect does not narrow.
 }
 
+/** Runs `epoch` once (compiling pipelines, filling caches), then three more times, which must allocate nothing on the GPU. */
+export async function expectNoAllocationsAfterFirst(gpu: GpuContext, epoch: () => Promise<void>): Promise<void> {
+  await epoch();
+  const allocations = gpu.allocations;
+  for (let e = 0; e < 3; e++) await epoch();
+  expect(gpu.allocations - allocations).toBe(0);
+}
+
 export { relativeError, sketches, TOLERANCE, uniform } from '../../engine-reference.ts';

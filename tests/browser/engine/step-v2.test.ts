@@ -14,7 +14,7 @@ import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type Sp
 import { Random } from '../../../src/core/random.ts';
 import { teachableBackboneArtifacts } from '../../teachable-machine.ts';
 import { tfjsGradients } from '../../engine-reference.ts';
-import { createGpu, relativeError, sketches, TOLERANCE, uniform } from './compare.ts';
+import { createGpu, expectNoAllocationsAfterFirst, relativeError, sketches, TOLERANCE, uniform } from './compare.ts';
 import { teachableFiles } from './teachable-files.ts';
 
 const CLASSES = 3, LEARNING_RATE = 0.001;
@@ -221,10 +221,7 @@ describe('EngineTrainer on MobileNet v2', () => {
       await engine.predict(input, 4);
       await engine.readWeights();
     };
-    await epoch();
-    const allocations = gpu.allocations;
-    for (let e = 0; e < 3; e++) await epoch();
-    expect(gpu.allocations - allocations).toBe(0);
+    await expectNoAllocationsAfterFirst(gpu, epoch);
     engine.destroy();
     model.dispose();
   });

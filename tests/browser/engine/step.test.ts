@@ -11,7 +11,7 @@ import { EngineTrainer } from '../../../src/core/engine/step.ts';
 import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/mobilenet.ts';
 import { Random } from '../../../src/core/random.ts';
 import { tfjsGradients } from '../../engine-reference.ts';
-import { createGpu, relativeError, sketches, TOLERANCE } from './compare.ts';
+import { createGpu, expectNoAllocationsAfterFirst, relativeError, sketches, TOLERANCE } from './compare.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
 const SIZE = 32, BATCH = 4, CLASSES = 3, LEARNING_RATE = 0.001;
@@ -210,10 +210,7 @@ describe('EngineTrainer', () => {
       await engine.readWeights();
       await engine.readAdamState();
     };
-    await epoch();
-    const allocations = gpu.allocations;
-    for (let e = 0; e < 3; e++) await epoch();
-    expect(gpu.allocations - allocations).toBe(0);
+    await expectNoAllocationsAfterFirst(gpu, epoch);
     engine.destroy();
     split.trainable.dispose();
   });
