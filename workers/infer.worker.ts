@@ -4,8 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
+import { compileEngine } from './engine-module.ts';
 import * as Comlink from 'comlink';
-import engineWasmUrl from '../src/core/engine/wasm/generated/engine.wasm?url';
 import type { MobileNet } from '@tensorflow-models/mobilenet';
 import { chooseBackend, hardwareWebGpu } from '../src/core/backend.ts';
 import { engineClassifier } from '../src/core/engine/classifier.ts';
@@ -27,17 +27,8 @@ let backend: Promise<BackendChoice> | null = null;
 /** Whether WebGPU runs on a real GPU here: then the engine guesses there (SwiftShader is slower than WASM for this). */
 let gpuEngine: Promise<boolean> | null = null;
 const ENGINE_BACKEND: BackendChoice = { name: 'webgpu', reason: 'WebGPU: the fused engine on this GPU', engine: true };
-/** Elsewhere the engine's WebAssembly kernels guess (fetched and compiled once). */
-let cpuEngine: Promise<WebAssembly.Module> | null = null;
+/** Elsewhere the engine's WebAssembly kernels guess (engine-module.ts). */
 const ENGINE_CPU_BACKEND: BackendChoice = { name: 'wasm', reason: 'WebAssembly: the engine\'s SIMD kernels', engine: true };
-function compileEngine(): Promise<WebAssembly.Module> {
-  cpuEngine ??= fetch(engineWasmUrl).then(async (response) => {
-    if (!response.ok) throw new Error(`The engine's WebAssembly (${engineWasmUrl}) did not load: HTTP ${response.status}.`);
-    return WebAssembly.compile(await response.arrayBuffer());
-  });
-  cpuEngine.catch(() => { cpuEngine = null; });
-  return cpuEngine;
-}
 /** The stock ImageNet classifier, loaded on the first upload that asks for it and kept. */
 let imagenet: Promise<MobileNet> | null = null;
 

@@ -3,8 +3,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
+import { compileEngine } from './engine-module.ts';
 import * as Comlink from 'comlink';
-import engineWasmUrl from '../src/core/engine/wasm/generated/engine.wasm?url';
 import { chooseBackend } from '../src/core/backend.ts';
 import { clusterBundle, type ClusterBundle } from '../src/core/cluster-export.ts';
 import { exportModel, type ExportedFiles } from '../src/core/export.ts';
@@ -60,17 +60,6 @@ async function ensureBackend(run: RunRecord): Promise<void> {
 
 const modelHandler = (siteUrl: string) => (url: string) => tf.io.http(new URL(url, siteUrl).href);
 
-/** The engine's WebAssembly kernels, fetched and compiled once, for runs on tfjs's WASM or CPU backend. */
-let engineModule: Promise<WebAssembly.Module> | null = null;
-function compileEngine(): Promise<WebAssembly.Module> {
-  engineModule ??= fetch(engineWasmUrl).then(async (response) => {
-    if (!response.ok) throw new Error(`The engine's WebAssembly (${engineWasmUrl}) did not load: HTTP ${response.status}.`);
-    return WebAssembly.compile(await response.arrayBuffer());
-  });
-  // A failed fetch is retried by the next run.
-  engineModule.catch(() => { engineModule = null; });
-  return engineModule;
-}
 
 async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
   if (active !== null) throw new Error('A run is already training; pause or cancel it first.');

@@ -12,7 +12,7 @@ import { Random } from '../../../src/core/random.ts';
 import { teachableArtifacts } from '../../teachable-machine.ts';
 import { relativeError, sketches, TOLERANCE } from './compare.ts';
 import { teachableFiles } from './teachable-files.ts';
-import engineWasmUrl from '../../../src/core/engine/wasm/generated/engine.wasm?url';
+import { compileEngine } from '../../../workers/engine-module.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
 const tm = await teachableFiles();
@@ -44,7 +44,7 @@ describe('engineClassifier', () => {
   });
 
   it('classifies drawings as tfjs does on the engine\'s WebAssembly kernels (the Play page without a GPU), and leaves v2 to tfjs there', async () => {
-    const cpuModule = await WebAssembly.compile(await (await fetch(engineWasmUrl)).arrayBuffer());
+    const cpuModule = await compileEngine();
     const backbone = await loadBackbone(tf.io.http(MODEL_URL), 48);
     const split = splitBackbone(backbone, 13, { numClasses: 5, dropoutRate: 0.2, seed: 4 });
     const model = inferenceModel(backbone, split);

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '../../../workers/wasm-backend.ts';
-import engineWasmUrl from '../../../src/core/engine/wasm/generated/engine.wasm?url';
+import { compileEngine } from '../../../workers/engine-module.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chooseBackend } from '../../../src/core/backend.ts';
 import { loadBackbone, preprocess } from '../../../src/core/mobilenet.ts';
@@ -135,7 +135,7 @@ describe('Trainer on the engine', () => {
   });
 
   it('trains on the engine\'s WebAssembly path where tfjs runs on WASM, resumes exactly there, and continues a WebGPU checkpoint', async () => {
-    const cpuModule = await WebAssembly.compile(await (await fetch(engineWasmUrl)).arrayBuffer());
+    const cpuModule = await compileEngine();
     const onCpu = async <T>(work: () => Promise<T>): Promise<T> => {
       expect((await chooseBackend('wasm')).name).toBe('wasm');
       try {

@@ -3,7 +3,7 @@
 // moments, step count and weights after the next step, within what two correct f32 computations drift apart.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import engineWasmUrl from '../../../src/core/engine/wasm/generated/engine.wasm?url';
+import { compileEngine } from '../../../workers/engine-module.ts';
 import type { GpuContext } from '../../../src/core/engine/gpu.ts';
 import { packWeights, planMobileNetV1 } from '../../../src/core/engine/plan.ts';
 import { EngineTrainer } from '../../../src/core/engine/step.ts';
@@ -51,7 +51,7 @@ describe('a checkpoint between the WebGPU and WASM engines', () => {
     const expected = { weights: await webgpu.readWeights(), adam: await webgpu.readAdamState() };
     webgpu.destroy();
 
-    const wasm = await WasmEngineTrainer.create(await (await fetch(engineWasmUrl)).arrayBuffer(), plan, options);
+    const wasm = await WasmEngineTrainer.create(await compileEngine(), plan, options);
     wasm.setWeights(checkpoint.weights.params, checkpoint.weights.state);
     wasm.setAdamState(checkpoint.adam.m, checkpoint.adam.v, checkpoint.adam.steps);
     wasm.stepBitmaps(batches[2]!.bitmaps, batches[2]!.labels, LEARNING_RATE);
