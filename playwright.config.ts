@@ -8,6 +8,9 @@ const PORT = Number(process.env['E2E_PORT'] ?? 4173);
 export default defineConfig({
   testDir: 'e2e',
   timeout: 120_000,
+  // The whole suite takes 5–8 minutes here; past 40 something hangs, and the run stops with each test's state
+  // reported instead of holding CI until its own limit.
+  globalTimeout: 40 * 60_000,
   expect: { timeout: 30_000 },
   fullyParallel: false,
   workers: 1,

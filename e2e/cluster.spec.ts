@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { unzipSync } from 'fflate';
-import { PYTHON, torchrunArgs } from '../tests/scale/torchrun.ts';
+import { PYTHON, runPython, torchrunArgs } from '../tests/scale/torchrun.ts';
 import { HAS_SHARED, SHARED_DIR, openPage, openTrainWithDefaults, replay, strokesOf } from './helpers.ts';
 
 const HAS_TORCH = (() => {
   try {
-    execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
+    execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
     return true;
   } catch {
     return false;
@@ -41,9 +41,9 @@ test('a run exported for a cluster trains under torchrun and comes back through 
 
   // The served dataset is the first rows of Google's files, which ../shared holds: the cluster reads them directly.
   const bundle = path.join(dir, 'bundle');
-  execFileSync(PYTHON, [...await torchrunArgs(2),
+  await runPython([...await torchrunArgs(2),
     '--config', path.join(bundle, 'config.json'), '--train-source', path.join(SHARED_DIR, 'quickdraw', 'numpy_bitmap'),
-    '--model-dir', path.join(bundle, 'model'), '--out', path.join(dir, 'out'), '--threads', '1'], { cwd: path.resolve(import.meta.dirname, '..'), stdio: 'pipe' });
+    '--model-dir', path.join(bundle, 'model'), '--out', path.join(dir, 'out'), '--threads', '1'], { cwd: path.resolve(import.meta.dirname, '..'), timeoutMs: 180_000 });
   const metrics = JSON.parse(readFileSync(path.join(dir, 'out', 'metrics.json'), 'utf8')) as { counts: Record<string, number>; top1: number };
   // The same drawings land in the same split on the cluster as in the tab.
   expect(metrics.counts).toEqual(dataset.counts);

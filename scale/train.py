@@ -46,13 +46,14 @@ def parse_args(argv):
     p.add_argument('--model-dir', help="tfjs LayersModel folder; default: the config's model.url under public/")
     p.add_argument('--predictions', type=int, default=0, help='also write the probabilities of the first N test drawings')
     p.add_argument('--threads', type=int, default=0, help='CPU threads per process (default: OMP_NUM_THREADS, else cores / local processes)')
+    p.add_argument('--timeout-minutes', type=float, default=30, help='how long a process waits for its peers (start-up and each collective) before failing')
     return p.parse_args(argv)
 
 
 class Dist:
     """This process's place in the job; a plain run (no torchrun) is a job of one."""
 
-    def __init__(self):
+    def __init__(self, timeout_minutes=30):
         self.world = int(os.environ.get('WORLD_SIZE', '1'))
         self.rank = int(os.environ.get('RANK', '0'))
         self.local_rank = int(os.environ.get('LOCAL_RANK', '0'))
@@ -62,7 +63,13 @@ class Dist:
         if cuda:
             torch.cuda.set_device(self.device)
         if self.world > 1:
-            dist.init_process_group('nccl' if cuda else 'gloo', timeout=datetime.timedelta(minutes=30))
+            if not cuda and self.local_world == self.world and 'GLOO_SOCKET_IFNAME' not in os.environ:
+                # One machine: gloo's peers meet on loopback. Left alone, gloo binds to whatever the hostname resolves
+                # to, which in some containers is an address the processes cannot reach one another on.
+                loopback = next((name for _, name in socket.if_nameindex() if name in ('lo', 'lo0')), None)
+                if loopback:
+                    os.environ['GLOO_SOCKET_IFNAME'] = loopback
+            dist.init_process_group('nccl' if cuda else 'gloo', timeout=datetime.timedelta(minutes=timeout_minutes))
 
     def sum(self, values):
         t = torch.tensor(values, dtype=torch.float64, device=self.device)
@@ -93,7 +100,7 @@ def batched_forward(run, inputs, device):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    job = Dist()
+    job = Dist(args.timeout_minutes)
     if job.device.type == 'cpu' and (args.threads or 'OMP_NUM_THREADS' not in os.environ):
         # Cores shared out among this node's processes (torchrun sets OMP_NUM_THREADS=1 for several, unless told).
         torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // job.local_world))

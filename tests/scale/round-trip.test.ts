@@ -2,12 +2,10 @@
 // recipe's numbers for fixed inputs and scale/tests/test_recipe.py checks Python gives the same; then
 // `torchrun --nproc_per_node=2` trains a tiny config on real ../shared bitmaps, and the app's Import code loads
 // what it wrote and must predict what PyTorch predicted on the same test drawings.
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { augmentBitmaps } from '../../src/core/augment.ts';
@@ -19,9 +17,8 @@ import { decodeNpy } from '../../src/core/npy.ts';
 import { epochOrder, hashToUnit, Random, splitOf } from '../../src/core/random.ts';
 import { learningRateAt, parseConfig, PRESETS, type TrainConfig } from '../../src/core/train-config.ts';
 import { makeNpy } from '../unit/fixtures.ts';
-import { PYTHON, torchrunArgs } from './torchrun.ts';
+import { runPython, torchrunArgs } from './torchrun.ts';
 
-const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const SHARED_BITMAPS = path.resolve(ROOT, '..', 'shared', 'quickdraw', 'numpy_bitmap');
 const CATEGORIES = ['cat', 'airplane', 'rainbow'];
@@ -98,15 +95,8 @@ async function recipeFixtures(drawings: Map<string, Uint8Array>): Promise<object
   };
 }
 
-async function python(args: string[], env: Record<string, string> = {}): Promise<string> {
-  try {
-    const { stdout, stderr } = await run(PYTHON, args, { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
-    return `${stdout}${stderr}`;
-  } catch (error) {
-    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string }; // execFile's error carries both streams
-    throw new Error(`${PYTHON} ${args.join(' ')} failed:\n${stdout}${stderr}`);
-  }
-}
+/** Python's output; a run past `timeoutMs` is killed (torchrun's workers too) and fails with what it printed. */
+const python = (args: string[], env: Record<string, string> = {}, timeoutMs = 110_000): Promise<string> => runPython(args, { cwd: ROOT, env, timeoutMs });
 
 interface Predictions { ids: string[]; labels: number[]; probabilities: number[][] }
 interface ClusterMetrics { top1: number; top3: number; counts: Record<string, number>; trainedWith: { processes: number; engine: string }; samplesPerSec: number }
@@ -128,7 +118,7 @@ describe('npm run scale:test', () => {
     await writeFile(path.join(dir, 'fixtures.json'), JSON.stringify(await recipeFixtures(drawings)));
     // One thread per process: two processes share this machine's two cores.
     trainLog = await python([...await torchrunArgs(2),
-      '--config', path.join(dir, 'config.json'), '--train-source', path.join(dir, 'train'), '--out', path.join(dir, 'out'), '--threads', '1', '--predictions', '100000']);
+      '--config', path.join(dir, 'config.json'), '--train-source', path.join(dir, 'train'), '--out', path.join(dir, 'out'), '--threads', '1', '--predictions', '100000'], {}, 230_000);
   }, 240_000);
 
   it('scale/recipe.py gives the app\'s split, random stream, augmentation, input tensors, schedule and config checks; data reads folders and URLs', async () => {

@@ -1,5 +1,6 @@
 // How the tests launch scale/train.py under torchrun on this machine (Node): the system Python (Debian's
-// python3-torch), a free port per job, and the launcher flags torch 1.13 needs on Python 3.11.
+// python3-torch), a free port per job, the launcher flags torch 1.13 needs on Python 3.11, and a hard time limit.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -20,9 +21,43 @@ async function freePort(): Promise<number> {
  * own, not --standalone: torch 1.13's --standalone always takes port 29400, so two jobs on one machine (two
  * checkouts' test suites) joined one rendezvous and broke each other. The explicit --redirects/--tee (rank 1's
  * stdout to torchrun's log folder, rank 0's teed to ours) dodge torch 1.13's launcher on Python 3.11, whose default
- * "0" turns into None (enum.IntFlag no longer iterates its zero member) and crashes before training.
+ * "0" turns into None (enum.IntFlag no longer iterates its zero member) and crashes before training. Collectives
+ * give up after 3 minutes (--timeout-minutes), so a stuck peer fails the test instead of waiting out gloo's 30.
  */
 export async function torchrunArgs(processes: number): Promise<string[]> {
   return ['-m', 'torch.distributed.run', '--nnodes=1', `--nproc_per_node=${processes}`, '--master_addr=127.0.0.1', `--master_port=${await freePort()}`,
-    '--redirects', '1:1', '--tee', '0:1', '-m', 'scale.train'];
+    '--redirects', '1:1', '--tee', '0:1', '-m', 'scale.train', '--timeout-minutes', '3'];
+}
+
+/**
+ * Runs `PYTHON args` to the end and gives its stdout and stderr together. It never blocks the test runner's event
+ * loop (execFileSync would, and then neither Playwright's nor Vitest's time limit can fire): past `timeoutMs` the
+ * whole process group (torchrun and its workers) is killed and the promise rejects with what it printed.
+ */
+export function runPython(args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    const killGroup = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; killGroup(); }, options.timeoutMs);
+    child.on('error', (error) => { clearTimeout(timer); reject(new Error(`${PYTHON} could not start: ${error.message}`)); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0 && !timedOut) resolve(output);
+      else {
+        killGroup(); // workers torchrun left behind
+        const why = timedOut ? `killed after ${options.timeoutMs / 1000} s` : `exit ${code ?? signal}`;
+        reject(new Error(`${PYTHON} ${args.join(' ')}: ${why}\n${output.slice(-8000)}`));
+      }
+    });
+  });
 }
