@@ -6,6 +6,12 @@ import { VitePWA } from 'vite-plugin-pwa';
 import { playwright } from '@vitest/browser-playwright';
 import { chromiumLaunchOptions } from './tests/chromium.ts';
 
+/**
+ * Cross-origin isolation (SharedArrayBuffer, so the engine's WebAssembly threads): the dev server, the preview
+ * server and Vitest's browser pages send these; public/coi-sw.js adds them on static hosts that cannot.
+ */
+export const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 export default defineConfig({
   // Relative base so the same build works at a domain root and under a GitHub Pages sub-path.
   base: './',
@@ -35,6 +41,8 @@ export default defineConfig({
         // The first visit is controlled at once, so workers and weights it loads later already come from the cache.
         clientsClaim: true,
         navigateFallback: 'index.html',
+        // Adds the cross-origin isolation headers to what the worker serves (public/coi-headers.js).
+        importScripts: ['coi-headers.js'],
         navigateFallbackDenylist: [/\/src\/pipeline\//],
         runtimeCaching: [{
           // The served catalog: fresh when online, the last copy offline so the Data page still lists categories.
@@ -49,7 +57,8 @@ export default defineConfig({
   // The engine's MobileNet v2 browser tests read the Teachable Machine export from ../shared where it exists
   // (Vitest's commands.readFile reads only what the dev server may serve); they skip where it does not. Vitest
   // takes this from the root config only, not from a project's.
-  server: { fs: { allow: [import.meta.dirname, path.resolve(import.meta.dirname, '..', 'shared')] } },
+  server: { headers: ISOLATION_HEADERS, fs: { allow: [import.meta.dirname, path.resolve(import.meta.dirname, '..', 'shared')] } },
+  preview: { headers: ISOLATION_HEADERS },
   // Pre-bundled up front so Vitest browser mode does not reload mid-run to optimise them.
   optimizeDeps: { include: ['comlink', 'idb', '@tensorflow-models/mobilenet'] },
   build: {

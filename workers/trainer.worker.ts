@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
-import { compileEngine } from './engine-module.ts';
+import { cpuEngine } from './engine-module.ts';
 import * as Comlink from 'comlink';
 import { chooseBackend } from '../src/core/backend.ts';
 import { clusterBundle, type ClusterBundle } from '../src/core/cluster-export.ts';
@@ -71,7 +71,7 @@ async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainPro
   const send = (p: TrainProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined);
   try {
     return await executeRun(run, {
-      drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send, checkpointEverySec, engineModule: compileEngine,
+      drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send, checkpointEverySec, cpuEngine,
       betweenBatches: async () => {
         await yieldToMessages();
         if (state.paused && !state.stop) {

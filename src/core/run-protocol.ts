@@ -11,6 +11,8 @@ export interface BackendChoice {
   reason: string;
   /** Set where the engine, not tfjs, runs the model (training steps, or guesses) on this backend. */
   engine?: boolean;
+  /** Threads the engine's WebAssembly path trained on, when more than one. */
+  threads?: number;
 }
 
 export interface EpochMetrics {

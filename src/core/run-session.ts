@@ -4,6 +4,7 @@
 // Runs in the trainer worker.
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend } from './backend.ts';
+import type { CpuEngine } from './engine/wasm/threads.ts';
 import { messageOf } from './errors.ts';
 import { loadBackbone } from './mobilenet.ts';
 import { newId } from './random.ts';
@@ -23,8 +24,9 @@ export interface RunDeps {
   /** Awaited between batches: 'stop' ends the run as cancelled. */
   betweenBatches(): Promise<'go' | 'stop'>;
   checkpointEverySec: number;
-  /** The engine's compiled WebAssembly, for runs on tfjs's WASM or CPU backend (the worker fetches it once). */
-  engineModule?(): Promise<WebAssembly.Module>;
+  /** The engine's compiled WebAssembly (and its threads, where they run), for runs on tfjs's WASM or CPU backend
+   * (the worker fetches it once). */
+  cpuEngine?(): Promise<CpuEngine>;
 }
 
 export function newRun(config: TrainConfig): RunRecord {
@@ -99,8 +101,8 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
         run.timings.cacheSec += (performance.now() - started) / 1000;
         started = performance.now();
         const onCpu = run.backend.name === 'wasm' || run.backend.name === 'cpu';
-        const path = config.engine === 'tfjs' ? 'tfjs (the config asks for it)' : await trainer.useEngine(checkpoint, onCpu ? await deps.engineModule?.() : undefined);
-        run.backend = { ...run.backend, engine: trainer.onEngine };
+        const path = config.engine === 'tfjs' ? 'tfjs (the config asks for it)' : await trainer.useEngine(checkpoint, onCpu ? await deps.cpuEngine?.() : undefined);
+        run.backend = { ...run.backend, engine: trainer.onEngine, ...(trainer.engineThreads > 1 ? { threads: trainer.engineThreads } : {}) };
         deps.onProgress({ kind: 'phase', phase: 'training', detail: `${config.epochs} epochs of ${data.train.labels.length} drawings, on ${path}` });
         const outcome = await trainer.train({
           onProgress: (progress) => {

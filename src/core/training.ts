@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { augmentBitmaps, drawAugmentation, isAugmenting } from './augment.ts';
 import { EngineBridge } from './engine/bridge.ts';
+import type { CpuEngine } from './engine/wasm/threads.ts';
 import type { EvaluationResult } from './metrics.ts';
 import { evaluateWithMistakes } from './mistakes.ts';
 import { FINE_TUNE_BN_MOMENTUM, preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
@@ -95,13 +96,13 @@ export class Trainer {
   /**
    * Moves training steps (and the predictions of validation and evaluation) onto the engine where it covers the
    * run: a model the engine plans (the whole network, the last blocks or the head, the latter two on cached
-   * features), on tfjs's WebGPU backend (the engine's WebGPU path), or on its WASM or CPU backend when `cpuModule`,
-   * the engine's compiled WebAssembly, is given. Call after `loadWeights` and `cacheFeatures` (the engine starts
+   * features), on tfjs's WebGPU backend (the engine's WebGPU path), or on its WASM or CPU backend when `cpu`,
+   * the engine's compiled WebAssembly (with threads where they run), is given. Call after `loadWeights` and `cacheFeatures` (the engine starts
    * from the model's weights and the checkpoint's Adam state). Returns which path trains and why, for the page.
    */
-  async useEngine(checkpoint?: Pick<Checkpoint, 'optimizer'>, cpuModule?: WebAssembly.Module): Promise<string> {
+  async useEngine(checkpoint?: Pick<Checkpoint, 'optimizer'>, cpu?: CpuEngine): Promise<string> {
     const options = { batch: this.config.batchSize, momentum: FINE_TUNE_BN_MOMENTUM, imageSizePx: this.data.imageSizePx, seed: this.config.seed };
-    const choice = await EngineBridge.create(this.split.trainable, options, checkpoint?.optimizer, cpuModule);
+    const choice = await EngineBridge.create(this.split.trainable, options, checkpoint?.optimizer, cpu);
     this.engine?.destroy();
     this.engine = choice.engine;
     return choice.engine === null ? `tfjs (${choice.reason})` : choice.reason;
@@ -181,6 +182,11 @@ export class Trainer {
   /** Whether training steps and predictions run on the engine (see `useEngine`). */
   get onEngine(): boolean {
     return this.engine !== null;
+  }
+
+  /** Threads the engine's CPU path runs on (1 on WebGPU, on one thread, or off the engine). */
+  get engineThreads(): number {
+    return this.engine?.threads ?? 1;
   }
 
   /** The rate of the latest training step (the configured rate before the first). */

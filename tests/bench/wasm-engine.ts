@@ -1,9 +1,11 @@
 // `npm run bench:wasm` (Node): training samples/s on the CPU for MobileNet v1 α=0.25, whole network, 48 px, batch
 // 64, real weights (public/assets) and real drawings (../shared's Quick, Draw! .npy files): the engine's WASM path
-// (src/core/engine/wasm), tfjs on its WASM backend (the app's CPU path today), and PyTorch on the same machine when
+// (src/core/engine/wasm) on one thread and on one thread a core (worker_threads, as the app's isolated pages run it),
+// tfjs on its WASM backend (the app's CPU path before the engine), and PyTorch on the same machine when
 // /usr/bin/python3 has torch (../shared/gpu/torch_peer.py, one epoch). Last line: JSON with
-// `cpuSamplesPerSec: { engine, tfjs, native }` (null for a column that could not run, with the reason) and, as other
-// work may load the machine, each one's samples per second of its own CPU time (`perCpuSecond`).
+// `cpuSamplesPerSec: { engine, tfjs, native }` (engine: all cores; null for a column that could not run, with the
+// reason), `engineOneThread`, and, as other work may load the machine, each one's samples per second of its own CPU
+// time (`perCpuSecond`, all threads counted).
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -20,6 +22,7 @@ import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone } from '
 import { decodeNpy } from '../../src/core/npy.ts';
 import { registerWasmTrainingKernels } from '../../src/core/wasm-training.ts';
 import { engineWasm } from '../unit/core/engine/wasm/reference.ts';
+import { nodeThreads } from '../unit/core/engine/wasm/threads-node.ts';
 import { MOBILENET_DIR, folderHandler } from '../unit/model-fixtures.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -61,16 +64,18 @@ async function rate(step: (i: number) => Promise<void> | void, warmup: number, t
   return { wall: (timed * BATCH) / ((performance.now() - start) / 1000), cpu: (timed * BATCH) / ((cpu.user + cpu.system) / 1e6) };
 }
 
-async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<Rate> {
+async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number, threads: number): Promise<Rate> {
   const split = splitBackbone(await loadBackbone(folderHandler(), SIZE), 13, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
   const plan = planMobileNetV1(split.trainable, CLASSES);
-  const engine = await WasmEngineTrainer.create(await engineWasm(), plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM });
+  const engine = await WasmEngineTrainer.create(await engineWasm(), plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM }, threads > 1 ? await nodeThreads(threads) : undefined);
+  if (engine.threadFailure !== null) throw new Error(`the engine's threads did not start: ${engine.threadFailure}`);
   const weights = await packWeights(plan, split.trainable);
   split.trainable.dispose();
   engine.setWeights(weights.params, weights.state);
   const samplesPerSec = await rate((i) => engine.stepBitmaps(data[i % data.length]!.bitmaps, data[i % data.length]!.labels, LEARNING_RATE), 2, steps);
   const metrics = await engine.readMetrics();
-  console.log(`  engine (WASM SIMD, 1 thread): ${samplesPerSec.wall.toFixed(0)} samples/s (${samplesPerSec.cpu.toFixed(0)} per CPU-second) over ${steps} steps; mean loss ${(metrics.lossSum / metrics.samples).toFixed(3)}, accuracy ${(metrics.correct / metrics.samples * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
+  engine.destroy();
+  console.log(`  engine (WASM SIMD, ${threads} thread${threads === 1 ? '' : 's'}): ${samplesPerSec.wall.toFixed(0)} samples/s (${samplesPerSec.cpu.toFixed(0)} per CPU-second) over ${steps} steps; mean loss ${(metrics.lossSum / metrics.samples).toFixed(3)}, accuracy ${(metrics.correct / metrics.samples * 100).toFixed(1)} %; ${(engine.memoryBytes / 2 ** 20).toFixed(0)} MiB of module memory`);
   return samplesPerSec;
 }
 
@@ -164,7 +169,10 @@ async function bestNativeRate(rowsPerCategory: number): Promise<NativeRun> {
 export interface CpuBenchOptions { steps: number; tfjsSteps: number; skipTfjs: boolean; skipNative: boolean; nativeRows: number }
 
 export interface CpuBenchResult {
+  /** engine: on one thread a core. */
   cpuSamplesPerSec: { engine: number | null; tfjs: number | null; native: number | null };
+  engineOneThread: number;
+  engineThreads: number;
   perCpuSecond: { engine: number | null; tfjs: number | null; native: number | null };
   engineToNative: number | null;
   nativeNote: string;
@@ -176,7 +184,9 @@ export async function cpuBenchmark(options: CpuBenchOptions): Promise<CpuBenchRe
   console.log(`CPU training benchmark — MobileNet v1 α=0.25, whole network, ${SIZE} px, batch ${BATCH}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
   await tf.setBackend('cpu');
   const data = await drawings(8);
-  const engine = await engineRate(data, options.steps);
+  const engineOneThread = await engineRate(data, options.steps, 1);
+  const engineThreads = cpus().length;
+  const engine = engineThreads > 1 ? await engineRate(data, options.steps, engineThreads) : engineOneThread;
   const tfjs = options.skipTfjs ? null : await tfjsRate(data, options.tfjsSteps);
   const native: NativeRun = options.skipNative ? { samplesPerSec: null, perCpuSecond: null, note: 'skipped (--skip-native)' } : await bestNativeRate(options.nativeRows);
   const ratio = native.samplesPerSec === null ? null : Math.round((engine.wall / native.samplesPerSec) * 100) / 100;
@@ -184,6 +194,7 @@ export async function cpuBenchmark(options: CpuBenchOptions): Promise<CpuBenchRe
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
   return {
     cpuSamplesPerSec: { engine: round(engine.wall), tfjs: round(tfjs?.wall ?? null), native: round(native.samplesPerSec) }, engineToNative: ratio, nativeNote: native.note,
+    engineOneThread: round(engineOneThread.wall)!, engineThreads,
     perCpuSecond: { engine: round(engine.cpu), tfjs: round(tfjs?.cpu ?? null), native: round(native.perCpuSecond) }, loadAverage: round(loadavg()[0]!),
   };
 }

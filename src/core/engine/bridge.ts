@@ -10,6 +10,7 @@ import type { StoredTensor } from '../run-protocol.ts';
 import { GpuContext } from './gpu.ts';
 import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } from './plan.ts';
 import { EngineTrainer, type EngineStepOptions, type StepMetrics } from './step.ts';
+import type { CpuEngine } from './wasm/threads.ts';
 import { WasmEngineTrainer } from './wasm/trainer.ts';
 
 export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
@@ -20,6 +21,11 @@ type EngineSteps = Pick<EngineTrainer, 'options' | 'setWeights' | 'setAdamState'
 export class EngineBridge {
   private constructor(private readonly plan: EnginePlan, private readonly trainer: EngineSteps, private readonly model: tf.LayersModel, private readonly release: () => void) {}
 
+  /** Threads the engine's CPU path splits each kernel among (1 on WebGPU and on one thread). */
+  get threads(): number {
+    return this.trainer instanceof WasmEngineTrainer ? this.trainer.threads : 1;
+  }
+
   /** Whether reading the metrics costs nothing (on WebAssembly: no GPU to wait for), so every step may report. */
   get metricsAreFree(): boolean {
     return this.trainer instanceof WasmEngineTrainer;
@@ -28,17 +34,19 @@ export class EngineBridge {
   /**
    * The engine for training `model` (a trainable model from splitBackbone, any mode) with batches of `batch`,
    * starting from its weights and, when resuming, from tfjs-format Adam state; or why the tfjs path trains it.
-   * `cpuModule` (the engine's compiled WebAssembly) lets it train where tfjs runs on its WASM or CPU backend.
+   * `cpu` (the engine's compiled WebAssembly, with threads where they can run) lets it train where tfjs runs on its
+   * WASM or CPU backend.
    */
-  static async create(model: tf.LayersModel, options: EngineStepOptions, optimizer: readonly StoredTensor[] = [], cpuModule?: WebAssembly.Module): Promise<EngineChoice> {
+  static async create(model: tf.LayersModel, options: EngineStepOptions, optimizer: readonly StoredTensor[] = [], cpu?: CpuEngine): Promise<EngineChoice> {
     const backend = tf.getBackend();
     const onGpu = backend === 'webgpu';
-    if (!onGpu && (cpuModule === undefined || (backend !== 'wasm' && backend !== 'cpu'))) {
+    if (!onGpu && (cpu === undefined || (backend !== 'wasm' && backend !== 'cpu'))) {
       return { engine: null, reason: `the engine runs where tfjs runs on WebGPU, WASM or the CPU with the engine's module at hand; this run is on ${backend}` };
     }
     let plan: EnginePlan;
     let trainer: EngineSteps;
     let release = () => {};
+    let threads = '';
     try {
       plan = planMobileNetV1(model, model.outputs[0]!.shape[1]!);
       if (onGpu) {
@@ -47,7 +55,9 @@ export class EngineBridge {
         trainer = new EngineTrainer(gpu, plan, options);
         release = () => gpu.destroy();
       } else {
-        trainer = await WasmEngineTrainer.create(cpuModule!, plan, options);
+        const wasm = await WasmEngineTrainer.create(cpu!.module, plan, options, cpu!.threaded);
+        trainer = wasm;
+        threads = wasm.threads > 1 ? `${wasm.threads} threads` : `one thread: ${wasm.threadFailure ?? cpu!.oneThreadReason ?? 'one core'}`;
       }
     } catch (error) {
       if (error instanceof UnsupportedModelError) return { engine: null, reason: `the engine does not cover this model (${error.message})` };
@@ -61,7 +71,7 @@ export class EngineBridge {
     const input = plan.steps[0]?.kind === 'conv' ? '' : ', on cached features';
     const reason = onGpu
       ? `the fused WebGPU engine (${layers} layers${input}): each step runs as a few hundred large GPU dispatches instead of tfjs's thousands of small ones`
-      : `the engine's WebAssembly path (${layers} layers${input}, SIMD, one thread): each layer runs as one fused kernel call instead of tfjs's op-by-op ${backend === 'wasm' ? 'WASM backend' : 'CPU backend'}`;
+      : `the engine's WebAssembly path (${layers} layers${input}, SIMD, ${threads}): each layer runs as one fused kernel call instead of tfjs's op-by-op ${backend === 'wasm' ? 'WASM backend' : 'CPU backend'}`;
     return { engine: bridge, reason };
   }
 

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '../../../workers/wasm-backend.ts';
-import { compileEngine } from '../../../workers/engine-module.ts';
+import { cpuEngine } from '../../../workers/engine-module.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chooseBackend } from '../../../src/core/backend.ts';
 import { loadBackbone, preprocess } from '../../../src/core/mobilenet.ts';
@@ -135,7 +135,9 @@ describe('Trainer on the engine', () => {
   });
 
   it('trains on the engine\'s WebAssembly path where tfjs runs on WASM, resumes exactly there, and continues a WebGPU checkpoint', async () => {
-    const cpuModule = await compileEngine();
+    // The test server sends COOP/COEP (vite.config.ts), so this page is isolated and the CPU path runs on threads.
+    const cpu = await cpuEngine();
+    expect(cpu.oneThreadReason).toBeUndefined();
     const onCpu = async <T>(work: () => Promise<T>): Promise<T> => {
       expect((await chooseBackend('wasm')).name).toBe('wasm');
       try {
@@ -147,7 +149,7 @@ describe('Trainer on the engine', () => {
     const run = async (engine: 'gpu' | 'cpu', stopAfterBatches = Infinity, from?: Checkpoint) => {
       const t = await trainer();
       if (from !== undefined) await t.loadWeights(from);
-      expect(await t.useEngine(from, engine === 'cpu' ? cpuModule : undefined)).toMatch(engine === 'cpu' ? /^the engine's WebAssembly path/ : /^the fused WebGPU engine/);
+      expect(await t.useEngine(from, engine === 'cpu' ? cpu : undefined)).toMatch(engine === 'cpu' ? /^the engine's WebAssembly path \(.*SIMD, \d+ threads\)/ : /^the fused WebGPU engine/);
       const saved: Checkpoint[] = [];
       const outcome = await t.train(hooks(saved, [], stopAfterBatches), from);
       const weights = (await t.saveWeights()).weights;

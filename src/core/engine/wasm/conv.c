@@ -2,7 +2,8 @@
 // and filter gradient, and the depthwise layer (stride 1 or 2) forward, input and filter gradients. Padding is
 // explicit (padTop, padLeft; taps past either edge read zero), as plan.ts computes TensorFlow's 'same'. Channel
 // counts are multiples of 4 (trainer.ts checks). Filter gradients sum one drawing at a time in registers and add
-// that to the total, which keeps f32 rounding near tfjs's double sums.
+// that to the total, which keeps f32 rounding near tfjs's double sums; they work on the channels [c0, c1) (threads
+// split the channels, the others split the batch), each channel's arithmetic the same whatever the split.
 #include "kernels.h"
 
 /** The taps of output row/column `o` that land inside the input: [*first, *last) of 0..3. */
@@ -50,8 +51,8 @@ EXPORT(stem_forward) void stem_forward(const float *x, const float *w, float *y,
  * dw[kh, kw, ci, co] = Σ x · dy over every output position: one tap and four filters at a time, summed in registers
  * over one drawing's positions and then added to dw.
  */
-EXPORT(stem_backward_filter) void stem_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout) {
-  zero_floats(dw, 27 * cout);
+EXPORT(stem_backward_filter) void stem_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout, int c0, int c1) {
+  for (int tap = 0; tap < 27; tap++) zero_floats(dw + tap * cout + c0, c1 - c0);
   for (int n = 0; n < batch; n++)
     for (int kh = 0; kh < 3; kh++) {
       int oh0, oh1;
@@ -59,7 +60,7 @@ EXPORT(stem_backward_filter) void stem_backward_filter(const float *x, const flo
       for (int kw = 0; kw < 3; kw++) {
         int ow0, ow1;
         tap_outputs(kw, stride, padLeft, inW, outW, &ow0, &ow1);
-        for (int co = 0; co < cout; co += 4) {
+        for (int co = c0; co < c1; co += 4) {
           f4 a0 = splat4(0.0f), a1 = a0, a2 = a0;
           for (int oh = oh0; oh < oh1; oh++) {
             const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * 3;
@@ -174,8 +175,8 @@ EXPORT(depthwise_backward_input) void depthwise_backward_input(const float *dy, 
  * dw[kh, kw, c] = Σ x · dy over every output position: one tap and up to 16 channels at a time, summed in registers
  * over one drawing's positions and then added to dw.
  */
-EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C) {
-  zero_floats(dw, 9 * C);
+EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C, int c0, int c1) {
+  for (int tap = 0; tap < 9; tap++) zero_floats(dw + tap * C + c0, c1 - c0);
   for (int n = 0; n < batch; n++)
     for (int kh = 0; kh < 3; kh++) {
       int oh0, oh1;
@@ -184,8 +185,8 @@ EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x,
         int ow0, ow1;
         tap_outputs(kw, stride, padLeft, inW, outW, &ow0, &ow1);
         float *f = dw + (kh * 3 + kw) * C;
-        int c = 0;
-        for (; c + 16 <= C; c += 16) {
+        int c = c0;
+        for (; c + 16 <= c1; c += 16) {
           f4 a0 = splat4(0.0f), a1 = a0, a2 = a0, a3 = a0;
           for (int oh = oh0; oh < oh1; oh++) {
             const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * C + c;
@@ -202,7 +203,7 @@ EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x,
           store4(f + c + 8, wasm_f32x4_add(load4(f + c + 8), a2));
           store4(f + c + 12, wasm_f32x4_add(load4(f + c + 12), a3));
         }
-        for (; c < C; c += 4) {
+        for (; c < c1; c += 4) {
           f4 a = splat4(0.0f);
           for (int oh = oh0; oh < oh1; oh++) {
             const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * C + c;

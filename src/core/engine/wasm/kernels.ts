@@ -10,39 +10,46 @@ type Ptr = number;
 export interface EngineKernels {
   memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
+  /** The threads build's C stack pointer (threads.ts sets each helper's). */
+  __stack_pointer?: WebAssembly.Global;
   preprocess(bitmaps: Ptr, out: Ptr, count: number, inSize: number, outSize: number): void;
   stem_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
-  stem_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
+  stem_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number, c0: number, c1: number): void;
   depthwise_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
   depthwise_backward_input(dy: Ptr, w: Ptr, dx: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
-  depthwise_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
+  depthwise_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number, c0: number, c1: number): void;
   gemm(c: Ptr, a: Ptr, strideARow: number, strideAInner: number, b: Ptr, ldb: number, m: number, n: number, k: number): void;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
   add_bias(y: Ptr, bias: Ptr, m: number, n: number): void;
   column_sum(dy: Ptr, db: Ptr, m: number, n: number): void;
   norm_scratch_floats(channels: number): number;
-  norm_forward_training(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number): void;
-  norm_forward_inference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number): void;
-  norm_backward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number): void;
+  norm_forward_training(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number, c0: number, c1: number): void;
+  norm_forward_inference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number, c0: number, c1: number): void;
+  norm_backward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number, c0: number, c1: number): void;
   pool_forward(x: Ptr, y: Ptr, batch: number, positions: number, channels: number): void;
   pool_backward(dy: Ptr, dx: Ptr, batch: number, positions: number, channels: number): void;
   adam(params: Ptr, grads: Ptr, m: Ptr, v: Ptr, count: number, learningRate: number, beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number, oneMinusAccBeta1: number, oneMinusAccBeta2: number): void;
 }
 
-/** An instance of the engine's module: one memory, its own C stack; trainer.ts lays out its buffers above heapBase. */
-export async function instantiateKernels(source: BufferSource | WebAssembly.Module): Promise<EngineKernels> {
+/**
+ * An instance of the engine's module: one memory, its own C stack; trainer.ts lays out its buffers above heapBase.
+ * The threads build imports its memory: pass the shared memory every thread's instance uses.
+ */
+export async function instantiateKernels(source: BufferSource | WebAssembly.Module, sharedMemory?: WebAssembly.Memory): Promise<EngineKernels> {
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
-  const instance = await WebAssembly.instantiate(module, {});
-  // The exports are what the C sources declare with EXPORT(...); kernels.ts mirrors them by hand.
-  return instance.exports as unknown as EngineKernels;
+  const instance = await WebAssembly.instantiate(module, sharedMemory === undefined ? {} : { env: { memory: sharedMemory } });
+  // The exports are what the C sources declare with EXPORT(...); kernels.ts mirrors them by hand. The threads
+  // build exports no memory: it is the one passed in.
+  return (sharedMemory === undefined ? instance.exports : { ...instance.exports, memory: sharedMemory }) as unknown as EngineKernels;
 }
 
 /** What a 32-bit module's memory can hold at most (65,536 pages of 64 KiB). */
 const MAX_MEMORY_BYTES = 2 ** 32;
 
-/** Bytes a buffer of `floats` f32 takes, rounded up to 16 so every buffer starts on a SIMD-friendly boundary. */
+/** Bytes a buffer of `floats` f32 takes, rounded up to 64 so every buffer starts on a cache line (threads that
+ * split a buffer's channels in whole lines then never write into one line together). */
 function alignedBytes(floats: number): number {
-  return Math.ceil((floats * 4) / 16) * 16;
+  return Math.ceil((floats * 4) / 64) * 64;
 }
 
 /**
@@ -54,7 +61,7 @@ export class MemoryLayout {
   private end: number;
 
   constructor(private readonly kernels: EngineKernels) {
-    this.end = Math.ceil(Number(kernels.__heap_base.value) / 16) * 16;
+    this.end = Math.ceil(Number(kernels.__heap_base.value) / 64) * 64;
   }
 
   floats(count: number): Ptr {

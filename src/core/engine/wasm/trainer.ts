@@ -1,12 +1,15 @@
 // The engine's training step on the CPU: the same plan (plan.ts), flat params/state layout, math and surface as
 // step.ts's EngineTrainer, on the WebAssembly SIMD kernels beside this file, so weights and Adam state move between
-// the two paths unchanged. Every buffer lives in the module's one memory, laid out once. Single thread; runs in
-// Node and in a worker (the caller supplies the .wasm bytes or module).
+// the two paths unchanged. Every buffer lives in the module's one memory, laid out once. On one thread, or on
+// several through the threads build and a KernelPool (threads.ts, parallel.ts), with the same bits either way;
+// runs in Node and in a worker (the caller supplies the .wasm bytes or module, and how to start threads).
 import { applyAugmentation, type AugmentDraw } from '../../augment.ts';
 import { adamCoefficients, dropoutMask } from '../head.ts';
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from '../plan.ts';
 import type { EngineStepOptions, StepMetrics } from '../step.ts';
 import { instantiateKernels, MemoryLayout, type EngineKernels } from './kernels.ts';
+import { ParallelKernels, type Window } from './parallel.ts';
+import { HELPER_STACK_BYTES, KernelPool, THREADS_INITIAL_PAGES, type ThreadedModule } from './threads.ts';
 
 interface Layer {
   step: PlanStep;
@@ -35,15 +38,39 @@ export class WasmEngineTrainer {
   private steps = 0;
   /** Bytes of the module's memory this trainer uses (weights, moments, activations, gradients, scratch). */
   readonly memoryBytes: number;
+  /** The split kernels, on this thread alone until `create` starts the helpers. */
+  private par: ParallelKernels;
+  /** Threads the memory is laid out for (each has BatchNormalization scratch of its own). */
+  private readonly threadCount: number;
+  /** Where each helper thread's C stack ends (empty on one thread). */
+  private readonly stackTops: number[] = [];
+  /** Why the trainer runs on one thread though threads were offered, when their start failed. */
+  threadFailure: string | null = null;
 
-  /** A trainer for `plan` at `options.batch`, on an instance of the engine's module of its own. */
-  static async create(wasm: BufferSource | WebAssembly.Module, plan: EnginePlan, options: EngineStepOptions): Promise<WasmEngineTrainer> {
-    return new WasmEngineTrainer(await instantiateKernels(wasm), plan, options);
+  /**
+   * A trainer for `plan` at `options.batch`, on an instance of the engine's module of its own: the one-thread
+   * build `wasm`, or with `threaded` (more than one thread) the threads build on a shared memory with that many
+   * threads. Helpers that fail to start leave it on one thread, saying why in `threadFailure`.
+   */
+  static async create(wasm: BufferSource | WebAssembly.Module, plan: EnginePlan, options: EngineStepOptions, threaded?: ThreadedModule): Promise<WasmEngineTrainer> {
+    if (threaded === undefined || threaded.threads <= 1) return new WasmEngineTrainer(await instantiateKernels(wasm), plan, options, 0);
+    const memory = new WebAssembly.Memory({ initial: THREADS_INITIAL_PAGES, maximum: 65_536, shared: true });
+    const kernels = await instantiateKernels(threaded.module, memory);
+    const trainer = new WasmEngineTrainer(kernels, plan, options, threaded.threads - 1);
+    try {
+      trainer.par = new ParallelKernels(kernels, await KernelPool.start(threaded, kernels as unknown as Record<string, unknown>, memory, trainer.stackTops));
+    } catch (error) {
+      trainer.threadFailure = error instanceof Error ? error.message : String(error);
+    }
+    return trainer;
   }
 
-  private constructor(private readonly k: EngineKernels, readonly plan: EnginePlan, readonly options: EngineStepOptions) {
+  private constructor(private readonly k: EngineKernels, readonly plan: EnginePlan, readonly options: EngineStepOptions, helpers: number) {
     const { batch } = options;
+    this.threadCount = helpers + 1;
+    this.par = new ParallelKernels(k, null);
     const memory = new MemoryLayout(k);
+    for (let i = 0; i < helpers; i++) this.stackTops.push(memory.floats(HELPER_STACK_BYTES / 4) + HELPER_STACK_BYTES);
     this.params = memory.floats(plan.paramCount);
     this.state = memory.floats(plan.stateCount);
     this.grads = memory.floats(plan.paramCount);
@@ -118,8 +145,15 @@ export class WasmEngineTrainer {
   /** Steps run to their end here: nothing is ever queued (EngineTrainer's surface). */
   async throttle(): Promise<void> {}
 
-  /** The module's memory goes with its instance once nothing refers to it. */
-  destroy(): void {}
+  /** Threads each kernel call is split among (1: this one alone). */
+  get threads(): number {
+    return this.par.threads;
+  }
+
+  /** Stops the helper threads; the module's memory goes with its instances once nothing refers to them. */
+  destroy(): void {
+    this.par.terminate();
+  }
 
   /** One training step on `input` (count × size × size × 3, in [-1, 1]) and class-index `labels`, count ≤ batch. */
   step(input: Float32Array, labels: Uint32Array, learningRate: number, count = this.options.batch): void {
@@ -155,7 +189,7 @@ export class WasmEngineTrainer {
   private preprocess(bitmaps: Uint8Array, count: number): void {
     const imageSizePx = this.options.imageSizePx ?? 28;
     new Uint8Array(this.k.memory.buffer, this.bitmaps, count * imageSizePx ** 2).set(bitmaps.subarray(0, count * imageSizePx ** 2));
-    this.k.preprocess(this.bitmaps, this.input, count, imageSizePx, this.plan.inputSizePx);
+    this.par.preprocess(this.bitmaps, this.input, count, imageSizePx, this.plan.inputSizePx);
   }
 
   private train(labels: Uint32Array, learningRate: number, count: number): void {
@@ -164,7 +198,7 @@ export class WasmEngineTrainer {
     this.backward(count);
     this.steps++;
     const c = adamCoefficients({ learningRate, step: this.steps });
-    this.k.adam(this.params, this.grads, this.m, this.v, this.plan.paramCount, c.learningRate, c.beta1, c.beta2, c.oneMinusBeta1, c.oneMinusBeta2, c.epsilon, c.oneMinusAccBeta1, c.oneMinusAccBeta2);
+    this.par.adam(this.params, this.grads, this.m, this.v, this.plan.paramCount, c.learningRate, c.beta1, c.beta2, c.oneMinusBeta1, c.oneMinusBeta2, c.epsilon, c.oneMinusAccBeta1, c.oneMinusAccBeta2);
   }
 
   /**
@@ -211,19 +245,19 @@ export class WasmEngineTrainer {
   }
 
   private forward(batch: number, training: boolean): void {
-    const { k } = this;
+    const { k, par } = this;
     const decay = 1 - this.options.momentum;
     let x = this.input;
     for (const { step, out, saved } of this.layers) {
       switch (step.kind) {
-        case 'conv': k.stem_forward(x, this.param(step.kernel), out, batch, ...windowOf(step), step.cout); break;
-        case 'depthwise': k.depthwise_forward(x, this.param(step.kernel), out, batch, ...windowOf(step), step.channels); break;
-        case 'pointwise': k.gemm(out, x, step.cin, 1, this.param(step.kernel), step.cout, batch * step.rows, step.cout, step.cin); break;
+        case 'conv': par.stemForward(x, this.param(step.kernel), out, batch, windowOf(step), step.cout); break;
+        case 'depthwise': par.depthwiseForward(x, this.param(step.kernel), out, batch, windowOf(step), step.channels); break;
+        case 'pointwise': par.gemm(out, x, step.cin, 1, this.param(step.kernel), step.cout, batch * step.rows, step.cout, step.cin); break;
         case 'bn-relu6': {
           const [gamma, beta, mean, variance] = [this.param(step.gamma), this.param(step.beta), this.stateOf(step.movingMean), this.stateOf(step.movingVariance)];
           const rows = batch * step.pixels;
-          if (training) k.norm_forward_training(x, out, gamma, beta, saved, mean, variance, this.scratch, rows, step.channels, decay, step.epsilon);
-          else k.norm_forward_inference(x, out, gamma, beta, mean, variance, rows, step.channels, step.epsilon);
+          if (training) par.normForwardTraining(x, out, gamma, beta, saved, mean, variance, this.scratch, rows, step.channels, decay, step.epsilon);
+          else par.normForwardInference(x, out, gamma, beta, mean, variance, rows, step.channels, step.epsilon);
           break;
         }
         case 'pool': k.pool_forward(x, out, batch, step.pixels, step.channels); break;
@@ -238,7 +272,7 @@ export class WasmEngineTrainer {
           break;
         }
         case 'dense':
-          k.gemm(out, x, step.inputs, 1, this.param(step.kernel), step.units, batch, step.units, step.inputs);
+          par.gemm(out, x, step.inputs, 1, this.param(step.kernel), step.units, batch, step.units, step.inputs);
           k.add_bias(out, this.param(step.bias!), batch, step.units);
           break;
       }
@@ -247,7 +281,7 @@ export class WasmEngineTrainer {
   }
 
   private backward(batch: number): void {
-    const { k } = this;
+    const { k, par } = this;
     let dy = this.dLogits;
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const { step, saved } = this.layers[i]!;
@@ -268,16 +302,16 @@ export class WasmEngineTrainer {
           }
           break;
         case 'bn-relu6':
-          k.norm_backward(x, dy, this.param(step.gamma), this.param(step.beta), saved, dx, this.grad(step.gamma), this.grad(step.beta), this.scratch, batch * step.pixels, step.channels);
+          par.normBackward(x, dy, this.param(step.gamma), this.param(step.beta), saved, dx, this.grad(step.gamma), this.grad(step.beta), this.scratch, batch * step.pixels, step.channels);
           break;
         case 'pointwise': this.matmulBackward(x, dy, dx, step.kernel, batch * step.rows, step.cin, step.cout, needsInputGrad); break;
         case 'depthwise':
-          k.depthwise_backward_filter(x, dy, this.grad(step.kernel), batch, ...windowOf(step), step.channels);
-          if (needsInputGrad) k.depthwise_backward_input(dy, this.param(step.kernel), dx, batch, ...windowOf(step), step.channels);
+          par.depthwiseBackwardFilter(x, dy, this.grad(step.kernel), batch, windowOf(step), step.channels);
+          if (needsInputGrad) par.depthwiseBackwardInput(dy, this.param(step.kernel), dx, batch, windowOf(step), step.channels);
           break;
         case 'conv':
           if (needsInputGrad) throw new UnsupportedModelError(`${step.name}: the engine has no input gradient for a full convolution after the first layer.`);
-          k.stem_backward_filter(x, dy, this.grad(step.kernel), batch, ...windowOf(step), step.cout);
+          par.stemBackwardFilter(x, dy, this.grad(step.kernel), batch, windowOf(step), step.cout);
           break;
       }
       dy = dx;
@@ -286,10 +320,10 @@ export class WasmEngineTrainer {
 
   /** Y[m×n] = X[m×k]·W[k×n]: dW = Xᵀ·dY, and dX = dY·Wᵀ through Wᵀ transposed into the scratch. */
   private matmulBackward(x: number, dy: number, dx: number, kernel: WeightSlot, m: number, k: number, n: number, needsInputGrad: boolean): void {
-    this.k.gemm(this.grad(kernel), x, 1, k, dy, n, k, n, m);
+    this.par.gemm(this.grad(kernel), x, 1, k, dy, n, k, n, m);
     if (!needsInputGrad) return;
     this.k.transpose(this.param(kernel), this.scratch, k, n);
-    this.k.gemm(dx, dy, n, 1, this.scratch, k, m, k, n);
+    this.par.gemm(dx, dy, n, 1, this.scratch, k, m, k, n);
   }
 
   /** Floats of scratch the step's kernels need (one scratch buffer serves them in turn). */
@@ -297,7 +331,7 @@ export class WasmEngineTrainer {
     switch (step.kind) {
       case 'conv': case 'depthwise': return 0;
       case 'pointwise': return step.cin * step.cout;
-      case 'bn-relu6': return this.k.norm_scratch_floats(step.channels);
+      case 'bn-relu6': return this.threadCount * this.par.normScratchFloats(step.channels);
       case 'pool': case 'dropout': case 'add': case 'bn-linear': return 0;
       case 'dense': return step.inputs * step.units;
     }
@@ -317,7 +351,7 @@ export class WasmEngineTrainer {
 }
 
 /** The window kernels' shape arguments after `batch`, in the C signatures' order. */
-function windowOf(step: Extract<PlanStep, { kind: 'conv' | 'depthwise' }>): [number, number, number, number, number, number, number] {
+function windowOf(step: Extract<PlanStep, { kind: 'conv' | 'depthwise' }>): Window {
   return [step.inH, step.inW, step.outH, step.outW, step.stride, step.padTop, step.padLeft];
 }
 

@@ -66,7 +66,9 @@ describe('window convolutions', () => {
       const shape = [batch, size, size, out, out, stride, before, before, channels] as const;
       k.depthwise_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
       k.depthwise_backward_input(ptr.dy!, ptr.w!, ptr.dx!, ...shape);
-      k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape);
+      // In two channel ranges, as two threads split it (parallel.ts): [0, 4) and [4, 12).
+      k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 0, 4);
+      k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 4, channels);
       const xt = tf.tensor4d(x, [batch, size, size, channels]), wt = tf.tensor4d(w, [3, 3, channels, 1]), dyt = tf.tensor4d(dy, [batch, out, out, channels]);
       const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.depthwiseConv2d(a, b, stride, 'same');
       const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a as tf.Tensor4D, b as tf.Tensor4D).mul(dyt).sum())([xt, wt]);
@@ -85,7 +87,8 @@ describe('window convolutions', () => {
     const { ptr, read } = place({ x, w, dy, y: dy.length, dw: w.length });
     const shape = [batch, size, size, out, out, stride, before, before, cout] as const;
     k.stem_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
-    k.stem_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape);
+    k.stem_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 4, cout);
+    k.stem_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 0, 4);
     const xt = tf.tensor4d(x, [batch, size, size, 3]), wt = tf.tensor4d(w, [3, 3, 3, cout]), dyt = tf.tensor4d(dy, [batch, out, out, cout]);
     const [dw] = tf.grads((b: tf.Tensor) => tf.conv2d(xt, b as tf.Tensor4D, stride, 'same').mul(dyt).sum())([wt]);
     expect(relativeError(read('y'), tf.conv2d(xt, wt, stride, 'same').dataSync())).toBeLessThan(TOLERANCE / 10);
@@ -107,8 +110,9 @@ describe('BatchNormalization + ReLU6', () => {
     beta.set([0, 6]);
     const movingMean = uniform(random, channels), movingVariance = uniform(random, channels, 0.5, 1);
     const { ptr, read } = place({ x, gamma, beta, dy, movingMean, movingVariance, y: x.length, dx: x.length, saved: 2 * channels, dGamma: channels, dBeta: channels, scratch: k.norm_scratch_floats(channels) });
-    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 1 - momentum, epsilon);
-    k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels);
+    // Channels [8, 12) first, then [0, 8): threads split them so (parallel.ts), and neither range may touch the other's.
+    for (const [c0, c1] of [[8, channels], [0, 8]] as const) k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 1 - momentum, epsilon, c0, c1);
+    for (const [c0, c1] of [[8, channels], [0, 8]] as const) k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels, c0, c1);
 
     const [xt, gt, bt, dyt] = [tf.tensor2d(x, [rows, channels]), tf.tensor1d(gamma), tf.tensor1d(beta), tf.tensor2d(dy, [rows, channels])];
     const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
@@ -135,7 +139,7 @@ describe('BatchNormalization + ReLU6', () => {
       x, gamma: new Float32Array(channels).fill(1), beta: channels, y: x.length, saved: 2 * channels, movingMean: channels, movingVariance: channels,
       scratch: k.norm_scratch_floats(channels),
     });
-    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, 1e-3);
+    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, 1e-3, 0, channels);
     const saved = read('saved');
     for (let c = 0; c < channels; c++) {
       let sum = 0;

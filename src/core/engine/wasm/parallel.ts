@@ -1,0 +1,101 @@
+// The engine's CPU kernels as the training step calls them, each split among the threads of a KernelPool (or run
+// whole on one thread): products by rows of the result, window convolutions' forward and input gradient by
+// drawings, filter gradients and BatchNormalization by channels, preprocessing by drawings, Adam by parameters.
+// No split changes the order of any sum, so every thread count gives the same bits (tests/unit/…/threads.test.ts).
+// Channel splits come in whole cache lines (16 floats; MemoryLayout aligns buffers to 64 bytes) and each thread
+// sums into scratch of its own: two cores writing into one cache line take turns owning it, which made the
+// BatchNormalization kernels slower on two threads than on one.
+import type { EngineKernels } from './kernels.ts';
+import type { KernelPool, SplitKernel } from './threads.ts';
+
+type Ptr = number;
+
+/** Floats in a 64-byte cache line: the unit of a channel split. */
+const LINE = 16;
+
+/** The window kernels' shape arguments after `batch`: inH, inW, outH, outW, stride, padTop, padLeft. */
+export type Window = [number, number, number, number, number, number, number];
+
+/** [start, end) ranges covering 0..total in at most `parts` pieces, each a multiple of `align` but the last. */
+export function ranges(total: number, parts: number, align: number): [number, number][] {
+  const chunk = Math.max(align, Math.ceil(total / parts / align) * align);
+  const out: [number, number][] = [];
+  for (let start = 0; start < total; start += chunk) out.push([start, Math.min(total, start + chunk)]);
+  return out;
+}
+
+export class ParallelKernels {
+  constructor(private readonly k: EngineKernels, private pool: KernelPool | null) {}
+
+  /** Floats of scratch each thread's BatchNormalization needs for `channels` (norm.c's count, in whole lines). */
+  normScratchFloats(channels: number): number {
+    return Math.ceil(this.k.norm_scratch_floats(channels) / LINE) * LINE;
+  }
+
+  /** Threads each call is split among. */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  /** Stops the pool's helper threads; later calls run on this thread alone. */
+  terminate(): void {
+    this.pool?.terminate();
+    this.pool = null;
+  }
+
+  private run(kernel: SplitKernel, slices: number[][]): void {
+    if (this.pool !== null && slices.length > 1) this.pool.run(kernel, slices);
+    else for (const slice of slices) (this.k[kernel] as (...args: number[]) => void)(...slice);
+  }
+
+  /** C[M×N] = A·B (kernels.ts gemm), split by rows of C. */
+  gemm(c: Ptr, a: Ptr, sai: number, sap: number, b: Ptr, ldb: number, m: number, n: number, k: number): void {
+    this.run('gemm', ranges(m, this.threads, 4).map(([i0, i1]) => [c + i0 * n * 4, a + i0 * sai * 4, sai, sap, b, ldb, i1 - i0, n, k]));
+  }
+
+  stemForward(x: Ptr, w: Ptr, y: Ptr, batch: number, window: Window, cout: number): void {
+    const [inH, inW, outH, outW] = window;
+    this.run('stem_forward', ranges(batch, this.threads, 1).map(([n0, n1]) => [x + n0 * inH * inW * 3 * 4, w, y + n0 * outH * outW * cout * 4, n1 - n0, ...window, cout]));
+  }
+
+  stemBackwardFilter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, window: Window, cout: number): void {
+    this.run('stem_backward_filter', ranges(cout, this.threads, LINE).map(([c0, c1]) => [x, dy, dw, batch, ...window, cout, c0, c1]));
+  }
+
+  depthwiseForward(x: Ptr, w: Ptr, y: Ptr, batch: number, window: Window, channels: number): void {
+    const [inH, inW, outH, outW] = window;
+    this.run('depthwise_forward', ranges(batch, this.threads, 1).map(([n0, n1]) => [x + n0 * inH * inW * channels * 4, w, y + n0 * outH * outW * channels * 4, n1 - n0, ...window, channels]));
+  }
+
+  depthwiseBackwardInput(dy: Ptr, w: Ptr, dx: Ptr, batch: number, window: Window, channels: number): void {
+    const [inH, inW, outH, outW] = window;
+    this.run('depthwise_backward_input', ranges(batch, this.threads, 1).map(([n0, n1]) => [dy + n0 * outH * outW * channels * 4, w, dx + n0 * inH * inW * channels * 4, n1 - n0, ...window, channels]));
+  }
+
+  depthwiseBackwardFilter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, window: Window, channels: number): void {
+    this.run('depthwise_backward_filter', ranges(channels, this.threads, LINE).map(([c0, c1]) => [x, dy, dw, batch, ...window, channels, c0, c1]));
+  }
+
+  /** `scratch` holds normScratchFloats(channels) floats for each thread, one after another. */
+  normForwardTraining(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number): void {
+    this.run('norm_forward_training', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, y, gamma, beta, saved, movingMean, movingVariance, scratch + t * this.normScratchFloats(channels) * 4, rows, channels, decay, epsilon, c0, c1]));
+  }
+
+  normForwardInference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number): void {
+    this.run('norm_forward_inference', ranges(channels, this.threads, LINE).map(([c0, c1]) => [x, y, gamma, beta, movingMean, movingVariance, rows, channels, epsilon, c0, c1]));
+  }
+
+  /** `scratch` as for normForwardTraining. */
+  normBackward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number): void {
+    this.run('norm_backward', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, dy, gamma, beta, saved, dx, dGamma, dBeta, scratch + t * this.normScratchFloats(channels) * 4, rows, channels, c0, c1]));
+  }
+
+  /** Bitmaps (uint8, inSize²) to the network's input (outSize² × 3 floats), split by drawings. */
+  preprocess(bitmaps: Ptr, out: Ptr, count: number, inSize: number, outSize: number): void {
+    this.run('preprocess', ranges(count, this.threads, 1).map(([n0, n1]) => [bitmaps + n0 * inSize * inSize, out + n0 * outSize * outSize * 3 * 4, n1 - n0, inSize, outSize]));
+  }
+
+  adam(params: Ptr, grads: Ptr, m: Ptr, v: Ptr, count: number, ...coefficients: [number, number, number, number, number, number, number, number]): void {
+    this.run('adam', ranges(count, this.threads, 4).map(([i0, i1]) => [params + i0 * 4, grads + i0 * 4, m + i0 * 4, v + i0 * 4, i1 - i0, ...coefficients]));
+  }
+}
