@@ -4,13 +4,8 @@ import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { playwright } from '@vitest/browser-playwright';
+import { ISOLATION_HEADERS } from './src/core/isolation.ts';
 import { chromiumLaunchOptions } from './tests/chromium.ts';
-
-/**
- * Cross-origin isolation (SharedArrayBuffer, so the engine's WebAssembly threads): the dev server, the preview
- * server and Vitest's browser pages send these; public/coi-sw.js adds them on static hosts that cannot.
- */
-export const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 export default defineConfig({
   // Relative base so the same build works at a domain root and under a GitHub Pages sub-path.
@@ -57,6 +52,7 @@ export default defineConfig({
   // The engine's MobileNet v2 browser tests read the Teachable Machine export from ../shared where it exists
   // (Vitest's commands.readFile reads only what the dev server may serve); they skip where it does not. Vitest
   // takes this from the root config only, not from a project's.
+  // Cross-origin isolation (the engine's WebAssembly threads) for the dev server, Vitest's browser pages and preview.
   server: { headers: ISOLATION_HEADERS, fs: { allow: [import.meta.dirname, path.resolve(import.meta.dirname, '..', 'shared')] } },
   preview: { headers: ISOLATION_HEADERS },
   // Pre-bundled up front so Vitest browser mode does not reload mid-run to optimise them.

@@ -1,9 +1,11 @@
 // A tiny static file server for the benchmarks and the pipeline (Node): URL prefixes mapped to folders on
-// 127.0.0.1 at a random port, no caching headers, so every run really downloads.
+// 127.0.0.1 at a random port, no caching headers, so every run really downloads; cross-origin isolated, as the
+// site should be served, so the engine's WebAssembly path runs on threads.
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { ISOLATION_HEADERS } from '../src/core/isolation.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.map': 'application/json',
@@ -31,6 +33,7 @@ export async function serve(mounts: Record<string, string>): Promise<{ server: S
       if (body === undefined) cache.set(file, (body = await readFile(file)));
       response.writeHead(200, {
         'Content-Type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length, 'Cache-Control': 'no-store',
+        ...ISOLATION_HEADERS,
       });
       response.end(body);
     })();
