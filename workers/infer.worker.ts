@@ -12,7 +12,7 @@ import { engineClassifier } from '../src/core/engine/classifier.ts';
 import { classifyImageFile, loadImagenet, type ImageClassifyResult, type ImageModelChoice } from '../src/core/image-classify.ts';
 import { classifyBitmap, loadRunModel, type Classifier, type Guess } from '../src/core/inference.ts';
 import { messageOf } from '../src/core/errors.ts';
-import { checkModelFiles, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/model-import.ts';
+import { checkModelFiles, importedRun, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/model-import.ts';
 import type { Strokes } from '../src/core/ndjson.ts';
 import { distinctName } from '../src/core/names.ts';
 import { newId } from '../src/core/random.ts';
@@ -84,7 +84,8 @@ const api = {
     });
   },
 
-  /** Checks and stores model files as a new imported model; a bad set throws a message saying what to fix. */
+  /** Checks and stores model files as a new imported model; a bad set throws a message saying what to fix. A model
+   * trained elsewhere (scale/train.py) also becomes a row of the Runs table. */
   async importModel(files: ModelFile[]): Promise<{ modelId: string; info: ImportedModelInfo }> {
     await (backend ??= cpuBackend());
     const checked = checkModelFiles(files);
@@ -92,7 +93,10 @@ const api = {
     const modelId = newId('model');
     const s = await store();
     const info = { ...checked.info, name: distinctName(checked.info.name, (await s.listModels()).map((m) => m.info.name)) };
-    await s.putModel({ ...checked, info, modelId, importedAt: Date.now() });
+    const now = Date.now();
+    await s.putModel({ ...checked, info, modelId, importedAt: now });
+    const run = importedRun(newId('run'), modelId, info, now);
+    if (run !== null) await s.putRun(run);
     return { modelId, info };
   },
 

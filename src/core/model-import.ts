@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import { messageOf } from './errors.ts';
+import type { EpochMetrics, RunRecord } from './run-protocol.ts';
+import { parseConfig, type TrainConfig } from './train-config.ts';
 
 export class ModelImportError extends Error {
   override name = 'ModelImportError';
@@ -26,6 +28,9 @@ export interface ImportedModelInfo {
   trainedWith?: string;
   /** Test top-1 the trainer reported in metadata.json, for a Doodle Lab model that has one. */
   reportedTop1?: number;
+  /** For a Doodle Lab model trained outside the tab (`trainedWith`): what it was trained with and how it went, so it
+   * becomes a row of the Runs table (`importedRun`). */
+  trained?: { config: TrainConfig; epochs: EpochMetrics[]; datasetHash: string; reportedTop3: number | null };
 }
 
 export interface CheckedModel {
@@ -54,7 +59,8 @@ export function checkModelFiles(given: ModelFile[]): CheckedModel {
   const metadataBytes = byName.get('metadata.json');
   if (metadataBytes === undefined) throw new ModelImportError('No metadata.json among the files: it holds the class labels, so the model cannot be used without it.');
   const metadata = parseJson(metadataBytes, 'metadata.json') as {
-    labels?: unknown; imageSize?: unknown; modelName?: unknown; packageName?: unknown; trainedWith?: unknown; metrics?: { top1?: unknown };
+    labels?: unknown; imageSize?: unknown; modelName?: unknown; packageName?: unknown; trainedWith?: unknown; config?: unknown; datasetHash?: unknown;
+    metrics?: { top1?: unknown; top3?: unknown; epochs?: unknown };
   };
   if (!Array.isArray(metadata.labels) || metadata.labels.length < 2 || !metadata.labels.every((l) => typeof l === 'string')) {
     throw new ModelImportError('metadata.json has no "labels" list of at least two class names.');
@@ -81,12 +87,48 @@ export function checkModelFiles(given: ModelFile[]): CheckedModel {
   const imageSize = typeof metadata.imageSize === 'number' && Number.isInteger(metadata.imageSize) ? metadata.imageSize : 224;
   const trainedWith = describeTrainedWith(metadata.trainedWith);
   const top1 = metadata.metrics?.top1;
+  const trained = kind === 'doodle-lab' && trainedWith !== null ? trainedRecord(metadata) : null;
   return {
     info: {
       name: typeof metadata.modelName === 'string' ? metadata.modelName : 'Imported model', kind, labels: metadata.labels as string[], imageSize, inkOnWhite: kind === 'teachable-machine',
       ...(trainedWith === null ? {} : { trainedWith }), ...(typeof top1 === 'number' && kind === 'doodle-lab' ? { reportedTop1: top1 } : {}),
+      ...(trained === null ? {} : { trained }),
     },
     artifacts: { modelTopology: json.modelTopology, weightSpecs, weightData: weightData.buffer },
+  };
+}
+
+/** The config, epochs and dataset hash scale/train.py writes into metadata.json; null when the config does not parse
+ * (the model still imports and plays, it just gets no row in the Runs table). */
+function trainedRecord(metadata: { config?: unknown; datasetHash?: unknown; metrics?: { top3?: unknown; epochs?: unknown } }): NonNullable<ImportedModelInfo['trained']> | null {
+  let config: TrainConfig;
+  try {
+    config = parseConfig(metadata.config);
+  } catch {
+    return null;
+  }
+  const number = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const epochs = (Array.isArray(metadata.metrics?.epochs) ? metadata.metrics.epochs : []).flatMap((e: Record<string, unknown>, i): EpochMetrics[] => {
+    const [loss, accuracy] = [number(e['loss']), number(e['accuracy'])];
+    if (loss === null || accuracy === null) return [];
+    return [{ epoch: number(e['epoch']) ?? i + 1, loss, accuracy, valLoss: number(e['valLoss']), valAccuracy: number(e['valAccuracy']), samplesPerSec: number(e['samplesPerSec']) ?? 0, seconds: number(e['seconds']) ?? 0 }];
+  });
+  return { config, epochs, datasetHash: typeof metadata.datasetHash === 'string' ? metadata.datasetHash : '', reportedTop3: number(metadata.metrics?.top3) };
+}
+
+/**
+ * The Runs table's row for an imported model trained elsewhere: its config and epochs as its trainer reported them,
+ * 'done', no checkpoint (its weights are the stored model `modelId`) and no test evaluation until "Evaluate again"
+ * scores it on the drawings stored here. Null for a model without that record (Teachable Machine, an app export).
+ */
+export function importedRun(runId: string, modelId: string, info: ImportedModelInfo, now: number): RunRecord | null {
+  if (info.trained === undefined || info.trainedWith === undefined) return null;
+  const { config, epochs, datasetHash, reportedTop3 } = info.trained;
+  const trainSec = epochs.reduce((sum, e) => sum + e.seconds, 0);
+  return {
+    runId, config: { ...config, name: info.name }, status: 'done', createdAt: now, updatedAt: now, datasetHash, labels: [...info.labels],
+    counts: { train: 0, validation: 0, test: 0 }, backend: null, epochs, timings: { loadSec: 0, cacheSec: 0, trainSec, evaluateSec: 0 }, test: null, error: null,
+    imported: { modelId, trainedWith: info.trainedWith, reportedTop1: info.reportedTop1 ?? null, reportedTop3 },
   };
 }
 

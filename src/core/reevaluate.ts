@@ -1,15 +1,19 @@
 // Evaluates a finished run again with its saved weights on its test split as the drawings are stored now —
 // for runs evaluated before the gallery of mistakes existed and runs whose dataset grew — and stores the new
-// evaluation on the run record. Runs in the trainer worker; every tensor is freed before it returns.
-import type * as tf from '@tensorflow/tfjs';
+// evaluation on the run record; a run imported from a cluster (no checkpoint) is scored with the model it was
+// imported with. Runs in the trainer worker; every tensor is freed before it returns.
+import * as tf from '@tensorflow/tfjs';
 import { chooseBackend } from './backend.ts';
 import { messageOf } from './errors.ts';
-import { loadBackbone } from './mobilenet.ts';
-import type { EvaluateProgress, RunRecord } from './run-protocol.ts';
+import type { EvaluationResult } from './metrics.ts';
+import { evaluateWithMistakes } from './mistakes.ts';
+import { loadBackbone, preprocess } from './mobilenet.ts';
+import { loadChecked } from './model-import.ts';
+import type { EvaluateProgress, ImportedRun, RunRecord } from './run-protocol.ts';
 import type { RunStore } from './runs.ts';
 import type { DrawingStore } from './store.ts';
 import { loadTrainingData } from './training-data.ts';
-import { Trainer } from './training.ts';
+import { INFERENCE_BATCH, Trainer, type TrainingData } from './training.ts';
 
 export interface EvaluateDeps {
   drawings: DrawingStore;
@@ -24,9 +28,9 @@ export async function reevaluateRun(runId: string, deps: EvaluateDeps): Promise<
   const [run, checkpoint] = await Promise.all([deps.runs.getRun(runId), deps.runs.getCheckpoint(runId)]);
   if (run === undefined) throw new Error('This run is no longer stored.');
   if (run.status !== 'done') throw new Error('Only a finished run can be evaluated again: resume it or start a new one.');
-  if (checkpoint === undefined) throw new Error('This run has no saved weights to evaluate.');
+  if (checkpoint === undefined && run.imported === undefined) throw new Error('This run has no saved weights to evaluate.');
   const { config } = run;
-  deps.onProgress({ kind: 'phase', phase: 'loading', detail: `Reading the test drawings and ${config.model.label}` });
+  deps.onProgress({ kind: 'phase', phase: 'loading', detail: `Reading the test drawings and ${run.imported === undefined ? config.model.label : 'the imported model'}` });
   let loaded: Awaited<ReturnType<typeof loadTrainingData>>;
   try {
     loaded = await loadTrainingData(deps.drawings, config);
@@ -37,12 +41,19 @@ export async function reevaluateRun(runId: string, deps: EvaluateDeps): Promise<
   const testCount = data.test.labels.length;
   if (testCount === 0) throw new Error('Cannot evaluate again: the stored drawings leave no test split for this run.');
   await chooseBackend(config.backend);
+  if (run.imported !== undefined) {
+    deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${testCount} drawings` });
+    const test = await evaluateImported(run.imported, run, data, deps.runs);
+    const updated: RunRecord = { ...run, test, counts: { train: data.train.labels.length, validation: data.validation.labels.length, test: testCount }, evaluatedAgain: { at: Date.now(), datasetHash } };
+    await deps.runs.putRun(updated);
+    return updated;
+  }
   // Only the test split is needed: empty training and validation splits keep the frozen-feature cache small,
   // while evaluation takes the same path (cache, then trainable part) as at the end of training.
   const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
   const trainer = new Trainer(config, await loadBackbone(deps.modelHandler(config.model.url), config.inputSizePx), { ...data, train: none, validation: none });
   try {
-    await trainer.loadWeights({ weights: checkpoint.weights, optimizer: [] });
+    await trainer.loadWeights({ weights: checkpoint!.weights, optimizer: [] });
     if (trainer.usesCache) {
       await trainer.cacheFeatures((done, total) => deps.onProgress({ kind: 'phase', phase: 'caching', detail: `Frozen features: ${done} / ${total}` }));
     }
@@ -53,5 +64,29 @@ export async function reevaluateRun(runId: string, deps: EvaluateDeps): Promise<
     return updated;
   } finally {
     trainer.dispose();
+  }
+}
+
+/** The imported model's scores on the test split as stored here, predicted in batches as the Trainer predicts. */
+async function evaluateImported(imported: ImportedRun, run: RunRecord, data: TrainingData, runs: RunStore): Promise<EvaluationResult> {
+  const stored = await runs.getModel(imported.modelId);
+  if (stored === undefined) throw new Error('The imported model this run came from is no longer stored: import its files again on the Play page.');
+  if (stored.info.labels.join('\n') !== data.classNames.join('\n')) {
+    throw new Error(`The imported model's classes (${stored.info.labels.join(', ')}) are not the run's (${data.classNames.join(', ')}).`);
+  }
+  const model = await loadChecked(stored);
+  try {
+    const { bitmaps, labels } = data.test;
+    const pixels = data.imageSizePx ** 2, classes = data.classNames.length, count = labels.length;
+    const probabilities = new Float32Array(count * classes);
+    for (let start = 0; start < count; start += INFERENCE_BATCH) {
+      const end = Math.min(count, start + INFERENCE_BATCH);
+      const output = tf.tidy(() => model.predict(preprocess(bitmaps.subarray(start * pixels, end * pixels), data.imageSizePx, run.config.inputSizePx)) as tf.Tensor);
+      probabilities.set(await output.data(), start * classes);
+      output.dispose();
+    }
+    return evaluateWithMistakes(probabilities, labels, data.classNames, bitmaps, pixels);
+  } finally {
+    model.dispose();
   }
 }

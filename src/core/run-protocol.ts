@@ -51,6 +51,16 @@ export interface RunRecord {
   error: string | null;
   /** Set when `test` comes from "Evaluate again": when, and on which drawings (compare with `datasetHash`). */
   evaluatedAgain?: { at: number; datasetHash: string };
+  /** Set for a model trained elsewhere (scale/train.py under torchrun) and brought in with Import model: the stored
+   * model that holds its weights (it has no checkpoint), where it was trained and what its trainer reported. */
+  imported?: ImportedRun;
+}
+
+export interface ImportedRun {
+  modelId: string;
+  trainedWith: string;
+  reportedTop1: number | null;
+  reportedTop3: number | null;
 }
 
 export interface StoredTensor {

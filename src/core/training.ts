@@ -38,7 +38,7 @@ export interface TrainHooks {
 }
 
 /** Batches for feature caching and evaluation; large batches amortise per-op cost on emulated GPUs. */
-const INFERENCE_BATCH = 256;
+export const INFERENCE_BATCH = 256;
 
 /** How long the engine's loss and accuracy may stay unread on the GPU while training (see `takeTally`). */
 const METRICS_EVERY_MS = 500;

@@ -1,5 +1,14 @@
 // Formatting helpers for the page: sizes, rates and durations as people read them. Pure.
 import type { ExportReport } from '../core/export-report.ts';
+import type { RunRecord } from '../core/run-protocol.ts';
+
+/** Where a run trained: "wasm · engine · 2 threads", or "imported · PyTorch 1.13, 2 processes on …" for a run
+ * imported from a cluster. */
+export function backendLabel(run: RunRecord): string {
+  if (run.imported) return `imported · ${run.imported.trainedWith}`;
+  if (run.backend === null) return '—';
+  return `${run.backend.name}${run.backend.engine ? ' · engine' : ''}${run.backend.threads ? ` · ${run.backend.threads} threads` : ''}`;
+}
 
 export function formatBytes(bytes: number | null): string {
   if (bytes === null) return '?';

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportModel } from '../../../src/core/export.ts';
 import { inferenceModel, loadBackbone } from '../../../src/core/mobilenet.ts';
-import { checkModelFiles, loadChecked, ModelImportError, type ModelFile } from '../../../src/core/model-import.ts';
+import { checkModelFiles, importedRun, loadChecked, ModelImportError, type ModelFile } from '../../../src/core/model-import.ts';
 import { newRun } from '../../../src/core/run-session.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/train-config.ts';
 import { Trainer } from '../../../src/core/training.ts';
@@ -65,6 +65,30 @@ describe('model import', () => {
     const cluster = { ...metadata, metrics: { top1: 0.915, top3: 0.98, epochs: [] }, trainedWith: { engine: 'pytorch', torch: '2.3.0', processes: 8, device: 'NVIDIA H200', host: 'node-17' } };
     const info = checkModelFiles([files[0]!, files[1]!, file('metadata.json', JSON.stringify(cluster))]).info;
     expect(info).toMatchObject({ kind: 'doodle-lab', trainedWith: 'PyTorch 2.3.0, 8 processes on NVIDIA H200 (node-17)', reportedTop1: 0.915 });
+  });
+
+  it('makes a model trained elsewhere a finished run with its config and epochs; others stay models only', async () => {
+    const { files, input } = await ownExport();
+    input.dispose();
+    const withMetadata = (metadata: object) => checkModelFiles([files[0]!, files[1]!, file('metadata.json', JSON.stringify(metadata))]).info;
+    const metadata = JSON.parse(new TextDecoder().decode(files[2]!.bytes)) as Record<string, unknown>;
+    const epoch = { epoch: 1, loss: 0.9, accuracy: 0.6, valLoss: 0.8, valAccuracy: 0.65, samplesPerSec: 5000, seconds: 2.5 };
+    const cluster = {
+      ...metadata, datasetHash: 'abc123', trainedWith: { engine: 'pytorch', torch: '1.13', processes: 2, device: 'CPU (x86_64)', host: 'vm' },
+      metrics: { top1: 0.9, top3: 0.99, epochs: [epoch, { ...epoch, epoch: 2, seconds: 1.5, valLoss: null }, { epoch: 3, loss: 'bad' }] },
+    };
+    const info = withMetadata(cluster);
+    const run = importedRun('run-1', 'model-1', { ...info, name: 'tiny (2)' }, 1000);
+    expect(run).toMatchObject({
+      runId: 'run-1', status: 'done', datasetHash: 'abc123', labels: ['cat', 'airplane', 'rainbow'], test: null, backend: null,
+      config: { ...parseConfig(metadata['config']), name: 'tiny (2)' }, timings: { trainSec: 4 },
+      imported: { modelId: 'model-1', trainedWith: 'PyTorch 1.13, 2 processes on CPU (x86_64) (vm)', reportedTop1: 0.9, reportedTop3: 0.99 },
+    });
+    // The malformed epoch is left out; a missing validation loss stays null.
+    expect(run!.epochs).toEqual([epoch, { ...epoch, epoch: 2, seconds: 1.5, valLoss: null }]);
+    // Our own export (no trainedWith), and a cluster model whose config does not parse, import as models only.
+    expect(importedRun('run-2', 'model-2', checkModelFiles(files).info, 1000)).toBeNull();
+    expect(importedRun('run-3', 'model-3', withMetadata({ ...cluster, config: { ...metadata['config'] as object, epochs: 0 } }), 1000)).toBeNull();
   });
 
   it.each([
