@@ -44,6 +44,11 @@ export default defineConfig({
           urlPattern: ({ url }) => url.pathname.endsWith('/assets/data/quickdraw/manifest.json'),
           handler: 'NetworkFirst',
           options: { cacheName: 'dataset-catalog', networkTimeoutSeconds: 10, expiration: { maxEntries: 1 } },
+        }, {
+          // The backbones the form offers from Google's storage (src/core/backbones.ts): downloaded once, then kept.
+          urlPattern: ({ url }) => url.origin === 'https://storage.googleapis.com' && /^\/(tfjs-models|teachable-machine-models)\//.test(url.pathname),
+          handler: 'CacheFirst',
+          options: { cacheName: 'backbones', cacheableResponse: { statuses: [200] } },
         }],
       },
     }),

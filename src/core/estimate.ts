@@ -1,6 +1,7 @@
 // How long a training config should take on a backend, from the throughput `npm run bench:train` measured on
 // the project's 2-core machine (README). An estimate for that kind of machine: a real GPU is much faster than
 // the SwiftShader figures used for WebGL/WebGPU here. Pure TS, any thread.
+import { backboneAt } from './backbones.ts';
 import type { BackendName } from './run-protocol.ts';
 import type { TrainConfig } from './train-config.ts';
 
@@ -52,7 +53,9 @@ export function estimateTrainSeconds(config: TrainConfig, backend: BackendName, 
 
   const onEngine = backend === 'wasm' || backend === 'cpu';
   const rates = onEngine ? MEASURED.wasm : MEASURED[backend];
-  const pixels = (exponent: number) => (32 / config.inputSizePx) ** exponent;
+  // A wider backbone costs its multiply-adds' ratio to α=0.25's (backbones.ts); a custom one is taken as α=0.25.
+  const cost = backboneAt(config.model.url)?.cost ?? 1;
+  const pixels = (exponent: number) => (32 / config.inputSizePx) ** exponent / cost;
   const scale = pixels(onEngine ? PIXEL_EXPONENT.engine : PIXEL_EXPONENT.tfjs);
   const secondsPerSample = config.mode === 'head' ? 1 / rates.head : blocksSecondsPerSample(rates, config.mode === 'whole' ? WHOLE_AS_BLOCKS : config.trainableBlocks);
   const samplesPerSec = scale / secondsPerSample;

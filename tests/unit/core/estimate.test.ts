@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BACKBONES } from '../../../src/core/backbones.ts';
 import { estimateTrainSeconds } from '../../../src/core/estimate.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/train-config.ts';
 
@@ -27,6 +28,14 @@ describe('estimateTrainSeconds', () => {
     expect(six).toBeLessThan(19_442);
     expect(six).toBeGreaterThan(5_204);
     expect(estimateTrainSeconds(parseConfig({ ...PRESETS['head only'], inputSizePx: 32 }), 'wasm', per(3000)).samplesPerSec).toBeCloseTo(212_778, 5);
+  });
+
+  it('charges a wider backbone its multiply-adds: α=0.75 trains about 7.9× slower than α=0.25', () => {
+    const wide = BACKBONES.find((b) => b.label === 'MobileNet v1 α=0.75')!;
+    const narrow = estimateTrainSeconds(whole(), 'wasm', per(3000)).samplesPerSec;
+    expect(estimateTrainSeconds(whole({ model: { label: wide.label, url: wide.url } }), 'wasm', per(3000)).samplesPerSec).toBeCloseTo(narrow / (325 / 41), 5);
+    // A custom model is taken as α=0.25.
+    expect(estimateTrainSeconds(whole({ model: { label: 'mine', url: 'https://example.com/model.json' } }), 'wasm', per(3000)).samplesPerSec).toBeCloseTo(narrow, 5);
   });
 
   it('scales with epochs, drawings and input pixels; caching frozen features is slowest on the plain CPU backend', () => {

@@ -59,14 +59,15 @@ describe('window convolutions', () => {
   for (const [size, stride] of [[7, 1], [7, 2], [8, 2]] as const) {
     it(`depthwise 3×3 on ${size}×${size} at stride ${stride}: forward, input and filter gradients`, () => {
       const random = new Random(size * 10 + stride);
-      const [batch, channels] = [3, 12];
+      // 24 channels: a block of 16, then two of 4 (MobileNet v1 α=0.75's first width).
+      const [batch, channels] = [3, 24];
       const { out, before } = samePadding(size, 3, stride, 'same');
       const x = uniform(random, batch * size * size * channels), w = uniform(random, 9 * channels), dy = uniform(random, batch * out * out * channels);
       const { ptr, read } = place({ x, w, dy, y: dy.length, dx: x.length, dw: w.length });
       const shape = [batch, size, size, out, out, stride, before, before, channels] as const;
       k.depthwise_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
       k.depthwise_backward_input(ptr.dy!, ptr.w!, ptr.dx!, ...shape);
-      // In two channel ranges, as two threads split it (parallel.ts): [0, 4) and [4, 12).
+      // In two channel ranges, as threads split it (parallel.ts): [0, 4) and [4, 24).
       k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 0, 4);
       k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 4, channels);
       const xt = tf.tensor4d(x, [batch, size, size, channels]), wt = tf.tensor4d(w, [3, 3, channels, 1]), dyt = tf.tensor4d(dy, [batch, out, out, channels]);
