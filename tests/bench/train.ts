@@ -1,6 +1,8 @@
 // `npm run bench:train` (Node): samples/s per fine-tuning mode and backend on a small slice of the served
 // Quick, Draw! data, then the quality run (datasets/configs/quality.json: 10 categories × 3000) against the
-// ≥ 96 % top-1 target on held-out drawings, with the time it took. Everything goes through the headless
+// ≥ 96 % top-1 target on held-out drawings, with the time it took and its time to accuracy (validation accuracy
+// after each epoch against minutes since the run started; `--quality-config <file>` runs another config there, such
+// as the best one issue 15 is after). Everything goes through the headless
 // pipeline, so through the app's own workers. `--skip-quality` runs only the speed matrix; `--backends wasm,webgl`
 // limits it to those backends. Then the WebGPU compute dispatches of one whole-network training step at 48 px, batch
 // 64, counted (`--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
@@ -50,8 +52,7 @@ async function speedMatrix(dir: string, backends: readonly string[]): Promise<Sp
 
 const round = (x: number): number => Math.round(x * 10) / 10;
 
-async function quality(dir: string): Promise<PipelineMetrics> {
-  const config = path.join(ROOT, 'datasets', 'configs', 'quality.json');
+async function quality(dir: string, config: string): Promise<PipelineMetrics> {
   return runPipeline({ config, out: path.join(dir, 'quality'), log: (line) => { if (/epoch \d+:|backend|caching: Running|ingest:/.test(line)) console.log(`  ${line.trim()}`); } });
 }
 
@@ -86,7 +87,7 @@ async function sameLearning(dir: string): Promise<{ rows: LearningRow[]; top1Dif
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'skip-cpu': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'skip-cpu': { type: 'boolean', default: false }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'quality.json') } } });
   const dir = await mkdtemp(path.join(tmpdir(), 'doodle-lab-bench-train-'));
   try {
     console.log('Training benchmark — MobileNet v1 α=0.25, headless Chromium (SwiftShader WebGPU/WebGL on this CPU-only machine)');
@@ -97,14 +98,20 @@ async function main(): Promise<void> {
     }
     let q: Record<string, unknown> | null = null;
     if (!values['skip-quality']) {
-      console.log(`Quality: datasets/configs/quality.json (10 categories × 3000, held-out test split), target top-1 ≥ ${TARGET_TOP1 * 100} %`);
-      const m = await quality(dir);
+      const configFile = values['quality-config'];
+      console.log(`Quality: ${configFile} (held-out test split), target top-1 ≥ ${TARGET_TOP1 * 100} %`);
+      const m = await quality(dir, path.resolve(ROOT, configFile));
       let elapsed = m.secondsPerPhase.ingest + m.secondsPerPhase.load + m.secondsPerPhase.cache;
       let reachedAtSec: number | null = null;
+      // Time to accuracy: validation accuracy after each epoch against minutes since the run started (ingest, model
+      // load and any caching included; validation passes are inside the epochs' seconds).
+      const timeToAccuracy: { minutes: number; valAccuracy: number | null }[] = [];
       for (const e of m.epochs) {
         elapsed += e.seconds;
         if (reachedAtSec === null && (e.valAccuracy ?? 0) >= TARGET_TOP1) reachedAtSec = elapsed;
+        timeToAccuracy.push({ minutes: Math.round((elapsed / 60) * 100) / 100, valAccuracy: e.valAccuracy });
       }
+      console.log(`  time to accuracy (${m.backend?.name}${m.backend?.engine ? ', engine' : ''}${m.backend?.threads ? `, ${m.backend.threads} threads` : ''}): ${timeToAccuracy.map((p) => `${p.minutes.toFixed(1)} min ${p.valAccuracy === null ? '—' : `${(p.valAccuracy * 100).toFixed(1)} %`}`).join(' · ')}`);
       const met = m.top1 >= TARGET_TOP1;
       console.log(`  test top-1 ${(m.top1 * 100).toFixed(2)} %, top-3 ${(m.top3 * 100).toFixed(2)} % on ${m.counts.test} drawings — target ${met ? 'met' : 'MISSED'}`);
       console.log(`  ${m.backend?.name}: ${m.samplesPerSec.toFixed(1)} samples/s; phases (s): ${Object.entries(m.secondsPerPhase).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
@@ -112,6 +119,7 @@ async function main(): Promise<void> {
       q = {
         top1: m.top1, top3: m.top3, target: TARGET_TOP1, met, testDrawings: m.counts.test, backend: m.backend?.name, samplesPerSec: round(m.samplesPerSec),
         totalSec: round(m.secondsPerPhase.total), secondsPerPhase: m.secondsPerPhase, validationReachedTargetAfterSec: reachedAtSec, epochs: m.epochs.length,
+        config: configFile, timeToAccuracy,
       };
     }
     let dispatchesPerStep: { engine: number | null; tfjs: number } | null = null;
