@@ -1,6 +1,7 @@
 // A tiny static file server for the benchmarks and the pipeline (Node): URL prefixes mapped to folders on
 // 127.0.0.1 at a random port, no caching headers, so every run really downloads; cross-origin isolated, as the
-// site should be served, so the engine's WebAssembly path runs on threads.
+// site should be served, so the engine's WebAssembly path runs on threads (`isolated: false` serves as a static
+// host that cannot send those headers, for e2e/isolation.spec.ts).
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,11 +10,12 @@ import { ISOLATION_HEADERS } from '../src/core/isolation.ts';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.map': 'application/json',
-  '.qds': 'application/octet-stream', '.wasm': 'application/wasm', '.svg': 'image/svg+xml',
+  '.qds': 'application/octet-stream', '.wasm': 'application/wasm', '.svg': 'image/svg+xml', '.png': 'image/png',
+  '.webmanifest': 'application/manifest+json',
 };
 
 /** Serves `mounts` (URL prefix → folder) on 127.0.0.1 at a random port; no caching, so every round downloads. */
-export async function serve(mounts: Record<string, string>): Promise<{ server: Server; origin: string }> {
+export async function serve(mounts: Record<string, string>, { isolated = true } = {}): Promise<{ server: Server; origin: string }> {
   const cache = new Map<string, Buffer>();
   const server = createServer((request, response) => {
     void (async () => {
@@ -33,7 +35,7 @@ export async function serve(mounts: Record<string, string>): Promise<{ server: S
       if (body === undefined) cache.set(file, (body = await readFile(file)));
       response.writeHead(200, {
         'Content-Type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length, 'Cache-Control': 'no-store',
-        ...ISOLATION_HEADERS,
+        ...(isolated ? ISOLATION_HEADERS : {}),
       });
       response.end(body);
     })();

@@ -2,32 +2,12 @@
 // COOP/COEP, so a tiny run on this GPU-less machine trains on one thread a core and the Runs table says so; on a
 // static host that sends no such headers (a plain file server here), the offline app's service worker adds them, so
 // the page is isolated from the first reload it serves.
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
+import { serve } from '../datasets/serve.ts';
 import { openTrainWithDefaults, untilServiceWorkerControls } from './helpers.ts';
 
 const DIST = path.resolve(import.meta.dirname, '..', 'dist');
-const TYPES: Record<string, string> = {
-  '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json', '.svg': 'image/svg+xml', '.png': 'image/png', '.map': 'application/json',
-};
-
-/** dist/ as a static host serves it: files and their types, no other headers. */
-function plainHost(): Promise<Server> {
-  const server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://host');
-    let file = path.join(DIST, decodeURIComponent(url.pathname));
-    if (!file.startsWith(DIST)) return void response.writeHead(403).end();
-    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    if (!existsSync(file)) return void response.writeHead(404).end();
-    response.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    createReadStream(file).pipe(response);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 test('the preview server isolates the page, and a run on the CPU engine trains on one thread a core', async ({ page }) => {
   test.setTimeout(300_000);
@@ -48,9 +28,10 @@ test.describe('on a static host without the headers', () => {
 
   test('the service worker adds them: isolated from the first reload it serves', async ({ page }) => {
     test.setTimeout(180_000);
-    const server = await plainHost();
+    // dist/ as a static host serves it: files and their types, without the isolation headers.
+    const { server, origin } = await serve({ '/': DIST }, { isolated: false });
     try {
-      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      await page.goto(`${origin}/`);
       await expect(page.getByRole('heading', { name: 'Doodle Lab', level: 1 })).toBeVisible();
       expect(await page.evaluate(() => crossOriginIsolated), 'the plain host sends no COOP/COEP').toBe(false);
       await untilServiceWorkerControls(page);

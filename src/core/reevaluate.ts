@@ -9,7 +9,7 @@ import type { EvaluationResult } from './metrics.ts';
 import { evaluateWithMistakes } from './mistakes.ts';
 import { loadBackbone, preprocess } from './mobilenet.ts';
 import { loadChecked } from './model-import.ts';
-import type { EvaluateProgress, ImportedRun, RunRecord } from './run-protocol.ts';
+import type { CheckpointRecord, EvaluateProgress, ImportedRun, RunRecord } from './run-protocol.ts';
 import type { RunStore } from './runs.ts';
 import type { DrawingStore } from './store.ts';
 import { loadTrainingData } from './training-data.ts';
@@ -41,35 +41,39 @@ export async function reevaluateRun(runId: string, deps: EvaluateDeps): Promise<
   const testCount = data.test.labels.length;
   if (testCount === 0) throw new Error('Cannot evaluate again: the stored drawings leave no test split for this run.');
   await chooseBackend(config.backend);
-  if (run.imported !== undefined) {
-    deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${testCount} drawings` });
-    const test = await evaluateImported(run.imported, run, data, deps.runs);
-    const updated: RunRecord = { ...run, test, counts: { train: data.train.labels.length, validation: data.validation.labels.length, test: testCount }, evaluatedAgain: { at: Date.now(), datasetHash } };
-    await deps.runs.putRun(updated);
-    return updated;
-  }
+  const test = run.imported === undefined
+    ? await evaluateCheckpoint(run, checkpoint!, data, deps)
+    : await evaluateImported(run.imported, config.inputSizePx, data, deps);
+  // An imported run's training and validation counts are learned here: the cluster's files do not carry them.
+  const counts = run.imported === undefined ? { ...run.counts, test: testCount } : { train: data.train.labels.length, validation: data.validation.labels.length, test: testCount };
+  const updated: RunRecord = { ...run, test, counts, evaluatedAgain: { at: Date.now(), datasetHash } };
+  await deps.runs.putRun(updated);
+  return updated;
+}
+
+/** The run's checkpoint on its test split, through the Trainer as at the end of training. */
+async function evaluateCheckpoint(run: RunRecord, checkpoint: CheckpointRecord, data: TrainingData, deps: EvaluateDeps): Promise<EvaluationResult> {
+  const { config } = run;
   // Only the test split is needed: empty training and validation splits keep the frozen-feature cache small,
   // while evaluation takes the same path (cache, then trainable part) as at the end of training.
   const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
   const trainer = new Trainer(config, await loadBackbone(deps.modelHandler(config.model.url), config.inputSizePx), { ...data, train: none, validation: none });
   try {
-    await trainer.loadWeights({ weights: checkpoint!.weights, optimizer: [] });
+    await trainer.loadWeights({ weights: checkpoint.weights, optimizer: [] });
     if (trainer.usesCache) {
       await trainer.cacheFeatures((done, total) => deps.onProgress({ kind: 'phase', phase: 'caching', detail: `Frozen features: ${done} / ${total}` }));
     }
-    deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${testCount} drawings` });
-    const test = await trainer.evaluateSplit('test');
-    const updated: RunRecord = { ...run, test, counts: { ...run.counts, test: testCount }, evaluatedAgain: { at: Date.now(), datasetHash } };
-    await deps.runs.putRun(updated);
-    return updated;
+    deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${data.test.labels.length} drawings` });
+    return await trainer.evaluateSplit('test');
   } finally {
     trainer.dispose();
   }
 }
 
 /** The imported model's scores on the test split as stored here, predicted in batches as the Trainer predicts. */
-async function evaluateImported(imported: ImportedRun, run: RunRecord, data: TrainingData, runs: RunStore): Promise<EvaluationResult> {
-  const stored = await runs.getModel(imported.modelId);
+async function evaluateImported(imported: ImportedRun, inputSizePx: number, data: TrainingData, deps: EvaluateDeps): Promise<EvaluationResult> {
+  deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${data.test.labels.length} drawings` });
+  const stored = await deps.runs.getModel(imported.modelId);
   if (stored === undefined) throw new Error('The imported model this run came from is no longer stored: import its files again on the Play page.');
   if (stored.info.labels.join('\n') !== data.classNames.join('\n')) {
     throw new Error(`The imported model's classes (${stored.info.labels.join(', ')}) are not the run's (${data.classNames.join(', ')}).`);
@@ -81,7 +85,7 @@ async function evaluateImported(imported: ImportedRun, run: RunRecord, data: Tra
     const probabilities = new Float32Array(count * classes);
     for (let start = 0; start < count; start += INFERENCE_BATCH) {
       const end = Math.min(count, start + INFERENCE_BATCH);
-      const output = tf.tidy(() => model.predict(preprocess(bitmaps.subarray(start * pixels, end * pixels), data.imageSizePx, run.config.inputSizePx)) as tf.Tensor);
+      const output = tf.tidy(() => model.predict(preprocess(bitmaps.subarray(start * pixels, end * pixels), data.imageSizePx, inputSizePx)) as tf.Tensor);
       probabilities.set(await output.data(), start * classes);
       output.dispose();
     }

@@ -78,7 +78,8 @@ export class ParallelKernels {
 
   /** `scratch` holds normScratchFloats(channels) floats for each thread, one after another. */
   normForwardTraining(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number): void {
-    this.run('norm_forward_training', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, y, gamma, beta, saved, movingMean, movingVariance, scratch + t * this.normScratchFloats(channels) * 4, rows, channels, decay, epsilon, c0, c1]));
+    const stride = this.normScratchFloats(channels) * 4;
+    this.run('norm_forward_training', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, y, gamma, beta, saved, movingMean, movingVariance, scratch + t * stride, rows, channels, decay, epsilon, c0, c1]));
   }
 
   normForwardInference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number): void {
@@ -87,7 +88,8 @@ export class ParallelKernels {
 
   /** `scratch` as for normForwardTraining. */
   normBackward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number): void {
-    this.run('norm_backward', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, dy, gamma, beta, saved, dx, dGamma, dBeta, scratch + t * this.normScratchFloats(channels) * 4, rows, channels, c0, c1]));
+    const stride = this.normScratchFloats(channels) * 4;
+    this.run('norm_backward', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, dy, gamma, beta, saved, dx, dGamma, dBeta, scratch + t * stride, rows, channels, c0, c1]));
   }
 
   /** Bitmaps (uint8, inSize²) to the network's input (outSize² × 3 floats), split by drawings. */

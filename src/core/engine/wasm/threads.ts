@@ -4,6 +4,7 @@
 // Calls are handed over through a control block in a SharedArrayBuffer with Atomics, not messages: a step makes
 // about a hundred of them. Pure TS, any thread; the caller says how a helper thread starts (a Worker in the
 // browser, worker_threads in Node), and that thread calls `serveKernels`.
+import { instantiateKernels, type EngineKernels } from './kernels.ts';
 
 /** What a helper thread needs: the module, the shared memory, the control block, which helper it is, its stack. */
 export interface HelperInit {
@@ -86,10 +87,9 @@ export async function serveKernels(init: HelperInit): Promise<never> {
   const args = new Float64Array(init.control, ARGS_BYTES, (MAX_HELPERS + 1) * MAX_ARGS);
   let kernels: Kernel[];
   try {
-    const instance = await WebAssembly.instantiate(init.module, { env: { memory: init.memory } });
-    const exports = instance.exports as Record<string, unknown>;
-    (exports['__stack_pointer'] as WebAssembly.Global).value = init.stackTop;
-    kernels = SPLIT_KERNELS.map((name) => exports[name] as Kernel);
+    const k = await instantiateKernels(init.module, init.memory);
+    k.__stack_pointer!.value = init.stackTop;
+    kernels = SPLIT_KERNELS.map((name) => k[name] as Kernel);
   } catch {
     Atomics.store(control, FAILED, init.index);
     Atomics.notify(control, READY);
@@ -124,7 +124,7 @@ export class KernelPool {
   private readonly control: Int32Array;
   private readonly args: Float64Array;
 
-  private constructor(private readonly own: Record<string, unknown>, private readonly helpers: Helper[], buffer: SharedArrayBuffer) {
+  private constructor(private readonly own: EngineKernels, private readonly helpers: Helper[], buffer: SharedArrayBuffer) {
     this.control = new Int32Array(buffer);
     this.args = new Float64Array(buffer, ARGS_BYTES, (MAX_HELPERS + 1) * MAX_ARGS);
   }
@@ -133,7 +133,7 @@ export class KernelPool {
    * Starts `stackTops.length` helpers on `memory` and waits until each has its instance (at most `timeoutMs`);
    * throws, with every helper stopped, when one fails or does not answer.
    */
-  static async start(threaded: ThreadedModule, own: Record<string, unknown>, memory: WebAssembly.Memory, stackTops: readonly number[], timeoutMs = 20_000): Promise<KernelPool> {
+  static async start(threaded: ThreadedModule, own: EngineKernels, memory: WebAssembly.Memory, stackTops: readonly number[], timeoutMs = 20_000): Promise<KernelPool> {
     if (stackTops.length > MAX_HELPERS) throw new Error(`at most ${MAX_HELPERS} engine helper threads, not ${stackTops.length}`);
     const buffer = new SharedArrayBuffer(ARGS_BYTES + (MAX_HELPERS + 1) * MAX_ARGS * 8);
     const control = new Int32Array(buffer);

@@ -58,7 +58,7 @@ export class WasmEngineTrainer {
     const kernels = await instantiateKernels(threaded.module, memory);
     const trainer = new WasmEngineTrainer(kernels, plan, options, threaded.threads - 1);
     try {
-      trainer.par = new ParallelKernels(kernels, await KernelPool.start(threaded, kernels as unknown as Record<string, unknown>, memory, trainer.stackTops));
+      trainer.par = new ParallelKernels(kernels, await KernelPool.start(threaded, kernels, memory, trainer.stackTops));
     } catch (error) {
       trainer.threadFailure = error instanceof Error ? error.message : String(error);
     }
