@@ -91,9 +91,19 @@ def trainable_blocks_of(config, total_blocks):
 
 def learning_rate_at(config, step, total_steps):
     """train-config.ts learningRateAt."""
-    if config.get('learningRateSchedule') != 'cosine' or total_steps <= 1:
+    warmup = _warmup_steps_of(config, total_steps)
+    if step < warmup:
+        return config['learningRate'] * (step + 1) / warmup
+    rest = total_steps - warmup
+    if config.get('learningRateSchedule') != 'cosine' or rest <= 1:
         return config['learningRate']
-    return config['learningRate'] * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    return config['learningRate'] * 0.5 * (1 + math.cos(math.pi * min(step - warmup, rest) / rest))
+
+
+def _warmup_steps_of(config, total_steps):
+    """train-config.ts warmupStepsOf."""
+    epochs = config.get('warmupEpochs', 0)
+    return min(total_steps, math.floor(total_steps * epochs / config['epochs'])) if epochs > 0 else 0
 
 
 # ---- hashing and randomness (src/core/random.ts) ----

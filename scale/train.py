@@ -205,7 +205,7 @@ def main(argv=None):
             for group in optimizer.param_groups:
                 group['lr'] = recipe.learning_rate_at(config, epoch * batches + b, config['epochs'] * batches)
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=config['labelSmoothing'])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

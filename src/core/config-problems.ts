@@ -27,6 +27,8 @@ const FIELDS: Record<string, string> = {
   '/batchSize': 'Batch size',
   '/learningRate': 'Learning rate',
   '/learningRateSchedule': 'Learning-rate schedule',
+  '/warmupEpochs': 'Warm-up (epochs)',
+  '/labelSmoothing': 'Label smoothing',
   '/dropoutRate': 'Dropout rate',
   '/augmentation': 'Augmentation',
   '/dataset': 'Dataset',

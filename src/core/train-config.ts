@@ -24,6 +24,10 @@ export interface TrainConfig {
   learningRate: number;
   /** 'cosine' anneals the rate to 0 over the run (a function of the step, so a resumed run continues it). */
   learningRateSchedule: 'constant' | 'cosine';
+  /** Epochs of linear warm-up before the schedule (may be fractional; 0: none). */
+  warmupEpochs: number;
+  /** Weight moved from the true class to all classes evenly in the training targets (0: plain one-hot). */
+  labelSmoothing: number;
   dropoutRate: number;
   /** 'tfjs' keeps training steps off the engine (the reference path); 'auto' uses it wherever it covers the run. */
   engine: 'auto' | 'tfjs';
@@ -89,14 +93,24 @@ export function trainableBlocksOf(config: TrainConfig, totalBlocks: number): num
   return Math.min(config.trainableBlocks, totalBlocks);
 }
 
-/** The learning rate for one batch: `step` of `totalSteps` (0-based) under the config's schedule. */
-export function learningRateAt(config: Pick<TrainConfig, 'learningRate' | 'learningRateSchedule'>, step: number, totalSteps: number): number {
-  // Configs stored before schedules existed have none: they ran at a constant rate.
-  if (config.learningRateSchedule !== 'cosine' || totalSteps <= 1) return config.learningRate;
-  return config.learningRate * 0.5 * (1 + Math.cos(Math.PI * Math.min(step, totalSteps) / totalSteps));
+/** The learning rate for one batch: `step` of `totalSteps` (0-based) under the config's warm-up and schedule. */
+export function learningRateAt(config: Pick<TrainConfig, 'learningRate' | 'learningRateSchedule' | 'warmupEpochs' | 'epochs'>, step: number, totalSteps: number): number {
+  // Configs stored before warm-up and schedules existed have neither: they ran at a constant rate.
+  const warmup = warmupStepsOf(config, totalSteps);
+  if (step < warmup) return config.learningRate * (step + 1) / warmup;
+  const rest = totalSteps - warmup;
+  if (config.learningRateSchedule !== 'cosine' || rest <= 1) return config.learningRate;
+  return config.learningRate * 0.5 * (1 + Math.cos(Math.PI * Math.min(step - warmup, rest) / rest));
 }
 
-/** The rate and its schedule as the runs table and the comparison show them: "0.001" or "0.001 (cosine)". */
-export function learningRateLabel(config: Pick<TrainConfig, 'learningRate' | 'learningRateSchedule'>): string {
-  return `${config.learningRate}${config.learningRateSchedule === 'cosine' ? ' (cosine)' : ''}`;
+/** Steps of warm-up in a run of `totalSteps`: the config's warm-up epochs as a share of its epochs, rounded down. */
+function warmupStepsOf(config: Pick<TrainConfig, 'warmupEpochs' | 'epochs'>, totalSteps: number): number {
+  const epochs = config.warmupEpochs ?? 0;
+  return epochs > 0 ? Math.min(totalSteps, Math.floor(totalSteps * epochs / config.epochs)) : 0;
+}
+
+/** The rate and its schedule as the runs table and the comparison show them: "0.001", "0.001 (cosine)" or "0.001 (cosine, warm-up 1 ep)". */
+export function learningRateLabel(config: Pick<TrainConfig, 'learningRate' | 'learningRateSchedule' | 'warmupEpochs'>): string {
+  const parts = [config.learningRateSchedule === 'cosine' ? 'cosine' : '', (config.warmupEpochs ?? 0) > 0 ? `warm-up ${config.warmupEpochs} ep` : ''].filter((p) => p !== '');
+  return `${config.learningRate}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
 }

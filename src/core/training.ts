@@ -101,7 +101,7 @@ export class Trainer {
    * from the model's weights and the checkpoint's Adam state). Returns which path trains and why, for the page.
    */
   async useEngine(checkpoint?: Pick<Checkpoint, 'optimizer'>, cpu?: CpuEngine): Promise<string> {
-    const options = { batch: this.config.batchSize, momentum: FINE_TUNE_BN_MOMENTUM, imageSizePx: this.data.imageSizePx, seed: this.config.seed };
+    const options = { batch: this.config.batchSize, momentum: FINE_TUNE_BN_MOMENTUM, imageSizePx: this.data.imageSizePx, seed: this.config.seed, labelSmoothing: this.config.labelSmoothing ?? 0 };
     const choice = await EngineBridge.create(this.split.trainable, options, checkpoint?.optimizer, cpu);
     this.engine?.destroy();
     this.engine = choice.engine;
@@ -247,7 +247,13 @@ export class Trainer {
   private batchTensors(name: 'train' | 'validation' | 'test', indices: ArrayLike<number>, random: Random | null): { x: tf.Tensor; y: tf.Tensor } {
     const source = this.data[name];
     const labels = Int32Array.from(indices, (i) => source.labels[i]!);
-    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), this.data.classNames.length));
+    // Training targets take the config's label smoothing (random is given only for training batches).
+    const smoothing = random === null ? 0 : this.config.labelSmoothing ?? 0;
+    const classes = this.data.classNames.length;
+    const y = tf.tidy(() => {
+      const hot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
+      return smoothing > 0 ? hot.mul(1 - smoothing).add(smoothing / classes) : hot;
+    });
     const cached = this.cachedRows(name, indices);
     if (cached !== null) return { x: tf.tensor(cached, [indices.length, ...this.featureShape]), y };
     return { x: preprocess(this.batchBitmaps(name, indices, random), this.data.imageSizePx, this.config.inputSizePx), y };

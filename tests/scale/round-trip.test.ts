@@ -71,9 +71,11 @@ async function recipeFixtures(drawings: Map<string, Uint8Array>): Promise<object
     }
   };
   const random = new Random(12345);
-  type Schedule = Pick<TrainConfig, 'learningRate' | 'learningRateSchedule'>;
-  const cosine: Schedule = { learningRate: 0.003, learningRateSchedule: 'cosine' };
-  const constant: Schedule = { learningRate: 0.001, learningRateSchedule: 'constant' };
+  type Schedule = Pick<TrainConfig, 'learningRate' | 'learningRateSchedule' | 'warmupEpochs' | 'epochs'>;
+  const cosine: Schedule = { learningRate: 0.003, learningRateSchedule: 'cosine', warmupEpochs: 0, epochs: 4 };
+  const constant: Schedule = { learningRate: 0.001, learningRateSchedule: 'constant', warmupEpochs: 0, epochs: 4 };
+  const warm: Schedule = { ...cosine, warmupEpochs: 1.5 };
+  const warmConstant: Schedule = { ...constant, warmupEpochs: 1 };
   return {
     hash: ids.slice(-20).map((id) => ({ id, unit: hashToUnit(id) })),
     split: { validationFraction: 0.1, testFraction: 0.2, ids, parts: ids.map((id) => splitOf(id, 0.1, 0.2)) },
@@ -81,7 +83,8 @@ async function recipeFixtures(drawings: Map<string, Uint8Array>): Promise<object
     epochOrder: [[1, 1, 0], [457, 1, 0], [457, 1, 3], [100, 4294967295, 7]].map(([count, seed, epoch]) => ({ count, seed, epoch, order: [...epochOrder(count!, seed!, epoch!)] })),
     augment: [augmentCase(1, 0, CONFIG.augmentation), augmentCase(7, 123, { scale: 0.3, rotationDeg: 40, translatePx: 4, thickenProbability: 1 })],
     preprocess: [await preprocessCase(28), await preprocessCase(32), await preprocessCase(96), await preprocessCase(224)],
-    learningRate: [...[0, 1, 17, 99, 100, 150].map((step) => [cosine, step, 100] as const), [constant, 5, 10] as const, [cosine, 0, 1] as const]
+    learningRate: [...[0, 1, 17, 99, 100, 150].map((step) => [cosine, step, 100] as const), [constant, 5, 10] as const, [cosine, 0, 1] as const,
+      ...[0, 10, 36, 37, 38, 60, 99].map((step) => [warm, step, 100] as const), ...[0, 9, 10, 11].map((step) => [warmConstant, step, 43] as const), [warm, 0, 1] as const]
       .map(([config, step, total]) => ({ config, step, total, rate: learningRateAt(config, step, total) })),
     configs: [
       configCase(PRESETS['tiny']!, 'a preset'),

@@ -65,7 +65,7 @@ const CE_SIZE = 256;
 // totals to the metrics without atomics (WGSL has no float atomics) and without a second dispatch.
 function crossEntropy(backward: boolean): string {
   return /* wgsl */ `
-struct Params { batch: u32, classes: u32 }
+struct Params { batch: u32, classes: u32, smoothing: f32 }
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
 @group(0) @binding(2) var<storage, read_write> metrics: array<f32>;
@@ -85,10 +85,16 @@ var<workgroup> acc: array<vec2<f32>, ${CE_SIZE}>;
     var total = 0.0;
     for (var k = 0u; k < p.classes; k++) { total += exp(logits[row + k] - top); }
     let label = labels[n];
-    s += vec2<f32>(log(total) - (logits[row + label] - top), select(0.0, 1.0, best == label));
+    // Targets (1 − ε)·one-hot + ε/classes: loss = log Σ exp − Σ target·(logit − top).
+    let spread = p.smoothing / f32(p.classes);
+    var mean = 0.0;
+    if (p.smoothing > 0.0) {
+      for (var k = 0u; k < p.classes; k++) { mean += logits[row + k] - top; }
+    }
+    s += vec2<f32>(log(total) - (1.0 - p.smoothing) * (logits[row + label] - top) - spread * mean, select(0.0, 1.0, best == label));
     ${backward ? `for (var k = 0u; k < p.classes; k++) {
-      let hot = select(0.0, 1.0, k == label);
-      dLogits[row + k] = (exp(logits[row + k] - top) / total - hot) / f32(p.batch);
+      let goal = select(0.0, 1.0 - p.smoothing, k == label) + spread;
+      dLogits[row + k] = (exp(logits[row + k] - top) / total - goal) / f32(p.batch);
     }` : ''}
   }
   acc[t] = s;
@@ -112,14 +118,16 @@ const CE_FORWARD_BACKWARD = crossEntropy(true);
 /**
  * Softmax cross-entropy of `logits` [batch, classes] against `labels` (u32 class indices): adds the batch's summed
  * loss, its correct argmax predictions, 1 and the batch size to `metrics` (METRIC), so loss and accuracy are read
- * only when wanted. With `dLogits`, also writes (softmax − onehot)/batch there. 1 dispatch either way.
+ * only when wanted. With `dLogits`, also writes (softmax − target)/batch there, the target one-hot or smoothed by
+ * `labelSmoothing`. 1 dispatch either way.
  */
 export function softmaxCrossEntropy(
   gpu: GpuContext,
   b: { logits: Binding; labels: Binding; metrics: Binding; dLogits?: Binding },
-  shape: { batch: number; classes: number },
+  shape: { batch: number; classes: number; labelSmoothing?: number },
 ): void {
-  const p = new Uint32Array([shape.batch, shape.classes]);
+  const p = new Uint32Array([shape.batch, shape.classes, 0]);
+  new Float32Array(p.buffer).set([shape.labelSmoothing ?? 0], 2);
   if (b.dLogits === undefined) gpu.dispatch(CE_FORWARD, [b.logits, b.labels, b.metrics], [1], p);
   else gpu.dispatch(CE_FORWARD_BACKWARD, [b.logits, b.labels, b.metrics, b.dLogits], [1], p);
 }

@@ -26,6 +26,8 @@ export interface EngineStepOptions {
   imageSizePx?: number;
   /** Picks dropout's masks with the step count (the run's seed, so a resumed run draws the same masks). */
   seed?: number;
+  /** Training targets are (1 − labelSmoothing)·one-hot + labelSmoothing/classes (0 or absent: one-hot). */
+  labelSmoothing?: number;
 }
 
 /** Loss and accuracy over the steps since the last read: sums, so reads over uneven batches add up exactly. */
@@ -201,7 +203,7 @@ export class EngineTrainer {
     gpu.write(this.labels, labels);
     this.forward(count, true);
     const dense = this.dense;
-    softmaxCrossEntropy(gpu, { logits: this.layers.at(-1)!.out, labels: this.labels, metrics: this.metrics, dLogits: this.dLogits }, { batch: count, classes: dense.units });
+    softmaxCrossEntropy(gpu, { logits: this.layers.at(-1)!.out, labels: this.labels, metrics: this.metrics, dLogits: this.dLogits }, { batch: count, classes: dense.units, labelSmoothing: this.options.labelSmoothing ?? 0 });
     this.backward(count);
     this.steps++;
     adamStep(gpu, { params: this.params, grads: this.grads, m: this.m, v: this.v }, this.plan.paramCount, { learningRate, step: this.steps });

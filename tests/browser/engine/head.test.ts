@@ -39,7 +39,7 @@ describe('head', () => {
     },
   );
 
-  it.each([[2, 3], [5, 10], [8, 7], [3, 4]] as const)('softmax cross-entropy, accuracy and gradient, batch %i of %i classes', async (batch, classes) => {
+  it.each([[2, 3, 0], [5, 10, 0], [8, 7, 0], [3, 4, 0], [5, 10, 0.1], [8, 7, 0.3]] as const)('softmax cross-entropy, accuracy and gradient, batch %i of %i classes, label smoothing %f', async (batch, classes, labelSmoothing) => {
     const random = new Random(batch * 100 + classes);
     const batches = [0, 1].map(() => ({
       logits: uniform(random, batch * classes, 4),
@@ -50,11 +50,13 @@ describe('head', () => {
     const expected = batches.map(({ logits, labels }) => tf.tidy(() => {
       const onehot = tf.oneHot(Array.from(labels), classes);
       const l = tf.tensor2d(logits, [batch, classes]);
-      const loss = tf.losses.softmaxCrossEntropy(onehot, l).dataSync()[0]!;
-      // The loss the app compiles (categorical cross-entropy on softmax outputs) agrees with the fused one.
-      const keras = tf.mean(tf.metrics.categoricalCrossentropy(onehot, tf.softmax(l))).dataSync()[0]!;
+      const loss = tf.losses.softmaxCrossEntropy(onehot, l, undefined, labelSmoothing).dataSync()[0]!;
+      // The loss the app compiles (categorical cross-entropy on softmax outputs, against the targets training.ts
+      // smooths) agrees with the fused one.
+      const targets = onehot.mul(1 - labelSmoothing).add(labelSmoothing / classes);
+      const keras = tf.mean(tf.metrics.categoricalCrossentropy(targets, tf.softmax(l))).dataSync()[0]!;
       const correct = tf.sum(tf.cast(tf.equal(tf.argMax(l, 1), tf.tensor1d(Int32Array.from(labels), 'int32')), 'float32')).dataSync()[0]!;
-      const dLogits = tf.grad((t) => tf.losses.softmaxCrossEntropy(onehot, t))(l).dataSync();
+      const dLogits = tf.grad((t) => tf.losses.softmaxCrossEntropy(onehot, t, undefined, labelSmoothing))(l).dataSync();
       return { loss, keras, correct, dLogits };
     }));
     const metrics = gpu.upload(new Float32Array(METRICS_LENGTH));
@@ -63,7 +65,7 @@ describe('head', () => {
     for (const [i, { logits, labels }] of batches.entries()) {
       const b = { logits: gpu.upload(logits), labels: gpu.upload(labels), metrics, dLogits };
       // The second batch is evaluated only: no gradient buffer, the same tally.
-      softmaxCrossEntropy(gpu, i === 0 ? b : { ...b, dLogits: undefined }, { batch, classes });
+      softmaxCrossEntropy(gpu, i === 0 ? b : { ...b, dLogits: undefined }, { batch, classes, labelSmoothing });
       if (i === 0) expect(relativeError(await gpu.read(dLogits), expected[0]!.dLogits)).toBeLessThanOrEqual(TOLERANCE);
     }
     expect(gpu.dispatches - before).toBe(2);

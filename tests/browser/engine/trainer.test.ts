@@ -115,7 +115,7 @@ describe('Trainer on the engine', () => {
     actual.forEach((w, i) => expect(relativeError(new Float32Array(w.data), new Float32Array(expected[i]!.data)), w.name).toBeLessThan(1e-6));
   });
 
-  it('augments on the device as the tfjs path augments on the CPU: the same first step', async () => {
+  it('augments on the device as the tfjs path augments on the CPU, and smooths labels as it does: the same first step', async () => {
     // One step of all 12 drawings: its loss is computed before any update, so it is equal only for equal inputs.
     const oneStep = { ...config, epochs: 1, batchSize: 12 };
     const augmented = parseConfig({ ...oneStep, augmentation: { scale: 0.2, rotationDeg: 15, translatePx: 2, thickenProbability: 0.5 } });
@@ -132,6 +132,12 @@ describe('Trainer on the engine', () => {
     const plain = await firstLoss(parseConfig(oneStep), true);
     expect(Math.abs(onEngine - onTfjs) / onTfjs).toBeLessThan(1e-4);
     expect(Math.abs(onEngine - plain) / plain, 'augmentation changed the inputs').toBeGreaterThan(1e-3);
+    // Label smoothing reaches both paths' losses from the config.
+    const smoothed = parseConfig({ ...oneStep, labelSmoothing: 0.1 });
+    const smoothedOnEngine = await firstLoss(smoothed, true);
+    const smoothedOnTfjs = await firstLoss(smoothed, false);
+    expect(Math.abs(smoothedOnEngine - smoothedOnTfjs) / smoothedOnTfjs).toBeLessThan(1e-4);
+    expect(Math.abs(smoothedOnEngine - plain) / plain, 'label smoothing changed the loss').toBeGreaterThan(1e-3);
   });
 
   it('trains on the engine\'s WebAssembly path where tfjs runs on WASM, resumes exactly there, and continues a WebGPU checkpoint', async () => {

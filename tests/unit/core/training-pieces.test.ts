@@ -63,19 +63,33 @@ describe('evaluate', () => {
 
 describe('learningRateAt', () => {
   it('keeps a constant rate, or anneals it along a half cosine from the rate to 0', () => {
-    expect(learningRateAt({ learningRate: 0.01, learningRateSchedule: 'constant' }, 50, 100)).toBe(0.01);
-    const cosine = { learningRate: 0.01, learningRateSchedule: 'cosine' } as const;
+    expect(learningRateAt({ learningRate: 0.01, learningRateSchedule: 'constant', warmupEpochs: 0, epochs: 5 }, 50, 100)).toBe(0.01);
+    const cosine = { learningRate: 0.01, learningRateSchedule: 'cosine', warmupEpochs: 0, epochs: 5 } as const;
     expect(learningRateAt(cosine, 0, 100)).toBeCloseTo(0.01, 12);
     expect(learningRateAt(cosine, 50, 100)).toBeCloseTo(0.005, 12);
     expect(learningRateAt(cosine, 75, 100)).toBeCloseTo(0.01 * (1 + Math.cos(0.75 * Math.PI)) / 2, 12);
     expect(learningRateAt(cosine, 100, 100)).toBeCloseTo(0, 12);
   });
 
+  it('warms up linearly over the warm-up epochs, then anneals over the rest', () => {
+    // 2 of 10 epochs over 100 steps: 20 steps of warm-up, then a half cosine over 80.
+    const warm = { learningRate: 0.01, learningRateSchedule: 'cosine', warmupEpochs: 2, epochs: 10 } as const;
+    expect(learningRateAt(warm, 0, 100)).toBeCloseTo(0.01 / 20, 12);
+    expect(learningRateAt(warm, 9, 100)).toBeCloseTo(0.01 / 2, 12);
+    expect(learningRateAt(warm, 19, 100)).toBeCloseTo(0.01, 12);
+    expect(learningRateAt(warm, 20, 100)).toBeCloseTo(0.01, 12);
+    expect(learningRateAt(warm, 60, 100)).toBeCloseTo(0.005, 12);
+    expect(learningRateAt(warm, 100, 100)).toBeCloseTo(0, 12);
+    expect(learningRateAt({ ...warm, learningRateSchedule: 'constant' }, 70, 100)).toBe(0.01);
+    expect(learningRateAt({ ...warm, learningRateSchedule: 'constant' }, 4, 100)).toBeCloseTo(0.0025, 12);
+    expect(learningRateLabel(warm)).toBe('0.01 (cosine, warm-up 2 ep)');
+  });
+
   it('treats a stored config from before schedules as constant', () => {
     const old = { learningRate: 0.01 } as unknown as Parameters<typeof learningRateAt>[0];
     expect(learningRateAt(old, 90, 100)).toBe(0.01);
     expect(learningRateLabel(old)).toBe('0.01');
-    expect(learningRateLabel({ learningRate: 0.001, learningRateSchedule: 'cosine' })).toBe('0.001 (cosine)');
+    expect(learningRateLabel({ learningRate: 0.001, learningRateSchedule: 'cosine', warmupEpochs: 0 })).toBe('0.001 (cosine)');
   });
 });
 

@@ -204,12 +204,14 @@ export class WasmEngineTrainer {
   /**
    * Softmax cross-entropy over a few classes, in double here rather than in the module: adds the batch's summed loss
    * and its correct argmax predictions (the first maximum wins, as in tf.argMax) to the metrics and writes
-   * (softmax − onehot)/count to dLogits.
+   * (softmax − target)/count to dLogits, the target one-hot or smoothed (EngineStepOptions.labelSmoothing).
    */
   private crossEntropy(labels: Uint32Array, count: number): void {
     const classes = this.dense.units;
     const logits = this.view(this.layers.at(-1)!.out, count * classes);
     const dLogits = this.view(this.dLogits, count * classes);
+    // Targets (1 − ε)·one-hot + ε/classes, as head.ts's kernel: loss = log Σ exp − Σ target·(logit − top).
+    const smoothing = this.options.labelSmoothing ?? 0, spread = smoothing / classes;
     let loss = 0, correct = 0;
     for (let n = 0; n < count; n++) {
       const label = labels[n]!;
@@ -220,9 +222,11 @@ export class WasmEngineTrainer {
       const top = row[best]!;
       let total = 0;
       for (let c = 0; c < classes; c++) total += Math.exp(row[c]! - top);
-      loss += Math.log(total) - (row[label]! - top);
+      let mean = 0;
+      if (smoothing > 0) for (let c = 0; c < classes; c++) mean += row[c]! - top;
+      loss += Math.log(total) - (1 - smoothing) * (row[label]! - top) - spread * mean;
       if (best === label) correct++;
-      for (let c = 0; c < classes; c++) dLogits[n * classes + c] = (Math.exp(row[c]! - top) / total - (c === label ? 1 : 0)) / count;
+      for (let c = 0; c < classes; c++) dLogits[n * classes + c] = (Math.exp(row[c]! - top) / total - ((c === label ? 1 - smoothing : 0) + spread)) / count;
     }
     this.metrics.lossSum += loss;
     this.metrics.correct += correct;
