@@ -159,11 +159,13 @@ def epoch_order(n, seed, epoch):
 
 # ---- augmentation (src/core/augment.ts) ----
 
-DRAWS_PER_IMAGE = 5
+def _draws_per_image(options):
+    """augment.ts drawAugmentation: five draws, and a sixth where the options mirror."""
+    return 6 if options.get('flipProbability', 0) > 0 else 5
 
 
 def is_augmenting(options):
-    return any(options[k] > 0 for k in ('scale', 'rotationDeg', 'translatePx', 'thickenProbability'))
+    return any(options.get(k, 0) > 0 for k in ('scale', 'rotationDeg', 'translatePx', 'thickenProbability', 'flipProbability'))
 
 
 def _js_round(x):
@@ -172,19 +174,22 @@ def _js_round(x):
 
 def augment_bitmaps(bitmaps, options, seed, image_numbers):
     """augment.ts augmentBitmaps for `bitmaps` [n, s, s] uint8, image i being number image_numbers[i] of the run's
-    augmentation stream (Random(seed), five draws per image: scale, angle, dx, dy, thicken), vectorised."""
+    augmentation stream (Random(seed), five draws per image: scale, angle, dx, dy, thicken; and flip where the options
+    mirror), vectorised."""
     n, size, _ = bitmaps.shape
     numbers = np.asarray(image_numbers, dtype=np.int64)
-    draws = mulberry32(seed, numbers[:, None] * DRAWS_PER_IMAGE + np.arange(DRAWS_PER_IMAGE)[None, :])
+    per = _draws_per_image(options)
+    draws = mulberry32(seed, numbers[:, None] * per + np.arange(per)[None, :])
     sym = lambda col, magnitude: (draws[:, col] * 2 - 1) * magnitude
     scale = 1 + sym(0, options['scale'])
     angle = (sym(1, options['rotationDeg']) * math.pi) / 180
     dx, dy = sym(2, options['translatePx']), sym(3, options['translatePx'])
     thicken = draws[:, 4] < options['thickenProbability']
+    mirror = np.where(draws[:, 5] < options['flipProbability'], -1.0, 1.0) if per == 6 else np.ones(n)
     centre = (size - 1) / 2
     cos, sin = (np.cos(angle) / scale)[:, None, None], (np.sin(angle) / scale)[:, None, None]
     ys, xs = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing='ij')
-    u = xs[None] - centre - dx[:, None, None]
+    u = mirror[:, None, None] * (xs[None] - centre) - dx[:, None, None]
     v = ys[None] - centre - dy[:, None, None]
     sx, sy = cos * u + sin * v + centre, -sin * u + cos * v + centre
     x0, y0 = np.floor(sx), np.floor(sy)

@@ -1,5 +1,5 @@
 // Augmentation of square uint8 bitmaps (white strokes on black) for training: random scale, rotation,
-// translation and stroke width, with a seeded Random so a resumed run repeats itself. Pure TS, any thread.
+// translation, stroke width and left-right mirroring, with a seeded Random so a resumed run repeats itself. Pure TS, any thread.
 import type { Random } from './random.ts';
 
 export interface AugmentOptions {
@@ -10,12 +10,14 @@ export interface AugmentOptions {
   translatePx: number;
   /** Chance of thickening the strokes by one pixel (a 3×3 max filter blended at half strength). */
   thickenProbability: number;
+  /** Chance of mirroring the drawing left to right (absent in configs from before it existed: 0). */
+  flipProbability?: number;
 }
 
 export const NO_AUGMENTATION: AugmentOptions = { scale: 0, rotationDeg: 0, translatePx: 0, thickenProbability: 0 };
 
 export function isAugmenting(options: AugmentOptions): boolean {
-  return options.scale > 0 || options.rotationDeg > 0 || options.translatePx > 0 || options.thickenProbability > 0;
+  return options.scale > 0 || options.rotationDeg > 0 || options.translatePx > 0 || options.thickenProbability > 0 || (options.flipProbability ?? 0) > 0;
 }
 
 /** One drawing's random transform: the inverse map's rotation-and-scale terms, the shift, and the thickening. */
@@ -26,15 +28,22 @@ export interface AugmentDraw {
   dx: number;
   dy: number;
   thicken: boolean;
+  /** Mirrored left to right before the transform (x − centre negated). */
+  flip: boolean;
 }
 
-/** The next drawing's transform from `random` (five draws, in this order, whatever the options). */
+/**
+ * The next drawing's transform from `random`: five draws in this order whatever the options, and a sixth for the
+ * mirroring only where the options mirror (so configs from before it draw as they did).
+ */
 export function drawAugmentation(options: AugmentOptions, random: Random): AugmentDraw {
   const scale = 1 + random.symmetric(options.scale);
   const angle = (random.symmetric(options.rotationDeg) * Math.PI) / 180;
   const dx = random.symmetric(options.translatePx), dy = random.symmetric(options.translatePx);
   const thicken = random.next() < options.thickenProbability;
-  return { cos: Math.cos(angle) / scale, sin: Math.sin(angle) / scale, dx, dy, thicken };
+  const flipProbability = options.flipProbability ?? 0;
+  const flip = flipProbability > 0 && random.next() < flipProbability;
+  return { cos: Math.cos(angle) / scale, sin: Math.sin(angle) / scale, dx, dy, thicken, flip };
 }
 
 /** Augments `count` bitmaps of `sizePx`² back to back in `source` into a new array. */
@@ -61,11 +70,12 @@ export function applyAugmentation(source: Uint8Array, sizePx: number, draws: rea
  * Inverse-maps each output pixel through the affine transform about the centre, sampling bilinearly (the engine's
  * preprocess.ts does the same on the device).
  */
-function warp(source: Uint8Array, target: Uint8Array, size: number, { cos, sin, dx, dy }: AugmentDraw): void {
+function warp(source: Uint8Array, target: Uint8Array, size: number, { cos, sin, dx, dy, flip }: AugmentDraw): void {
   const centre = (size - 1) / 2;
+  const mirror = flip ? -1 : 1;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
-      const u = x - centre - dx, v = y - centre - dy;
+      const u = mirror * (x - centre) - dx, v = y - centre - dy;
       const sx = cos * u + sin * v + centre, sy = -sin * u + cos * v + centre;
       const x0 = Math.floor(sx), y0 = Math.floor(sy);
       const fx = sx - x0, fy = sy - y0;

@@ -54,7 +54,7 @@ async function recipeFixtures(drawings: Map<string, Uint8Array>): Promise<object
   const sample = drawings.get('cat')!.subarray(0, 6 * 784);
   const augmentCase = (seed: number, skipImages: number, options: TrainConfig['augmentation']) => {
     const random = new Random(seed);
-    for (let i = 0; i < skipImages * 5; i++) random.next();
+    for (let i = 0; i < skipImages * ((options.flipProbability ?? 0) > 0 ? 6 : 5); i++) random.next();
     return { seed, skipImages, options, bitmaps: b64(sample), out: b64(augmentBitmaps(sample, 28, options, random)) };
   };
   const preprocessCase = async (inputSizePx: number) => {
@@ -81,7 +81,8 @@ async function recipeFixtures(drawings: Map<string, Uint8Array>): Promise<object
     split: { validationFraction: 0.1, testFraction: 0.2, ids, parts: ids.map((id) => splitOf(id, 0.1, 0.2)) },
     random: { seed: 12345, values: Array.from({ length: 50 }, () => random.next()) },
     epochOrder: [[1, 1, 0], [457, 1, 0], [457, 1, 3], [100, 4294967295, 7]].map(([count, seed, epoch]) => ({ count, seed, epoch, order: [...epochOrder(count!, seed!, epoch!)] })),
-    augment: [augmentCase(1, 0, CONFIG.augmentation), augmentCase(7, 123, { scale: 0.3, rotationDeg: 40, translatePx: 4, thickenProbability: 1 })],
+    augment: [augmentCase(1, 0, CONFIG.augmentation), augmentCase(7, 123, { scale: 0.3, rotationDeg: 40, translatePx: 4, thickenProbability: 1 }),
+      augmentCase(3, 40, { scale: 0.1, rotationDeg: 10, translatePx: 1.5, thickenProbability: 0.2, flipProbability: 0.5 })],
     preprocess: [await preprocessCase(28), await preprocessCase(32), await preprocessCase(96), await preprocessCase(224)],
     learningRate: [...[0, 1, 17, 99, 100, 150].map((step) => [cosine, step, 100] as const), [constant, 5, 10] as const, [cosine, 0, 1] as const,
       ...[0, 10, 36, 37, 38, 60, 99].map((step) => [warm, step, 100] as const), ...[0, 9, 10, 11].map((step) => [warmConstant, step, 43] as const), [warm, 0, 1] as const]

@@ -100,9 +100,9 @@ export function preprocessBitmaps(gpu: GpuContext, b: { bitmaps: Binding; out: B
 }
 
 
-/** Each drawing's transform as the kernels read it: cos, sin, dx, dy, thicken (1 or 0), padding. */
+/** Each drawing's transform as the kernels read it: cos, sin, dx, dy, thicken (1 or 0), mirror (−1 or 1), padding. */
 export function packDraws<T extends Float32Array>(draws: readonly AugmentDraw[], out: T): T {
-  draws.forEach((d, n) => out.set([d.cos, d.sin, d.dx, d.dy, d.thicken ? 1 : 0], n * DRAW_FLOATS));
+  draws.forEach((d, n) => out.set([d.cos, d.sin, d.dx, d.dy, d.thicken ? 1 : 0, d.flip ? -1 : 1], n * DRAW_FLOATS));
   return out;
 }
 
@@ -126,7 +126,7 @@ fn at(n: u32, x: i32, y: i32) -> f32 {
 fn warped(n: u32, x: u32, y: u32) -> u32 {
   let d = n * ${DRAW_FLOATS}u;
   let centre = f32(p.size - 1u) / 2.0;
-  let u = f32(x) - centre - draws[d + 2u];
+  let u = draws[d + 5u] * (f32(x) - centre) - draws[d + 2u];
   let v = f32(y) - centre - draws[d + 3u];
   let sx = draws[d] * u + draws[d + 1u] * v + centre;
   let sy = -draws[d + 1u] * u + draws[d] * v + centre;

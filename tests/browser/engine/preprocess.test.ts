@@ -39,15 +39,16 @@ describe('preprocessBitmaps', () => {
 });
 
 describe('augmentation on the device', () => {
-  it.each([[28, 32, 16], [5, 7, 7]])('warps and thickens %i px bitmaps into %i px input as augment.ts and tfjs do (%i drawings)', async (imageSizePx, inputSizePx, count) => {
+  it.each([[28, 32, 16, 0], [5, 7, 7, 0], [28, 32, 16, 0.5]])('warps and thickens %i px bitmaps into %i px input as augment.ts and tfjs do (%i drawings, mirrored with probability %f)', async (imageSizePx, inputSizePx, count, flipProbability) => {
     const random = new Random(imageSizePx + count);
     const bitmaps = Uint8Array.from({ length: count * imageSizePx ** 2 }, () => (random.next() < 0.3 ? Math.floor(random.next() * 256) : 0));
-    const options = { scale: 0.2, rotationDeg: 15, translatePx: 2, thickenProbability: 0.5 };
+    const options = { scale: 0.2, rotationDeg: 15, translatePx: 2, thickenProbability: 0.5, flipProbability };
     const expected = preprocess(augmentBitmaps(bitmaps, imageSizePx, options, new Random(9)), imageSizePx, inputSizePx);
-    // The same stream gives the same transforms: five draws a drawing, in augmentBitmaps's order.
+    // The same stream gives the same transforms: five or six draws a drawing, in augmentBitmaps's order.
     const stream = new Random(9);
     const draws = Array.from({ length: count }, () => drawAugmentation(options, stream));
     expect(draws.some((d) => d.thicken) && draws.some((d) => !d.thicken)).toBe(true);
+    if (flipProbability > 0) expect(draws.some((d) => d.flip) && draws.some((d) => !d.flip)).toBe(true);
     const b = {
       bitmaps: gpu.upload(packBitmaps(bitmaps)), draws: gpu.upload(packDraws(draws, new Float32Array(count * DRAW_FLOATS))),
       warped: gpu.buffer(bitmapWords(count, imageSizePx)), out: gpu.buffer(count * inputSizePx ** 2 * 3),

@@ -1,6 +1,6 @@
 // The pure pieces of training: deterministic splits and randomness, augmentation, metrics, config schema.
 import { describe, expect, it } from 'vitest';
-import { augmentBitmaps, NO_AUGMENTATION } from '../../../src/core/augment.ts';
+import { augmentBitmaps, drawAugmentation, NO_AUGMENTATION } from '../../../src/core/augment.ts';
 import { evaluate, topK } from '../../../src/core/metrics.ts';
 import { Random, splitOf } from '../../../src/core/random.ts';
 import { ConfigError, learningRateAt, learningRateLabel, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
@@ -36,6 +36,22 @@ describe('augmentBitmaps', () => {
   for (let y = 10; y < 18; y++) for (let x = 10; x < 18; x++) square[y * 28 + x] = 255;
   it('changes nothing without augmentation', () => {
     expect(augmentBitmaps(square, 28, NO_AUGMENTATION, new Random(1))).toEqual(square);
+  });
+  it('mirrors left to right, and draws the same transforms as before where it does not mirror', () => {
+    const corner = new Uint8Array(784);
+    for (let y = 2; y < 9; y++) for (let x = 1; x < 6; x++) corner[y * 28 + x] = 200 + x;
+    const mirrored = new Uint8Array(784);
+    for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) mirrored[y * 28 + x] = corner[y * 28 + 27 - x]!;
+    expect(augmentBitmaps(corner, 28, { ...NO_AUGMENTATION, flipProbability: 1 }, new Random(3))).toEqual(mirrored);
+    // Half the drawings mirrored: a sixth draw each, so the stream moves on by six a drawing.
+    const options = { scale: 0.2, rotationDeg: 20, translatePx: 2, thickenProbability: 0.5 };
+    const stream = new Random(8);
+    const flips = Array.from({ length: 200 }, () => drawAugmentation({ ...options, flipProbability: 0.5 }, stream).flip);
+    expect(flips.filter(Boolean).length).toBeGreaterThan(70);
+    expect(flips.filter(Boolean).length).toBeLessThan(130);
+    const plain = new Random(8), withZero = new Random(8);
+    for (let i = 0; i < 5; i++) expect(drawAugmentation({ ...options, flipProbability: 0 }, withZero)).toEqual(drawAugmentation(options, plain));
+    expect(withZero.next()).toBe(plain.next());
   });
   it('moves, turns and thickens strokes while keeping ink on the page', () => {
     const out = augmentBitmaps(square, 28, { scale: 0.2, rotationDeg: 20, translatePx: 2, thickenProbability: 1 }, new Random(5));
