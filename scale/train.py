@@ -135,7 +135,11 @@ def main(argv=None):
     load_seconds = time.time() - started
     t = time.time()
     inputs = {}
-    for part, (bitmaps, _, _) in splits.items():
+    # Under test-time 'flip' the scored splits are also seen mirrored (augment.ts testTimeViews).
+    views = {part: bitmaps for part, (bitmaps, _, _) in splits.items()}
+    if config['testTimeAugmentation'] == 'flip':
+        views.update({f'{part}-mirrored': np.ascontiguousarray(splits[part][0][:, :, ::-1]) for part in ('validation', 'test')})
+    for part, bitmaps in views.items():
         with torch.no_grad():
             inputs[part] = batched_forward(lambda x: net.frozen(to_device(recipe.preprocess(x, size))), torch.from_numpy(bitmaps), job.device) if cached else torch.from_numpy(bitmaps)
     cache_seconds = time.time() - t
@@ -171,7 +175,10 @@ def main(argv=None):
         net.eval()
         with torch.no_grad():
             run = (lambda x: net.trainable(to_device(x))) if cached else (lambda x: net.trainable(to_device(recipe.preprocess(x, size))))
-            probs = F.softmax(batched_forward(run, inputs[part][mine], job.device), dim=1) if len(mine) else torch.zeros(0, len(classes))
+            scored = [view for view in (part, f'{part}-mirrored') if view in inputs]
+            # The mean of the views' probabilities (augment.ts averageViews).
+            probs = sum(F.softmax(batched_forward(run, inputs[view][mine], job.device), dim=1) for view in scored) / len(scored) \
+                if len(mine) else torch.zeros(0, len(classes))
         net.train()
         y = labels[part][mine]
         confusion = np.zeros((len(classes), len(classes)))

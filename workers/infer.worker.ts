@@ -80,7 +80,10 @@ const api = {
       const stored = await (await store()).getModel(modelId);
       if (stored === undefined) throw new Error('This imported model is no longer stored.');
       const model = await loadChecked(stored);
-      return { model, labels: stored.info.labels, inputSizePx: stored.info.imageSize, inkOnWhite: stored.info.inkOnWhite, dispose: () => model.dispose() };
+      return {
+        model, labels: stored.info.labels, inputSizePx: stored.info.imageSize, inkOnWhite: stored.info.inkOnWhite, testTimeAugmentation: stored.info.testTimeAugmentation,
+        dispose: () => model.dispose(),
+      };
     });
   },
 

@@ -100,3 +100,29 @@ function dilate(source: Uint8Array, target: Uint8Array, size: number): void {
     }
   }
 }
+
+/** Test-time augmentation: 'flip' guesses from a drawing and its mirror image together (TrainConfig). */
+export type TestTimeAugmentation = 'none' | 'flip';
+
+/** The bitmaps of `source` (back to back) mirrored left to right, into a new array. */
+export function mirrorBitmaps(source: Uint8Array, sizePx: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(source.length);
+  for (let row = 0; row < source.length; row += sizePx) {
+    for (let x = 0; x < sizePx; x++) out[row + x] = source[row + sizePx - 1 - x]!;
+  }
+  return out;
+}
+
+/** What a model sees of `bitmaps` under `mode`: the drawings, and with 'flip' their mirror images too. */
+export function testTimeViews(bitmaps: Uint8Array, sizePx: number, mode: TestTimeAugmentation | undefined): Uint8Array[] {
+  return mode === 'flip' ? [bitmaps, mirrorBitmaps(bitmaps, sizePx)] : [bitmaps];
+}
+
+/** The mean of equally long probability arrays: one guess from the model's guesses for each view. */
+export function averageViews(views: readonly Float32Array[]): Float32Array {
+  if (views.length === 1) return views[0]!;
+  const out = new Float32Array(views[0]!.length);
+  for (const view of views) for (let i = 0; i < out.length; i++) out[i]! += view[i]!;
+  for (let i = 0; i < out.length; i++) out[i]! /= views.length;
+  return out;
+}

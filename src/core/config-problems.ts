@@ -30,6 +30,7 @@ const FIELDS: Record<string, string> = {
   '/warmupEpochs': 'Warm-up (epochs)',
   '/labelSmoothing': 'Label smoothing',
   '/dropoutRate': 'Dropout rate',
+  '/testTimeAugmentation': 'Test-time augmentation',
   '/augmentation': 'Augmentation',
   '/dataset': 'Dataset',
   '/dataset/datasetId': 'Dataset',

@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { exportModel, zipExport, type ExportedFiles } from './export.ts';
 import { messageOf } from './errors.ts';
 import { evaluate } from './metrics.ts';
-import { preprocess } from './mobilenet.ts';
+import type { TestTimeAugmentation } from './augment.ts';
+import { predictProbabilities } from './mobilenet.ts';
 import type { WeightPrecision } from './quantize.ts';
 import type { RunRecord } from './run-protocol.ts';
 import type { LabeledBitmaps, Trainer } from './training.ts';
@@ -73,28 +74,25 @@ export async function exportForDownload(trainer: Trainer, run: RunRecord, option
   } else if (split.test.labels.length === 0) {
     report.accuracyNote = 'Accuracy not compared: this run has no held-out test split.';
   } else {
-    const [float32Top1, top1] = [await top1OfExport(float32, split.test, split.imageSizePx, run.labels), await top1OfExport(chosen, split.test, split.imageSizePx, run.labels)];
+    const tta = run.config.testTimeAugmentation;
+    const [float32Top1, top1] = [await top1OfExport(float32, split.test, split.imageSizePx, run.labels, tta), await top1OfExport(chosen, split.test, split.imageSizePx, run.labels, tta)];
     report.accuracy = { testCount: split.test.labels.length, float32Top1, top1 };
   }
   return { files, report };
 }
 
-/** Loads exported files with plain tf.loadLayersModel (dequantizing as any importer would) and scores `test`. */
-export async function top1OfExport(files: ExportedFiles, test: LabeledBitmaps, imageSizePx: number, labels: readonly string[]): Promise<number> {
+/**
+ * Loads exported files with plain tf.loadLayersModel (dequantizing as any importer would) and scores `test`, with the
+ * run's test-time augmentation, as its own test top-1 was scored.
+ */
+export async function top1OfExport(files: ExportedFiles, test: LabeledBitmaps, imageSizePx: number, labels: readonly string[], testTimeAugmentation?: TestTimeAugmentation): Promise<number> {
   const json = JSON.parse(files['model.json']) as tf.io.ModelJSON;
   const model = await tf.loadLayersModel(tf.io.fromMemory({
     modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: files['weights.bin'],
   }));
   try {
     const inputSizePx = model.inputs[0]!.shape[1] as number; // exports are built at a fixed square input size
-    const pixels = imageSizePx * imageSizePx;
-    const probabilities = new Float32Array(test.labels.length * labels.length);
-    for (let start = 0; start < test.labels.length; start += EVALUATION_BATCH) {
-      const end = Math.min(test.labels.length, start + EVALUATION_BATCH);
-      const output = tf.tidy(() => model.predict(preprocess(test.bitmaps.subarray(start * pixels, end * pixels), imageSizePx, inputSizePx)) as tf.Tensor);
-      probabilities.set(await output.data(), start * labels.length);
-      output.dispose();
-    }
+    const probabilities = await predictProbabilities(model, test.bitmaps, { imageSizePx, inputSizePx, batch: EVALUATION_BATCH }, testTimeAugmentation);
     return evaluate(probabilities, test.labels, labels).top1;
   } finally {
     model.dispose();

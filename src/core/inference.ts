@@ -2,8 +2,10 @@
 // checkpoint, and classification of a 28×28 bitmap into ranked guesses. Runs in workers; the caller owns the
 // returned LoadedModel and must dispose it.
 import * as tf from '@tensorflow/tfjs';
+import { averageViews, testTimeViews, type TestTimeAugmentation } from './augment.ts';
 import type { EngineClassifier } from './engine/classifier.ts';
 import { topK } from './metrics.ts';
+import { BITMAP_SIDE_PX } from './render.ts';
 import { inferenceModel, loadBackbone, preprocess } from './mobilenet.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
 import { Trainer } from './training.ts';
@@ -17,6 +19,8 @@ export interface Classifier {
   inkOnWhite: boolean;
   /** Set where the engine guesses for this model (inference worker, real GPU); else tfjs does. */
   engine?: EngineClassifier | null;
+  /** 'flip': a guess averages the drawing's probabilities with its mirror image's, as the run was scored. */
+  testTimeAugmentation?: TestTimeAugmentation;
   dispose(): void;
 }
 
@@ -41,19 +45,25 @@ export async function loadRunModel(run: RunRecord, checkpoint: Pick<CheckpointRe
   }
   const model = inferenceModel(trainer.backbone, trainer.split);
   // The inference model only re-wires the trainer's layers; disposing the trainer frees every variable.
-  return { model, trainer, labels: run.labels, inputSizePx: run.config.inputSizePx, inkOnWhite: false, dispose: () => trainer.dispose() };
+  return {
+    model, trainer, labels: run.labels, inputSizePx: run.config.inputSizePx, inkOnWhite: false, testTimeAugmentation: run.config.testTimeAugmentation,
+    dispose: () => trainer.dispose(),
+  };
 }
 
 /** The `k` most likely labels for one 28×28 bitmap, most likely first. */
 export async function classifyBitmap(loaded: Classifier, bitmap: Uint8Array, k = 5): Promise<Guess[]> {
   const input = loaded.inkOnWhite ? bitmap.map((v) => 255 - v) : bitmap;
-  let probabilities: ArrayLike<number>;
-  if (loaded.engine) {
-    probabilities = await loaded.engine.predict(input);
-  } else {
-    const output = tf.tidy(() => loaded.model.predict(preprocess(input, 28, loaded.inputSizePx)) as tf.Tensor);
-    probabilities = await output.data();
-    output.dispose();
+  const views: Float32Array[] = [];
+  for (const view of testTimeViews(input, BITMAP_SIDE_PX, loaded.testTimeAugmentation)) {
+    if (loaded.engine) {
+      views.push(await loaded.engine.predict(view));
+    } else {
+      const output = tf.tidy(() => loaded.model.predict(preprocess(view, BITMAP_SIDE_PX, loaded.inputSizePx)) as tf.Tensor);
+      views.push(await output.data() as Float32Array);
+      output.dispose();
+    }
   }
+  const probabilities = averageViews(views);
   return topK(probabilities, Math.min(k, loaded.labels.length)).map((i) => ({ label: loaded.labels[i]!, probability: probabilities[i]! }));
 }

@@ -2,6 +2,7 @@
 // size, split at a block boundary into a frozen part (only ever run in inference) and a trainable part with a
 // new softmax head. Runs wherever tfjs runs (trainer worker, Node tests); the caller owns the returned models.
 import * as tf from '@tensorflow/tfjs';
+import { averageViews, testTimeViews, type TestTimeAugmentation } from './augment.ts';
 
 export type FineTuneMode = 'head' | 'last-blocks' | 'whole';
 
@@ -163,4 +164,26 @@ export function preprocess(bitmaps: Uint8Array, imageSizePx: number, inputSizePx
     const resized = inputSizePx === imageSizePx ? images : tf.image.resizeBilinear(images, [inputSizePx, inputSizePx], true);
     return tf.tile(resized.div(127.5).sub(1), [1, 1, 1, 3]) as tf.Tensor4D;
   });
+}
+
+/**
+ * `model`'s class probabilities for `bitmaps` (imageSizePx², back to back), `batch` drawings a call, averaged over
+ * the test-time views of `mode` (augment.ts testTimeViews): what evaluation outside a Trainer scores.
+ */
+export async function predictProbabilities(
+  model: tf.LayersModel, bitmaps: Uint8Array, shape: { imageSizePx: number; inputSizePx: number; batch: number }, mode?: TestTimeAugmentation,
+): Promise<Float32Array> {
+  const pixels = shape.imageSizePx ** 2, count = bitmaps.length / pixels;
+  const classes = model.outputs[0]!.shape[1] as number;
+  const views = await Promise.all(testTimeViews(bitmaps, shape.imageSizePx, mode).map(async (view) => {
+    const out = new Float32Array(count * classes);
+    for (let start = 0; start < count; start += shape.batch) {
+      const end = Math.min(count, start + shape.batch);
+      const output = tf.tidy(() => model.predict(preprocess(view.subarray(start * pixels, end * pixels), shape.imageSizePx, shape.inputSizePx)) as tf.Tensor);
+      out.set(await output.data(), start * classes);
+      output.dispose();
+    }
+    return out;
+  }));
+  return averageViews(views);
 }

@@ -4,6 +4,7 @@
 // ModelImportError that says what to fix. Runs in the inference worker and in Node tests.
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
+import type { TestTimeAugmentation } from './augment.ts';
 import { messageOf } from './errors.ts';
 import type { EpochMetrics, RunRecord } from './run-protocol.ts';
 import { parseConfig, type TrainConfig } from './train-config.ts';
@@ -24,6 +25,8 @@ export interface ImportedModelInfo {
   imageSize: number;
   /** Doodle Lab models read white strokes on black; Teachable Machine image models read photos, so dark ink on white. */
   inkOnWhite: boolean;
+  /** 'flip' where the model was trained and scored to guess from a drawing and its mirror image (its config says so). */
+  testTimeAugmentation?: TestTimeAugmentation;
   /** Where a model trained outside the browser was trained (metadata.json `trainedWith`, written by scale/train.py). */
   trainedWith?: string;
   /** Test top-1 the trainer reported in metadata.json, for a Doodle Lab model that has one. */
@@ -93,6 +96,7 @@ export function checkModelFiles(given: ModelFile[]): CheckedModel {
       name: typeof metadata.modelName === 'string' ? metadata.modelName : 'Imported model', kind, labels: metadata.labels as string[], imageSize, inkOnWhite: kind === 'teachable-machine',
       ...(trainedWith === null ? {} : { trainedWith }), ...(typeof top1 === 'number' && kind === 'doodle-lab' ? { reportedTop1: top1 } : {}),
       ...(trained === null ? {} : { trained }),
+      ...(kind === 'doodle-lab' && (metadata.config as { testTimeAugmentation?: unknown } | undefined)?.testTimeAugmentation === 'flip' ? { testTimeAugmentation: 'flip' as const } : {}),
     },
     artifacts: { modelTopology: json.modelTopology, weightSpecs, weightData: weightData.buffer },
   };

@@ -7,11 +7,12 @@ import { chooseBackend } from './backend.ts';
 import { messageOf } from './errors.ts';
 import type { EvaluationResult } from './metrics.ts';
 import { evaluateWithMistakes } from './mistakes.ts';
-import { loadBackbone, preprocess } from './mobilenet.ts';
+import { loadBackbone, predictProbabilities } from './mobilenet.ts';
 import { loadChecked } from './model-import.ts';
 import type { CheckpointRecord, EvaluateProgress, ImportedRun, RunRecord } from './run-protocol.ts';
 import type { RunStore } from './runs.ts';
 import type { DrawingStore } from './store.ts';
+import type { TrainConfig } from './train-config.ts';
 import { loadTrainingData } from './training-data.ts';
 import { INFERENCE_BATCH, Trainer, type TrainingData } from './training.ts';
 
@@ -43,7 +44,7 @@ export async function reevaluateRun(runId: string, deps: EvaluateDeps): Promise<
   await chooseBackend(config.backend);
   const test = run.imported === undefined
     ? await evaluateCheckpoint(run, checkpoint!, data, deps)
-    : await evaluateImported(run.imported, config.inputSizePx, data, deps);
+    : await evaluateImported(run.imported, config, data, deps);
   // An imported run's training and validation counts are learned here: the cluster's files do not carry them.
   const counts = run.imported === undefined ? { ...run.counts, test: testCount } : { train: data.train.labels.length, validation: data.validation.labels.length, test: testCount };
   const updated: RunRecord = { ...run, test, counts, evaluatedAgain: { at: Date.now(), datasetHash } };
@@ -71,7 +72,7 @@ async function evaluateCheckpoint(run: RunRecord, checkpoint: CheckpointRecord, 
 }
 
 /** The imported model's scores on the test split as stored here, predicted in batches as the Trainer predicts. */
-async function evaluateImported(imported: ImportedRun, inputSizePx: number, data: TrainingData, deps: EvaluateDeps): Promise<EvaluationResult> {
+async function evaluateImported(imported: ImportedRun, { inputSizePx, testTimeAugmentation }: TrainConfig, data: TrainingData, deps: EvaluateDeps): Promise<EvaluationResult> {
   deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${data.test.labels.length} drawings` });
   const stored = await deps.runs.getModel(imported.modelId);
   if (stored === undefined) throw new Error('The imported model this run came from is no longer stored: import its files again on the Play page.');
@@ -81,15 +82,8 @@ async function evaluateImported(imported: ImportedRun, inputSizePx: number, data
   const model = await loadChecked(stored);
   try {
     const { bitmaps, labels } = data.test;
-    const pixels = data.imageSizePx ** 2, classes = data.classNames.length, count = labels.length;
-    const probabilities = new Float32Array(count * classes);
-    for (let start = 0; start < count; start += INFERENCE_BATCH) {
-      const end = Math.min(count, start + INFERENCE_BATCH);
-      const output = tf.tidy(() => model.predict(preprocess(bitmaps.subarray(start * pixels, end * pixels), data.imageSizePx, inputSizePx)) as tf.Tensor);
-      probabilities.set(await output.data(), start * classes);
-      output.dispose();
-    }
-    return evaluateWithMistakes(probabilities, labels, data.classNames, bitmaps, pixels);
+    const probabilities = await predictProbabilities(model, bitmaps, { imageSizePx: data.imageSizePx, inputSizePx, batch: INFERENCE_BATCH }, testTimeAugmentation);
+    return evaluateWithMistakes(probabilities, labels, data.classNames, bitmaps, data.imageSizePx ** 2);
   } finally {
     model.dispose();
   }

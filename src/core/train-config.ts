@@ -1,7 +1,7 @@
 // The training config: one JSON document (schema in train-config.schema.json, presets in presets/) that fully
 // describes a run, so the UI, the pipeline and a resumed run all train the same thing. Pure TS, any thread.
 import Ajv, { type ErrorObject } from 'ajv';
-import type { AugmentOptions } from './augment.ts';
+import type { AugmentOptions, TestTimeAugmentation } from './augment.ts';
 import { plainMessage, problemsOf, type ConfigProblem } from './config-problems.ts';
 import type { FineTuneMode } from './mobilenet.ts';
 import schema from './train-config.schema.json' with { type: 'json' };
@@ -29,6 +29,8 @@ export interface TrainConfig {
   /** Weight moved from the true class to all classes evenly in the training targets (0: plain one-hot). */
   labelSmoothing: number;
   dropoutRate: number;
+  /** 'flip': guesses average a drawing's probabilities with its mirror image's (augment.ts testTimeViews). */
+  testTimeAugmentation: TestTimeAugmentation;
   /** 'tfjs' keeps training steps off the engine (the reference path); 'auto' uses it wherever it covers the run. */
   engine: 'auto' | 'tfjs';
   augmentation: AugmentOptions;

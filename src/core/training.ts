@@ -2,7 +2,7 @@
 // random stream; trains batch by batch so it can pause, checkpoint mid-epoch, resume exactly and stop.
 // Runs in the trainer worker (and in Node tests on the cpu backend). Every tensor is tidied or disposed here.
 import * as tf from '@tensorflow/tfjs';
-import { augmentBitmaps, drawAugmentation, isAugmenting } from './augment.ts';
+import { augmentBitmaps, averageViews, drawAugmentation, isAugmenting, mirrorBitmaps } from './augment.ts';
 import { EngineBridge } from './engine/bridge.ts';
 import type { CpuEngine } from './engine/wasm/threads.ts';
 import type { EvaluationResult } from './metrics.ts';
@@ -28,6 +28,9 @@ export interface TrainingData {
 
 export type Checkpoint = Omit<CheckpointRecord, 'runId' | 'savedAt'>;
 
+/** A split, or the mirror images of a scored one (predicted for test-time augmentation). */
+type Part = 'train' | 'validation' | 'test' | 'validation-mirrored' | 'test-mirrored';
+
 export interface TrainHooks {
   onProgress(progress: TrainProgress): void;
   /** Called at epoch ends and every `checkpointEverySec` within an epoch. */
@@ -48,7 +51,9 @@ type Tally = { lossSum: number; correct: number; samples: number };
 
 export class Trainer {
   readonly split: SplitModel;
-  private features: Map<'train' | 'validation' | 'test', Float32Array> | null = null;
+  private features: Map<Part, Float32Array> | null = null;
+  /** The splits, and under test-time 'flip' the mirror images of validation and test. */
+  private readonly parts: Map<Part, LabeledBitmaps>;
   private readonly featureShape: number[];
   private readonly optimizer: tf.AdamOptimizer;
   /** Set by `useEngine`: training steps and predictions then run through the engine, everything else on tfjs. */
@@ -64,6 +69,12 @@ export class Trainer {
     this.featureShape = this.split.trainable.inputs[0]!.shape.slice(1) as number[];
     this.optimizer = tf.train.adam(config.learningRate);
     this.split.trainable.compile({ optimizer: this.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    this.parts = new Map<Part, LabeledBitmaps>([['train', data.train], ['validation', data.validation], ['test', data.test]]);
+    if (config.testTimeAugmentation === 'flip') {
+      for (const name of ['validation', 'test'] as const) {
+        this.parts.set(`${name}-mirrored`, { bitmaps: mirrorBitmaps(data[name].bitmaps, data.imageSizePx), labels: data[name].labels });
+      }
+    }
   }
 
   /** Whether training inputs are cached outputs of a frozen part (so augmentation cannot be applied). */
@@ -78,11 +89,11 @@ export class Trainer {
   async cacheFeatures(onProgress: (done: number, total: number) => void, betweenBatches: () => Promise<'go' | 'stop'> = async () => 'go'): Promise<'finished' | 'stopped'> {
     const frozen = this.split.frozen;
     if (frozen === null || this.features !== null) return 'finished';
-    const total = this.data.train.labels.length + this.data.validation.labels.length + this.data.test.labels.length;
-    const features = new Map<'train' | 'validation' | 'test', Float32Array>();
+    const total = [...this.parts.values()].reduce((sum, part) => sum + part.labels.length, 0);
+    const features = new Map<Part, Float32Array>();
     let done = 0;
-    for (const name of ['train', 'validation', 'test'] as const) {
-      const out = await this.mapBatches(this.data[name].bitmaps, (input) => frozen.predict(input) as tf.Tensor, betweenBatches, (count) => {
+    for (const [name, part] of this.parts) {
+      const out = await this.mapBatches(part.bitmaps, (input) => frozen.predict(input) as tf.Tensor, betweenBatches, (count) => {
         done += count;
         onProgress(done, total);
       });
@@ -235,7 +246,7 @@ export class Trainer {
   }
 
   /** The cached features of `indices` back to back, or null when the run trains on images. */
-  private cachedRows(name: 'train' | 'validation' | 'test', indices: ArrayLike<number>): Float32Array | null {
+  private cachedRows(name: Part, indices: ArrayLike<number>): Float32Array | null {
     const cached = this.features?.get(name);
     if (cached === undefined) return null;
     const size = this.featureShape.reduce((a, b) => a * b, 1);
@@ -244,8 +255,8 @@ export class Trainer {
     return values;
   }
 
-  private batchTensors(name: 'train' | 'validation' | 'test', indices: ArrayLike<number>, random: Random | null): { x: tf.Tensor; y: tf.Tensor } {
-    const source = this.data[name];
+  private batchTensors(name: Part, indices: ArrayLike<number>, random: Random | null): { x: tf.Tensor; y: tf.Tensor } {
+    const source = this.parts.get(name)!;
     const labels = Int32Array.from(indices, (i) => source.labels[i]!);
     // Training targets take the config's label smoothing (random is given only for training batches).
     const smoothing = random === null ? 0 : this.config.labelSmoothing ?? 0;
@@ -260,8 +271,8 @@ export class Trainer {
   }
 
   /** The stored bitmaps of `indices`, augmented when `random` is given and the config augments. */
-  private batchBitmaps(name: 'train' | 'validation' | 'test', indices: ArrayLike<number>, random: Random | null): Uint8Array {
-    const source = this.data[name];
+  private batchBitmaps(name: Part, indices: ArrayLike<number>, random: Random | null): Uint8Array {
+    const source = this.parts.get(name)!;
     const pixels = this.data.imageSizePx ** 2;
     let bitmaps = new Uint8Array(indices.length * pixels);
     for (let n = 0; n < indices.length; n++) bitmaps.set(source.bitmaps.subarray(indices[n]! * pixels, (indices[n]! + 1) * pixels), n * pixels);
@@ -284,9 +295,18 @@ export class Trainer {
     return { loss: loss / labels.length, accuracy: correct / labels.length };
   }
 
-  /** Class probabilities for every drawing of a split, back to back (through the engine when it trains). */
+  /**
+   * Class probabilities for every drawing of a split, back to back (through the engine when it trains); for
+   * validation and test under test-time 'flip', averaged with their mirror images'.
+   */
   async predictSplit(name: 'train' | 'validation' | 'test'): Promise<Float32Array> {
-    const count = this.data[name].labels.length;
+    const plain = await this.predictPart(name);
+    if (name === 'train' || !this.parts.has(`${name}-mirrored`)) return plain;
+    return averageViews([plain, await this.predictPart(`${name}-mirrored`)]);
+  }
+
+  private async predictPart(name: Part): Promise<Float32Array> {
+    const count = this.parts.get(name)!.labels.length;
     const all = Uint32Array.from({ length: count }, (_, i) => i);
     const classes = this.data.classNames.length;
     const out = new Float32Array(count * classes);

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hardwareWebGpu } from '../../../src/core/backend.ts';
+import { mirrorBitmaps } from '../../../src/core/augment.ts';
 import { engineClassifier } from '../../../src/core/engine/classifier.ts';
 import { classifyBitmap, type Classifier } from '../../../src/core/inference.ts';
 import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/mobilenet.ts';
@@ -38,6 +39,14 @@ describe('engineClassifier', () => {
       expect(relativeError(await engine!.predict(bitmap), expected)).toBeLessThan(TOLERANCE);
       const guesses = await classifyBitmap({ ...onTfjs, engine }, bitmap);
       expect(guesses.map((g) => g.label)).toEqual((await classifyBitmap(onTfjs, bitmap)).map((g) => g.label));
+      // Under test-time flip a guess is the mean of the drawing's and its mirror image's probabilities, on both paths.
+      const mirrored = await engine!.predict(mirrorBitmaps(bitmap, 28));
+      for (const flipped of [await classifyBitmap({ ...onTfjs, engine, testTimeAugmentation: 'flip' }, bitmap, 4), await classifyBitmap({ ...onTfjs, testTimeAugmentation: 'flip' }, bitmap, 4)]) {
+        for (const guess of flipped) {
+          const k = onTfjs.labels.indexOf(guess.label);
+          expect(guess.probability).toBeCloseTo((expected[k]! + mirrored[k]!) / 2, 5);
+        }
+      }
     }
     engine!.dispose();
     split.trainable.dispose();
@@ -88,6 +97,14 @@ describe('engineClassifier', () => {
       expect(error).toBeLessThan(TOLERANCE);
       const guesses = await classifyBitmap({ ...onTfjs, engine }, bitmap);
       expect(guesses.map((g) => g.label)).toEqual((await classifyBitmap(onTfjs, bitmap)).map((g) => g.label));
+      // Under test-time flip a guess is the mean of the drawing's and its mirror image's probabilities, on both paths.
+      const mirrored = await engine!.predict(mirrorBitmaps(bitmap, 28));
+      for (const flipped of [await classifyBitmap({ ...onTfjs, engine, testTimeAugmentation: 'flip' }, bitmap, 4), await classifyBitmap({ ...onTfjs, testTimeAugmentation: 'flip' }, bitmap, 4)]) {
+        for (const guess of flipped) {
+          const k = onTfjs.labels.indexOf(guess.label);
+          expect(guess.probability).toBeCloseTo((expected[k]! + mirrored[k]!) / 2, 5);
+        }
+      }
     }
     console.log(`Teachable Machine model on the engine: worst relative error of the probabilities ${worst.toExponential(2)}`);
     engine!.dispose();

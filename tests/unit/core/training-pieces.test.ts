@@ -1,6 +1,6 @@
 // The pure pieces of training: deterministic splits and randomness, augmentation, metrics, config schema.
 import { describe, expect, it } from 'vitest';
-import { augmentBitmaps, drawAugmentation, NO_AUGMENTATION } from '../../../src/core/augment.ts';
+import { augmentBitmaps, averageViews, drawAugmentation, NO_AUGMENTATION, testTimeViews } from '../../../src/core/augment.ts';
 import { evaluate, topK } from '../../../src/core/metrics.ts';
 import { Random, splitOf } from '../../../src/core/random.ts';
 import { ConfigError, learningRateAt, learningRateLabel, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
@@ -52,6 +52,13 @@ describe('augmentBitmaps', () => {
     const plain = new Random(8), withZero = new Random(8);
     for (let i = 0; i < 5; i++) expect(drawAugmentation({ ...options, flipProbability: 0 }, withZero)).toEqual(drawAugmentation(options, plain));
     expect(withZero.next()).toBe(plain.next());
+  });
+  it('gives the views test-time augmentation averages over', () => {
+    const two = Uint8Array.from({ length: 2 * 9 }, (_, i) => i);
+    expect(testTimeViews(two, 3, 'none')).toEqual([two]);
+    expect(testTimeViews(two, 3, undefined)).toEqual([two]);
+    expect(testTimeViews(two, 3, 'flip')[1]).toEqual(Uint8Array.from([2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9, 14, 13, 12, 17, 16, 15]));
+    expect(averageViews([Float32Array.of(0.2, 0.8), Float32Array.of(0.6, 0.4)])).toEqual(Float32Array.of(0.4, 0.6));
   });
   it('moves, turns and thickens strokes while keeping ink on the page', () => {
     const out = augmentBitmaps(square, 28, { scale: 0.2, rotationDeg: 20, translatePx: 2, thickenProbability: 1 }, new Random(5));

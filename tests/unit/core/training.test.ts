@@ -2,7 +2,8 @@
 // building, frozen BatchNormalization, exact resume from a checkpoint, and no tensor leaks.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadBackbone, splitBackbone } from '../../../src/core/mobilenet.ts';
+import { mirrorBitmaps } from '../../../src/core/augment.ts';
+import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/mobilenet.ts';
 import { Random } from '../../../src/core/random.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/train-config.ts';
 import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training.ts';
@@ -129,6 +130,27 @@ describe('Trainer', () => {
     expect(await t.cacheFeatures((done) => progress.push(done))).toBe('finished');
     expect(progress).toEqual([12, 15, 18]);
     expect(await t.train(hooks([]))).toBe('finished');
+    t.dispose();
+  });
+
+  it.each(['whole', 'last-blocks'] as const)('scores %s runs under test-time flip as the mean of the drawings\' and their mirror images\' probabilities', async (mode) => {
+    const c = config({ mode, trainableBlocks: 1, epochs: 1, testTimeAugmentation: 'flip' });
+    const t = await trainer(c);
+    if (t.usesCache) await t.cacheFeatures(() => {});
+    await t.train(hooks([]));
+    const { bitmaps } = t.data.test;
+    const probabilities = async (view: Uint8Array) => {
+      const model = inferenceModel(t.backbone, t.split);
+      const out = tf.tidy(() => model.predict(preprocess(view, 28, c.inputSizePx)) as tf.Tensor);
+      const values = await out.data() as Float32Array;
+      out.dispose();
+      return values;
+    };
+    const plain = await probabilities(bitmaps);
+    const mirrored = await probabilities(mirrorBitmaps(bitmaps, 28));
+    expect(mirrored).not.toEqual(plain);
+    const scored = await t.predictSplit('test');
+    scored.forEach((p, i) => expect(p).toBeCloseTo((plain[i]! + mirrored[i]!) / 2, 5));
     t.dispose();
   });
 
