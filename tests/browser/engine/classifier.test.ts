@@ -98,7 +98,7 @@ describe('engineClassifier', () => {
       const guesses = await classifyBitmap({ ...onTfjs, engine }, bitmap);
       expect(guesses.map((g) => g.label)).toEqual((await classifyBitmap(onTfjs, bitmap)).map((g) => g.label));
       // Under test-time flip a guess is the mean of the drawing's and its mirror image's probabilities, on both paths.
-      const mirrored = await engine!.predict(mirrorBitmaps(bitmap, 28));
+      const mirrored = await engine!.predict(mirrorBitmaps(inkOnWhite, 28));
       for (const flipped of [await classifyBitmap({ ...onTfjs, engine, testTimeAugmentation: 'flip' }, bitmap, 4), await classifyBitmap({ ...onTfjs, testTimeAugmentation: 'flip' }, bitmap, 4)]) {
         for (const guess of flipped) {
           const k = onTfjs.labels.indexOf(guess.label);
