@@ -1,6 +1,7 @@
 // Page-side state of the Data page: the served catalog, the download job and its progress, what is stored,
 // local import and own drawings. Owns the data worker (the only code that talks to it). Main thread.
 import * as Comlink from 'comlink';
+import { WorkerClient } from './worker-client.ts';
 import { SvelteSet } from 'svelte/reactivity';
 import type { DataWorkerApi } from '../../workers/data.worker.ts';
 import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../core/categories.ts';
@@ -68,8 +69,8 @@ export class DataState {
 
   constructor(baseUrl: string = document.baseURI) {
     this.manifestUrl = new URL(SERVED_MANIFEST_PATH, baseUrl).href;
-    const worker = new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module' });
-    this.api = Comlink.wrap<DataWorkerApi>(worker);
+    this.api = new WorkerClient<DataWorkerApi>('data worker', () => new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module' }),
+      (error) => (this.error = { code: 'internal', message: error.message })).api;
   }
 
   /** Loads the catalog and stored datasets, then resumes a download a reload interrupted. */

@@ -1,6 +1,7 @@
 // Page-side state of the Play page: which trained run guesses, the strokes on the canvas, the live guesses
 // and how long they took. Owns the inference worker. Main thread.
 import * as Comlink from 'comlink';
+import { WorkerClient } from './worker-client.ts';
 import type { InferWorkerApi } from '../../workers/infer.worker.ts';
 import { messageOf } from '../core/errors.ts';
 import type { Guess } from '../core/inference.ts';
@@ -36,7 +37,8 @@ export class PlayState {
   private lastMoveMs = 0;
 
   constructor(private readonly siteUrl: string = document.baseURI) {
-    this.api = Comlink.wrap<InferWorkerApi>(new Worker(new URL('../../workers/infer.worker.ts', import.meta.url), { type: 'module' }));
+    this.api = new WorkerClient<InferWorkerApi>('inference worker', () => new Worker(new URL('../../workers/infer.worker.ts', import.meta.url), { type: 'module' }),
+      (error) => (this.error = error.message)).api;
     this.upload = new UploadState(this.api, siteUrl);
   }
 

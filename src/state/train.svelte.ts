@@ -1,6 +1,7 @@
 // Page-side state of the Train page: the config being edited, the live run (backend, phase, curves, speed),
 // the runs table and the comparison. Owns the trainer worker (the only code that talks to it). Main thread.
 import * as Comlink from 'comlink';
+import { WorkerClient } from './worker-client.ts';
 import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
 import { messageOf } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/export.ts';
@@ -60,8 +61,8 @@ export class TrainState {
   private readonly api: Comlink.Remote<TrainerWorkerApi>;
 
   constructor(private readonly siteUrl: string = document.baseURI) {
-    const worker = new Worker(new URL('../../workers/trainer.worker.ts', import.meta.url), { type: 'module' });
-    this.api = Comlink.wrap<TrainerWorkerApi>(worker);
+    this.api = new WorkerClient<TrainerWorkerApi>('training worker', () => new Worker(new URL('../../workers/trainer.worker.ts', import.meta.url), { type: 'module' }),
+      (error) => (this.error = error.message)).api;
   }
 
   get presetNames(): string[] {
