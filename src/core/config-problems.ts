@@ -27,7 +27,7 @@ const FIELDS: Record<string, string> = {
   '/batchSize': 'Batch size',
   '/learningRate': 'Learning rate',
   '/learningRateSchedule': 'Learning-rate schedule',
-  '/warmupEpochs': 'Warm-up (epochs)',
+  '/warmupEpochs': 'Warm-up',
   '/labelSmoothing': 'Label smoothing',
   '/dropoutRate': 'Dropout rate',
   '/testTimeAugmentation': 'Test-time augmentation',
