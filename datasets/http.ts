@@ -2,6 +2,7 @@
 // bodies, and .npy rows fetched with Range requests (falling back to a stopped stream when the server
 // ignores Range). Node only (global fetch).
 import { DataError } from '../src/core/errors.ts';
+import { concatBytes } from '../src/core/bytes.ts';
 import { decodeNpy, parseNpyHeader, type NpyHeader } from '../src/core/npy.ts';
 
 /**
@@ -57,15 +58,7 @@ class ByteBuffer {
   }
 
   bytes(): Uint8Array {
-    if (this.chunks.length !== 1) {
-      const joined = new Uint8Array(this.length);
-      let offset = 0;
-      for (const chunk of this.chunks) {
-        joined.set(chunk, offset);
-        offset += chunk.length;
-      }
-      this.chunks = [joined];
-    }
+    if (this.chunks.length > 1) this.chunks = [concatBytes(this.chunks)];
     return this.chunks[0] ?? new Uint8Array(0);
   }
 }

@@ -1,6 +1,7 @@
 // The data worker: owns the IndexedDB connection and the running download, and wires the pure core
 // (ingest, import, store) to the page through comlink. Runs in a module Web Worker.
 import * as Comlink from 'comlink';
+import './thread-errors.ts';
 import { DataError } from '../src/core/errors.ts';
 import { importFiles as importAll, type DecodedImage } from '../src/core/import.ts';
 import { ingest, type StorageAccess } from '../src/core/ingest.ts';

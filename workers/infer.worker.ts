@@ -6,11 +6,12 @@ import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
 import { compileEngine } from './engine-module.ts';
 import * as Comlink from 'comlink';
+import './thread-errors.ts';
 import type { MobileNet } from '@tensorflow-models/mobilenet';
 import { chooseBackend, hardwareWebGpu } from '../src/core/backend.ts';
 import { engineClassifier } from '../src/core/engine/classifier.ts';
 import { classifyImageFile, loadImagenet, type ImageClassifyResult, type ImageModelChoice } from '../src/core/image-classify.ts';
-import { classifyBitmap, loadRunModel, type Classifier, type Guess } from '../src/core/inference.ts';
+import { classifyBitmap, loadStoredRun, type Classifier, type Guess } from '../src/core/inference.ts';
 import { messageOf } from '../src/core/errors.ts';
 import { checkModelFiles, importedRun, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/model-import.ts';
 import type { Strokes } from '../src/core/ndjson.ts';
@@ -68,10 +69,8 @@ const api = {
   /** Loads a run's latest weights; returns its labels and the backend used. */
   async useRun(runId: string, siteUrl: string): Promise<{ labels: string[]; backend: BackendChoice }> {
     return use(`run:${runId}`, async () => {
-      const s = await store();
-      const [run, checkpoint] = await Promise.all([s.getRun(runId), s.getCheckpoint(runId)]);
-      if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights to play with yet.');
-      return loadRunModel(run, checkpoint, tf.io.http(new URL(run.config.model.url, siteUrl).href));
+      const { model } = await loadStoredRun(await store(), runId, (url) => tf.io.http(new URL(url, siteUrl).href));
+      return model;
     });
   },
 

@@ -5,11 +5,12 @@ import '@tensorflow/tfjs-backend-webgpu';
 import './wasm-backend.ts';
 import { cpuEngine } from './engine-module.ts';
 import * as Comlink from 'comlink';
+import './thread-errors.ts';
 import { chooseBackend } from '../src/core/backend.ts';
 import { clusterBundle, type ClusterBundle } from '../src/core/cluster-export.ts';
 import { exportModel, type ExportedFiles } from '../src/core/export.ts';
 import { exportForDownload, type ExportDownload, type ExportOptions } from '../src/core/export-report.ts';
-import { loadRunModel } from '../src/core/inference.ts';
+import { loadStoredRun } from '../src/core/inference.ts';
 import { reevaluateRun } from '../src/core/reevaluate.ts';
 import type { EvaluateProgress, RunRecord, TrainProgress } from '../src/core/run-protocol.ts';
 import { executeRun, newRun } from '../src/core/run-session.ts';
@@ -91,10 +92,7 @@ async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainPro
 
 async function exportedRun(runId: string, siteUrl: string): Promise<{ run: RunRecord; files: ExportedFiles }> {
   const { runs } = await open();
-  const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
-  if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
-  await ensureBackend(run);
-  const loaded = await loadRunModel(run, checkpoint, modelHandler(siteUrl)(run.config.model.url));
+  const { run, model: loaded } = await loadStoredRun(runs, runId, modelHandler(siteUrl), ensureBackend);
   try {
     return { run, files: await exportModel(loaded.trainer, run) };
   } finally {
@@ -180,10 +178,7 @@ const api = {
    * size and, for quantized weights, test top-1 against float32. */
   async exportDownload(runId: string, siteUrl: string, options: ExportOptions): Promise<ExportDownload> {
     const { runs, drawings } = await open();
-    const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
-    if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet.');
-    await ensureBackend(run);
-    const loaded = await loadRunModel(run, checkpoint, modelHandler(siteUrl)(run.config.model.url));
+    const { run, model: loaded } = await loadStoredRun(runs, runId, modelHandler(siteUrl), ensureBackend);
     try {
       const result = await exportForDownload(loaded.trainer, run, options, async () => {
         const { data, datasetHash } = await loadTrainingData(drawings, run.config);

@@ -2,20 +2,24 @@
 // person can act on. Thrown by pure core code in workers and in Node; only plain data crosses threads,
 // so workers turn these into `DataErrorInfo` objects (see `toErrorInfo`).
 
-export type DataErrorCode =
-  | 'empty'            // a file with no bytes or no drawings
-  | 'truncated'        // fewer bytes than the header or manifest promises
-  | 'bad-header'       // not the format it claims to be
-  | 'bad-record'       // one record (an ndjson line, an image) cannot be read
-  | 'checksum'         // bytes arrived but their SHA-256 is not the manifest's
-  | 'unknown-category' // a category name outside the dataset or the Quick, Draw! list
-  | 'bad-manifest'     // manifest.json is missing fields or inconsistent
-  | 'http'             // the server answered with an error status
-  | 'network'          // the connection failed or dropped mid-transfer
-  | 'quota'            // the browser refused to store more (disk full or quota reached)
-  | 'storage'          // the browser's storage failed a write for a reason it does not name as a full disk
-  | 'not-image'        // a dropped file that is not an image
-  | 'cancelled';       // the user stopped it
+/** Every code a DataError can carry, with what it means; kept as values so an error that crossed threads is recognised. */
+export const DATA_ERROR_CODES = [
+  'empty',            // a file with no bytes or no drawings
+  'truncated',        // fewer bytes than the header or manifest promises
+  'bad-header',       // not the format it claims to be
+  'bad-record',       // one record (an ndjson line, an image) cannot be read
+  'checksum',         // bytes arrived but their SHA-256 is not the manifest's
+  'unknown-category', // a category name outside the dataset or the Quick, Draw! list
+  'bad-manifest',     // manifest.json is missing fields or inconsistent
+  'http',             // the server answered with an error status
+  'network',          // the connection failed or dropped mid-transfer
+  'quota',            // the browser refused to store more (disk full or quota reached)
+  'storage',          // the browser's storage failed a write for a reason it does not name as a full disk
+  'not-image',        // a dropped file that is not an image
+  'cancelled',        // the user stopped it
+] as const;
+
+export type DataErrorCode = (typeof DATA_ERROR_CODES)[number];
 
 export class DataError extends Error {
   override readonly name = 'DataError';
@@ -38,16 +42,30 @@ export interface DataErrorInfo {
   file?: string;
 }
 
+/** A problem that is no DataError (a config to fix, a run that failed), in the shape every page's banner shows. */
+export function problem(message: string): DataErrorInfo {
+  return { code: 'internal', message };
+}
+
 /** The message of anything thrown, for a person to read. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The code of a DataError, also of one that crossed threads as a plain Error with its fields (workers/thread-errors.ts). */
+export function dataErrorCodeOf(error: unknown): DataErrorCode | null {
+  if (error instanceof DataError) return error.code;
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return (DATA_ERROR_CODES as readonly unknown[]).includes(code) ? (code as DataErrorCode) : null;
+}
+
+/** The plain-data form of anything thrown: a DataError's code, message and file (also after it crossed threads), a
+ * full disk as 'quota', anything else as 'internal' with its message. */
 export function toErrorInfo(error: unknown): DataErrorInfo {
-  if (error instanceof DataError) {
-    return error.file === undefined
-      ? { code: error.code, message: error.message }
-      : { code: error.code, message: error.message, file: error.file };
+  const code = dataErrorCodeOf(error);
+  if (code !== null) {
+    const { message, file } = error as { message: string; file?: unknown };
+    return typeof file === 'string' ? { code, message, file } : { code, message };
   }
   if (isQuotaError(error)) return { code: 'quota', message: quotaError('the drawings').message };
   return { code: 'internal', message: messageOf(error) };
@@ -75,7 +93,8 @@ export function storageError(what: string, cause: { name: string; message: strin
 }
 
 export function isQuotaError(error: unknown): boolean {
-  if (error instanceof DataError) return error.code === 'quota';
+  const code = dataErrorCodeOf(error);
+  if (code !== null) return code === 'quota';
   if (typeof error !== 'object' || error === null) return false;
   // IndexedDB reports a full disk as a DOMException named QuotaExceededError, sometimes wrapped as the
   // `error` of an aborted transaction (an AbortError whose cause is the quota failure).

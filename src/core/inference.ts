@@ -36,7 +36,7 @@ export interface Guess {
 export async function loadRunModel(run: RunRecord, checkpoint: Pick<CheckpointRecord, 'weights'>, handler: tf.io.IOHandler): Promise<LoadedModel> {
   const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
   const backbone = await loadBackbone(handler, run.config.inputSizePx);
-  const trainer = new Trainer(run.config, backbone, { classNames: run.labels, imageSizePx: 28, train: none, validation: none, test: none });
+  const trainer = new Trainer(run.config, backbone, { classNames: run.labels, imageSizePx: BITMAP_SIDE_PX, train: none, validation: none, test: none });
   try {
     await trainer.loadWeights({ weights: checkpoint.weights, optimizer: [] });
   } catch (error) {
@@ -49,6 +49,22 @@ export async function loadRunModel(run: RunRecord, checkpoint: Pick<CheckpointRe
     model, trainer, labels: run.labels, inputSizePx: run.config.inputSizePx, inkOnWhite: false, testTimeAugmentation: run.config.testTimeAugmentation,
     dispose: () => trainer.dispose(),
   };
+}
+
+/**
+ * A stored run's model at its latest checkpoint, and its record: what the Play page, Export and the export's accuracy
+ * check load. `prepare` runs once the record is read and before the weights load (the trainer picks the run's backend).
+ */
+export async function loadStoredRun(
+  runs: { getRun(runId: string): Promise<RunRecord | undefined>; getCheckpoint(runId: string): Promise<CheckpointRecord | undefined> },
+  runId: string,
+  handlerFor: (url: string) => tf.io.IOHandler,
+  prepare: (run: RunRecord) => Promise<void> = async () => {},
+): Promise<{ run: RunRecord; model: LoadedModel }> {
+  const [run, checkpoint] = await Promise.all([runs.getRun(runId), runs.getCheckpoint(runId)]);
+  if (run === undefined || checkpoint === undefined) throw new Error('This run has no saved weights yet: it needs at least one finished epoch.');
+  await prepare(run);
+  return { run, model: await loadRunModel(run, checkpoint, handlerFor(run.config.model.url)) };
 }
 
 /** The `k` most likely labels for one 28×28 bitmap, most likely first. */

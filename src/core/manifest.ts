@@ -2,6 +2,7 @@
 // Written by `npm run dataset`, validated by the ingest worker before any download. Pure.
 import { DataError } from './errors.ts';
 import { READABLE_FORMAT_VERSIONS } from './shard.ts';
+import { BITMAP_SIDE_PX } from './render.ts';
 
 export interface ShardEntry {
   /** Path relative to manifest.json; ASCII only (category names with spaces or accents are not used in it). */
@@ -51,7 +52,7 @@ export function validateManifest(value: unknown, file = 'manifest.json'): Datase
   const name = value['name'];
   if (typeof name !== 'string' || name.length === 0) fail('"name" is missing', file);
   const imageSizePx = value['imageSizePx'];
-  if (imageSizePx !== 28) fail('"imageSizePx" must be 28', file);
+  if (imageSizePx !== BITMAP_SIDE_PX) fail(`"imageSizePx" must be ${BITMAP_SIDE_PX}`, file);
   const drawingsPerShard = value['drawingsPerShard'];
   if (!isCount(drawingsPerShard) || drawingsPerShard === 0) fail('"drawingsPerShard" must be a positive integer', file);
   const categoriesValue = value['categories'];

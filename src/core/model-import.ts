@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import type { TestTimeAugmentation } from './augment.ts';
+import { concatBytes } from './bytes.ts';
 import { messageOf } from './errors.ts';
 import type { EpochMetrics, RunRecord } from './run-protocol.ts';
 import { parseConfig, type TrainConfig } from './train-config.ts';
@@ -81,12 +82,7 @@ export function checkModelFiles(given: ModelFile[]): CheckedModel {
   const expected = weightSpecs.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * (BYTES_PER[w.quantization?.dtype ?? w.dtype] ?? 4), 0);
   const actual = parts.reduce((sum, p) => sum + p.length, 0);
   if (expected !== actual) throw new ModelImportError(`The weight files hold ${actual} bytes but model.json describes ${expected}: they are not from the same export.`);
-  const weightData = new Uint8Array(actual);
-  let offset = 0;
-  for (const p of parts) {
-    weightData.set(p, offset);
-    offset += p.length;
-  }
+  const weightData = concatBytes(parts);
   const imageSize = typeof metadata.imageSize === 'number' && Number.isInteger(metadata.imageSize) ? metadata.imageSize : 224;
   const trainedWith = describeTrainedWith(metadata.trainedWith);
   const top1 = metadata.metrics?.top1;

@@ -1,6 +1,7 @@
 // Reads NumPy .npy files as Google publishes Quick, Draw! bitmaps: version 1.0/2.0, dtype uint8, C order,
 // shape (N, 784). Pure; runs in workers and in Node. Can parse the header alone, so callers can stream rows.
 import { DataError } from './errors.ts';
+import { BITMAP_BYTES, BITMAP_SIDE_PX } from './render.ts';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 
@@ -48,10 +49,10 @@ export function parseNpyHeader(bytes: Uint8Array, file = 'the .npy file'): NpyHe
   }
   if (fortran === 'True') throw new DataError('bad-header', `${file} is in Fortran order; expected C order.`, file);
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
-  if (shape.length !== 2 || shape.some((n) => !Number.isInteger(n) || n < 0) || shape[1] !== 784) {
-    throw new DataError('bad-header', `${file} has shape (${shapeText}); expected (N, 784) for 28×28 bitmaps.`, file);
+  if (shape.length !== 2 || shape.some((n) => !Number.isInteger(n) || n < 0) || shape[1] !== BITMAP_BYTES) {
+    throw new DataError('bad-header', `${file} has shape (${shapeText}); expected (N, ${BITMAP_BYTES}) for ${BITMAP_SIDE_PX}×${BITMAP_SIDE_PX} bitmaps.`, file);
   }
-  return { dataOffsetBytes: textStart + headerLength, rows: shape[0] ?? 0, rowBytes: 784 };
+  return { dataOffsetBytes: textStart + headerLength, rows: shape[0] ?? 0, rowBytes: BITMAP_BYTES };
 }
 
 export interface NpyBitmaps {

@@ -3,6 +3,7 @@
 // weight bytes; uint8 (per-tensor affine: value ≈ q · scale + min) quarters the large tensors and keeps the
 // small ones at float16. Pure TS, any thread.
 import type * as tf from '@tensorflow/tfjs';
+import { concatBytes } from './bytes.ts';
 
 export type WeightPrecision = 'float32' | 'float16' | 'uint8';
 
@@ -61,13 +62,7 @@ export function quantizeWeights(weightSpecs: readonly tf.io.WeightsManifestEntry
       parts.push(values);
     }
   }
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return { weightSpecs: specs, weightData: out.buffer };
+  return { weightSpecs: specs, weightData: concatBytes(parts).buffer };
 }
 
 /**

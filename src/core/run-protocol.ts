@@ -16,6 +16,7 @@ export interface BackendChoice {
 }
 
 export interface EpochMetrics {
+  /** Counted from 1, as people count epochs; batch events count the same way. */
   epoch: number;
   loss: number;
   accuracy: number;
@@ -69,6 +70,11 @@ export interface StoredTensor {
   data: ArrayBuffer;
 }
 
+/** A checkpoint's position (completed epochs, then completed batches of the next) as people count it: "epoch 3, batch 20". */
+export function positionLabel(position: { epoch: number; batch: number }): string {
+  return `epoch ${position.epoch + 1}, batch ${position.batch}`;
+}
+
 export interface CheckpointRecord {
   runId: string;
   /** Completed epochs and, within the next one, completed batches. */
@@ -89,7 +95,7 @@ export type TrainProgress =
   | { kind: 'phase'; phase: 'loading' | 'caching' | 'training' | 'evaluating'; detail: string }
   /** Frozen features computed so far (head-only and last-blocks runs cache them once before training). */
   | { kind: 'caching'; done: number; total: number; etaSec: number | null }
-  | { kind: 'batch'; epoch: number; /** The run's total. */ epochs: number; batch: number; batches: number; loss: number; accuracy: number; samplesPerSec: number; etaSec: number | null }
+  | { kind: 'batch'; /** The epoch in progress, counted from 1 (as EpochMetrics.epoch). */ epoch: number; /** The run's total. */ epochs: number; batch: number; batches: number; loss: number; accuracy: number; samplesPerSec: number; etaSec: number | null }
   | { kind: 'epoch'; metrics: EpochMetrics }
   | { kind: 'checkpoint'; epoch: number; batch: number }
   | { kind: 'paused' }

@@ -5,7 +5,7 @@ import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type St
 import { isQuotaError, quotaError, storageError } from './errors.ts';
 import type { CategorySummary, DrawingPage, StoredDatasetSummary } from './ingest-protocol.ts';
 import type { Strokes } from './ndjson.ts';
-import { BITMAP_BYTES } from './render.ts';
+import { BITMAP_BYTES, BITMAP_SIDE_PX } from './render.ts';
 import { decodeZeroRuns } from './zero-runs.ts';
 import type { StoredModel } from './model-import.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
@@ -270,7 +270,7 @@ function toRecord(datasetId: string, shard: NewShard): ShardRecord {
   const coded = shard.bitmaps instanceof Uint8Array ? null : shard.bitmaps;
   const stored = coded?.zeroRuns ?? (shard.bitmaps as Uint8Array);
   if (coded === null && (stored.length === 0 || stored.length % BITMAP_BYTES !== 0)) {
-    throw new Error(`A shard of ${shard.category} must hold whole 28×28 bitmaps; got ${stored.length} bytes.`);
+    throw new Error(`A shard of ${shard.category} must hold whole ${BITMAP_SIDE_PX}×${BITMAP_SIDE_PX} bitmaps; got ${stored.length} bytes.`);
   }
   const drawingCount = coded?.drawingCount ?? stored.length / BITMAP_BYTES;
   if (!Number.isInteger(drawingCount) || drawingCount <= 0) throw new Error(`A shard of ${shard.category} must hold at least one drawing.`);

@@ -160,7 +160,7 @@ export class Trainer {
           const seconds = partial.seconds + (performance.now() - started) / 1000;
           const samplesPerSec = partial.seen / seconds;
           const remaining = (config.epochs - epoch - 1) * trainCount + (trainCount - partial.seen);
-          hooks.onProgress({ kind: 'batch', epoch, epochs: config.epochs, batch: batch + 1, batches, loss: tally.lossSum / tally.samples, accuracy: tally.correct / tally.samples, samplesPerSec, etaSec: remaining / samplesPerSec });
+          hooks.onProgress({ kind: 'batch', epoch: epoch + 1, epochs: config.epochs, batch: batch + 1, batches, loss: tally.lossSum / tally.samples, accuracy: tally.correct / tally.samples, samplesPerSec, etaSec: remaining / samplesPerSec });
         }
         if (checkpointDue) {
           partial.seconds += (performance.now() - started) / 1000;

@@ -87,7 +87,7 @@ function describe(p: TrainProgress): string {
     case 'backend': return `backend: ${p.backend.reason}`;
     case 'phase': return `${p.phase}: ${p.detail}`;
     case 'caching': return `caching: ${p.done} / ${p.total}`;
-    case 'batch': return `epoch ${p.epoch + 1} batch ${p.batch}/${p.batches}: loss ${p.loss.toFixed(4)}, accuracy ${(p.accuracy * 100).toFixed(1)} %, ${p.samplesPerSec.toFixed(1)} samples/s`;
+    case 'batch': return `epoch ${p.epoch} batch ${p.batch}/${p.batches}: loss ${p.loss.toFixed(4)}, accuracy ${(p.accuracy * 100).toFixed(1)} %, ${p.samplesPerSec.toFixed(1)} samples/s`;
     case 'epoch': return `epoch ${p.metrics.epoch}: loss ${p.metrics.loss.toFixed(4)} acc ${(p.metrics.accuracy * 100).toFixed(1)} % · val loss ${p.metrics.valLoss?.toFixed(4) ?? '—'} val acc ${p.metrics.valAccuracy === null ? '—' : (p.metrics.valAccuracy * 100).toFixed(1)} % · ${p.metrics.samplesPerSec.toFixed(1)} samples/s, ${p.metrics.seconds.toFixed(1)} s`;
     case 'error': return `error: ${p.message}`;
     default: return p.kind;

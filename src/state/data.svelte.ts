@@ -5,7 +5,7 @@ import { WorkerClient } from './worker-client.ts';
 import { SvelteSet } from 'svelte/reactivity';
 import type { DataWorkerApi } from '../../workers/data.worker.ts';
 import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../core/categories.ts';
-import type { DataErrorInfo } from '../core/errors.ts';
+import { toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
 import {
   SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type DrawingPage, type ImportFile, type ImportProgress, type IngestProgress,
   type StoredDatasetSummary,
@@ -70,7 +70,7 @@ export class DataState {
   constructor(baseUrl: string = document.baseURI) {
     this.manifestUrl = new URL(SERVED_MANIFEST_PATH, baseUrl).href;
     this.api = new WorkerClient<DataWorkerApi>('data worker', () => new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module' }),
-      (error) => (this.error = { code: 'internal', message: error.message })).api;
+      (error) => (this.error = toErrorInfo(error))).api;
   }
 
   /** Loads the catalog and stored datasets, then resumes a download a reload interrupted. */
@@ -233,8 +233,8 @@ export class DataState {
       await action();
       return true;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.error = { code: /quota/i.test(message) ? 'quota' : 'internal', message };
+      // A DataError keeps its code across the worker boundary (workers/thread-errors.ts): no guessing from words.
+      this.error = toErrorInfo(error);
       return false;
     }
   }

@@ -3,7 +3,7 @@
 import * as Comlink from 'comlink';
 import { WorkerClient } from './worker-client.ts';
 import type { InferWorkerApi } from '../../workers/infer.worker.ts';
-import { messageOf } from '../core/errors.ts';
+import { toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
 import type { Guess } from '../core/inference.ts';
 import type { ImportedModelInfo, ModelFile } from '../core/model-import.ts';
 import type { Strokes } from '../core/ndjson.ts';
@@ -12,6 +12,14 @@ import { UploadState } from './upload.svelte.ts';
 
 /** While a stroke is being drawn, guesses are refreshed at most this often. */
 export const DRAWING_REFRESH_MS = 150;
+
+/** The Play page's choice as its <select> holds it, "run:<id>" or "model:<id>": these three read and write that form. */
+export const runChoice = (runId: string): string => `run:${runId}`;
+export const modelChoice = (modelId: string): string => `model:${modelId}`;
+function parseChoice(choice: string | null): { kind: 'run' | 'model'; id: string } | null {
+  const kind = choice?.slice(0, choice.indexOf(':'));
+  return choice !== null && (kind === 'run' || kind === 'model') ? { kind, id: choice.slice(kind.length + 1) } : null;
+}
 
 export class PlayState {
   /** 'run:<runId>' or 'model:<modelId>'. */
@@ -27,7 +35,7 @@ export class PlayState {
   /** From the stroke's end (or a throttled move) to guesses on screen, as measured on the page. */
   latencyMs = $state<number | null>(null);
   loading = $state(false);
-  error = $state<string | null>(null);
+  error = $state<DataErrorInfo | null>(null);
   /** "Classify an image": shares this page's inference worker, so it can use the model chosen here. */
   readonly upload: UploadState;
 
@@ -38,16 +46,18 @@ export class PlayState {
 
   constructor(private readonly siteUrl: string = document.baseURI) {
     this.api = new WorkerClient<InferWorkerApi>('inference worker', () => new Worker(new URL('../../workers/infer.worker.ts', import.meta.url), { type: 'module' }),
-      (error) => (this.error = error.message)).api;
+      (error) => (this.error = toErrorInfo(error))).api;
     this.upload = new UploadState(this.api, siteUrl);
   }
 
   get runId(): string | null {
-    return this.selected?.startsWith('run:') ? this.selected.slice(4) : null;
+    const choice = parseChoice(this.selected);
+    return choice?.kind === 'run' ? choice.id : null;
   }
 
   get modelId(): string | null {
-    return this.selected?.startsWith('model:') ? this.selected.slice(6) : null;
+    const choice = parseChoice(this.selected);
+    return choice?.kind === 'model' ? choice.id : null;
   }
 
   async refreshModels(): Promise<void> {
@@ -60,7 +70,7 @@ export class PlayState {
     this.error = null;
     try {
       await this.api.deleteModel(modelId);
-      if (this.selected === `model:${modelId}`) {
+      if (this.selected === modelChoice(modelId)) {
         this.selected = null;
         this.labels = [];
         this.guesses = [];
@@ -70,25 +80,25 @@ export class PlayState {
       this.importNote = null;
       await this.refreshModels();
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = toErrorInfo(error);
     }
   }
 
-  /** Switches to 'run:<id>' or 'model:<id>'. */
+  /** Switches to a choice made by runChoice or modelChoice. */
   async use(selection: string): Promise<void> {
     this.loading = true;
     this.error = null;
     try {
-      const { labels, backend } = selection.startsWith('run:')
-        ? await this.api.useRun(selection.slice(4), this.siteUrl)
-        : await this.api.useModel(selection.slice(6));
+      const choice = parseChoice(selection);
+      if (choice === null) throw new Error(`There is no model "${selection}" to play with.`);
+      const { labels, backend } = choice.kind === 'run' ? await this.api.useRun(choice.id, this.siteUrl) : await this.api.useModel(choice.id);
       this.selected = selection;
       this.labels = labels;
       this.backend = backend;
       this.upload.modelChanged();
       await this.guess(this.strokes);
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = toErrorInfo(error);
     } finally {
       this.loading = false;
     }
@@ -105,9 +115,9 @@ export class PlayState {
       const where = info.trainedWith === undefined ? '' : ` Trained with ${info.trainedWith}${reported}.`;
       this.importNote = `Imported “${info.name}” (${info.kind === 'teachable-machine' ? 'Teachable Machine' : 'Doodle Lab'}, ${info.labels.length} classes).${where}`;
       await this.refreshModels();
-      await this.use(`model:${modelId}`);
+      await this.use(modelChoice(modelId));
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = toErrorInfo(error);
     }
   }
 
@@ -151,7 +161,7 @@ export class PlayState {
       this.guesses = result.guesses;
       this.latencyMs = performance.now() - started;
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = toErrorInfo(error);
     } finally {
       this.inFlight = false;
     }

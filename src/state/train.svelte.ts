@@ -3,10 +3,10 @@
 import * as Comlink from 'comlink';
 import { WorkerClient } from './worker-client.ts';
 import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
-import { messageOf } from '../core/errors.ts';
+import { messageOf, problem, toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/export.ts';
 import type { DownloadFile, ExportOptions, ExportReport } from '../core/export-report.ts';
-import type { BackendChoice, EpochMetrics, EvaluateProgress, RunRecord, TrainProgress } from '../core/run-protocol.ts';
+import { positionLabel, type BackendChoice, type EpochMetrics, type EvaluateProgress, type RunRecord, type TrainProgress } from '../core/run-protocol.ts';
 import { plainMessage, storageProblem } from '../core/config-problems.ts';
 import type { StoredDatasetSummary } from '../core/ingest-protocol.ts';
 import { distinctName } from '../core/names.ts';
@@ -53,7 +53,7 @@ export class TrainState {
   /** False until the runs have been listed once: the page says "loading", not "no runs yet". */
   runsLoaded = $state(false);
   compare = $state<string[]>([]);
-  error = $state<string | null>(null);
+  error = $state<DataErrorInfo | null>(null);
   /** The run being evaluated again and what the worker is doing; the last such attempt's failure, per run. */
   evaluating = $state<{ runId: string; detail: string } | null>(null);
   evaluationError = $state<{ runId: string; message: string } | null>(null);
@@ -62,7 +62,7 @@ export class TrainState {
 
   constructor(private readonly siteUrl: string = document.baseURI) {
     this.api = new WorkerClient<TrainerWorkerApi>('training worker', () => new Worker(new URL('../../workers/trainer.worker.ts', import.meta.url), { type: 'module' }),
-      (error) => (this.error = error.message)).api;
+      (error) => (this.error = toErrorInfo(error))).api;
   }
 
   get presetNames(): string[] {
@@ -94,12 +94,12 @@ export class TrainState {
       // Two runs of one preset would otherwise share a name in the runs table and on the Play page.
       config.name = distinctName(config.name, this.runs.map((r) => r.config.name));
     } catch (error) {
-      this.error = error instanceof ConfigError ? error.plainMessage : messageOf(error);
+      this.error = error instanceof ConfigError ? problem(error.plainMessage) : toErrorInfo(error);
       return;
     }
     const missing = stored === undefined ? null : storageProblem(config, stored);
     if (missing !== null) {
-      this.error = plainMessage([missing]);
+      this.error = problem(plainMessage([missing]));
       return;
     }
     this.error = null;
@@ -127,10 +127,10 @@ export class TrainState {
           : run.status === 'cancelled' ? 'resume it from the Runs table to go on from its last checkpoint' : run.error ?? '';
         this.live.etaSec = null;
       }
-      if (run.status === 'failed') this.error = run.error;
+      if (run.status === 'failed' && run.error !== null) this.error = problem(run.error);
     } catch (error) {
-      this.error = messageOf(error);
-      if (this.live !== null) Object.assign(this.live, { status: 'failed', phase: 'failed', detail: this.error, etaSec: null });
+      this.error = toErrorInfo(error);
+      if (this.live !== null) Object.assign(this.live, { status: 'failed', phase: 'failed', detail: this.error.message, etaSec: null });
     }
     await this.refresh();
   }
@@ -141,7 +141,7 @@ export class TrainState {
     switch (p.kind) {
       case 'started':
         live.runId = p.runId;
-        live.lastCheckpoint = p.resumedFrom === null ? null : `resumed at epoch ${p.resumedFrom.epoch + 1}, batch ${p.resumedFrom.batch}`;
+        live.lastCheckpoint = p.resumedFrom === null ? null : `resumed at ${positionLabel(p.resumedFrom)}`;
         // As the worker does with the record: epochs stored after the checkpoint will be trained again.
         if (p.resumedFrom !== null) live.epochs = live.epochs.slice(0, p.resumedFrom.epoch);
         void this.refresh();
@@ -160,7 +160,7 @@ export class TrainState {
       case 'batch':
         // A Pause or Cancel pressed while this batch ran keeps saying so until the worker acts on it.
         if (live.status !== 'pausing' && live.status !== 'cancelling') live.status = 'running';
-        Object.assign(live, { epoch: p.epoch + 1, totalEpochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss, accuracy: p.accuracy, samplesPerSec: p.samplesPerSec, etaSec: p.etaSec });
+        Object.assign(live, { epoch: p.epoch, totalEpochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss, accuracy: p.accuracy, samplesPerSec: p.samplesPerSec, etaSec: p.etaSec });
         live.batchLoss = [...live.batchLoss.slice(-199), p.loss];
         break;
       case 'epoch':
@@ -169,7 +169,7 @@ export class TrainState {
         void this.refresh();
         break;
       case 'checkpoint':
-        live.lastCheckpoint = `epoch ${p.epoch + 1}, batch ${p.batch}`;
+        live.lastCheckpoint = positionLabel(p);
         break;
       case 'paused':
         if (live.status !== 'cancelling') live.status = 'paused';
@@ -182,7 +182,7 @@ export class TrainState {
         live.runId = p.run.runId;
         break;
       case 'error':
-        this.error = p.message;
+        this.error = problem(p.message);
         break;
     }
   }
@@ -206,7 +206,7 @@ export class TrainState {
       await this.api.deleteRun(runId);
       this.compare = this.compare.filter((id) => id !== runId);
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = toErrorInfo(error);
     }
     await this.refresh();
   }
@@ -249,7 +249,7 @@ export class TrainState {
     try {
       await this.exportDownload(runId, { precision: 'float32', zip: false });
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = toErrorInfo(error);
     }
   }
 
@@ -258,7 +258,7 @@ export class TrainState {
     try {
       saveFiles([await this.api.exportForCluster(runId, this.siteUrl)]);
     } catch (error) {
-      this.error = messageOf(error);
+      this.error = toErrorInfo(error);
     }
   }
 

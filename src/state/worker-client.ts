@@ -3,6 +3,8 @@
 // the worker); the next call starts a fresh one. Without this, a worker that crashed left its callers waiting
 // forever and nothing on the page said so.
 import * as Comlink from 'comlink';
+// Errors keep their code and file across the worker boundary, both ways (workers/thread-errors.ts).
+import '../../workers/thread-errors.ts';
 
 export class WorkerStoppedError extends Error {
   override name = 'WorkerStoppedError';

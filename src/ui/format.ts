@@ -23,6 +23,11 @@ export function formatDuration(seconds: number | null): string {
   return `${Math.floor(seconds / 60)} min ${Math.ceil(seconds % 60)} s`;
 }
 
+/** A fraction as people read an accuracy: 0.9134 → "91.3 %"; nothing yet → "—". */
+export function formatPercent(fraction: number | null | undefined, digits = 1): string {
+  return fraction === null || fraction === undefined ? '—' : `${(fraction * 100).toFixed(digits)} %`;
+}
+
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
@@ -41,6 +46,6 @@ export function describeExport(report: ExportReport): string {
     : `${report.precision} weights: ${mb(report.weightBytes)} (${signed((report.weightBytes / report.float32WeightBytes - 1) * 100, 0)} %) instead of ${mb(report.float32WeightBytes)}`;
   const { accuracy } = report;
   const quality = accuracy === null ? report.accuracyNote ?? ''
-    : `test top-1 ${(accuracy.top1 * 100).toFixed(1)} % (${signed((accuracy.top1 - accuracy.float32Top1) * 100, 1)} points from ${(accuracy.float32Top1 * 100).toFixed(1)} %) on ${accuracy.testCount} drawings`;
+    : `test top-1 ${formatPercent(accuracy.top1)} (${signed((accuracy.top1 - accuracy.float32Top1) * 100, 1)} points from ${formatPercent(accuracy.float32Top1)}) on ${accuracy.testCount} drawings`;
   return `${size} · ${quality} · downloaded ${mb(report.downloadBytes)}`;
 }

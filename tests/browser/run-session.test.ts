@@ -42,7 +42,7 @@ test('a lost WebGPU device falls back to WebGL and the run finishes from its che
     onProgress: (p) => {
       events.push(p);
       // The first batch of epoch 2: epoch 1 and its checkpoint are stored.
-      if (p.kind === 'batch' && p.epoch === 1 && !destroyed) {
+      if (p.kind === 'batch' && p.epoch === 2 && !destroyed) {
         destroyed = true;
         // What a driver reset or a GPU process crash does to the page's devices.
         (tf.backend() as unknown as { device: GPUDevice }).device.destroy();

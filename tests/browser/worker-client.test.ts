@@ -1,6 +1,7 @@
 // WorkerClient: a worker that dies mid-call fails that call with a message a person can act on, and the next call
 // works on a fresh worker.
 import { describe, expect, it } from 'vitest';
+import { toErrorInfo } from '../../src/core/errors.ts';
 import { WorkerClient, WorkerStoppedError } from '../../src/state/worker-client.ts';
 import type { CrashingApi } from './workers/crashing.worker.ts';
 
@@ -37,5 +38,16 @@ describe('WorkerClient', () => {
 
     const missing = new WorkerClient<CrashingApi>('missing worker', () => new Worker(new URL('./workers/no-such.worker.js', import.meta.url), { type: 'module' }));
     await expect(missing.api.echo(1)).rejects.toThrow(/^The missing worker stopped: it failed/);
+  });
+
+  it('brings a DataError across with its code and file, and names a full disk quota, so the page need not guess', async () => {
+    const client = new WorkerClient<CrashingApi>('test worker', start);
+    const thrown = await client.api.throwDataError().then(() => null, (error: unknown) => error);
+    expect(toErrorInfo(thrown)).toEqual({ code: 'checksum', message: 'The bytes of cat.npy are not the ones the manifest lists.', file: 'cat.npy' });
+    const full = await client.api.throwFullDisk().then(() => null, (error: unknown) => error);
+    expect(toErrorInfo(full).code).toBe('quota');
+    // A thrown error is no crash: the worker keeps running.
+    expect(client.running).toBe(true);
+    client.terminate();
   });
 });

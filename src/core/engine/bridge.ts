@@ -12,6 +12,7 @@ import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } 
 import { EngineTrainer, type EngineStepOptions, type StepMetrics } from './step.ts';
 import type { CpuEngine } from './wasm/threads.ts';
 import { WasmEngineTrainer } from './wasm/trainer.ts';
+import { BITMAP_SIDE_PX } from '../render.ts';
 
 export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
 
@@ -97,7 +98,7 @@ export class EngineBridge {
 
   /** Class probabilities of stored bitmaps (at most a training batch of them), on the moving statistics. */
   predictBitmaps(bitmaps: Uint8Array): Promise<Float32Array> {
-    return this.trainer.predictBitmaps(bitmaps, bitmaps.length / (this.trainer.options.imageSizePx ?? 28) ** 2);
+    return this.trainer.predictBitmaps(bitmaps, bitmaps.length / (this.trainer.options.imageSizePx ?? BITMAP_SIDE_PX) ** 2);
   }
 
   /** The same on cached features. */

@@ -16,6 +16,7 @@ import { BN_EPSILON, normBackward, normForwardInference, normForwardTraining, no
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from './plan.ts';
 import type { AugmentDraw } from '../augment.ts';
 import { augmentBitmapsOnDevice, bitmapWords, DRAW_FLOATS, packBitmaps, packDraws, preprocessBitmaps } from './preprocess.ts';
+import { BITMAP_SIDE_PX } from '../render.ts';
 
 export interface EngineStepOptions {
   /** Drawings per step; every buffer is sized for it once. */
@@ -86,10 +87,10 @@ export class EngineTrainer {
     this.m = gpu.buffer(plan.paramCount, 'adam m');
     this.v = gpu.buffer(plan.paramCount, 'adam v');
     this.input = gpu.buffer(batch * plan.inputSizePx ** 2 * plan.inputChannels, 'input');
-    this.bitmaps = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'bitmaps');
+    this.bitmaps = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? BITMAP_SIDE_PX), 'bitmaps');
     this.drawValues = new Float32Array(batch * DRAW_FLOATS);
     this.draws = gpu.buffer(batch * DRAW_FLOATS, 'augmentation draws');
-    this.warped = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? 28), 'warped bitmaps');
+    this.warped = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? BITMAP_SIDE_PX), 'warped bitmaps');
     this.labels = gpu.buffer(batch, 'labels');
     this.metrics = gpu.buffer(METRICS_LENGTH, 'metrics');
     let largest = 0, scratch = 0;
@@ -185,7 +186,7 @@ export class EngineTrainer {
    */
   stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch, draws?: readonly AugmentDraw[]): void {
     this.assertImages();
-    const imageSizePx = this.options.imageSizePx ?? 28;
+    const imageSizePx = this.options.imageSizePx ?? BITMAP_SIDE_PX;
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
     const shape = { count, imageSizePx, inputSizePx: this.plan.inputSizePx };
     if (draws === undefined) preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, shape);
@@ -226,7 +227,7 @@ export class EngineTrainer {
     if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
     this.assertImages();
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
-    preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx: this.options.imageSizePx ?? 28, inputSizePx: this.plan.inputSizePx });
+    preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx: this.options.imageSizePx ?? BITMAP_SIDE_PX, inputSizePx: this.plan.inputSizePx });
     return this.probabilities(count);
   }
 

@@ -10,6 +10,7 @@ import type { EngineStepOptions, StepMetrics } from '../step.ts';
 import { instantiateKernels, MemoryLayout, type EngineKernels } from './kernels.ts';
 import { ParallelKernels, type Window } from './parallel.ts';
 import { HELPER_STACK_BYTES, KernelPool, THREADS_INITIAL_PAGES, type ThreadedModule } from './threads.ts';
+import { BITMAP_SIDE_PX } from '../../render.ts';
 
 interface Layer {
   step: PlanStep;
@@ -77,7 +78,7 @@ export class WasmEngineTrainer {
     this.m = memory.floats(plan.paramCount);
     this.v = memory.floats(plan.paramCount);
     this.input = memory.floats(batch * plan.inputSizePx ** 2 * plan.inputChannels);
-    this.bitmaps = memory.floats(Math.ceil((batch * (options.imageSizePx ?? 28) ** 2) / 4));
+    this.bitmaps = memory.floats(Math.ceil((batch * (options.imageSizePx ?? BITMAP_SIDE_PX) ** 2) / 4));
     let largest = 0, scratch = 0;
     this.layers = plan.steps.map((step) => {
       checkCovered(step);
@@ -165,7 +166,7 @@ export class WasmEngineTrainer {
   /** The same step from stored bitmaps (count × imageSizePx², uint8), augmented by `draws` when given, preprocessed in the module. */
   stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch, draws?: readonly AugmentDraw[]): void {
     this.checkCount(count);
-    this.preprocess(draws === undefined ? bitmaps : applyAugmentation(bitmaps.subarray(0, count * (this.options.imageSizePx ?? 28) ** 2), this.options.imageSizePx ?? 28, draws), count);
+    this.preprocess(draws === undefined ? bitmaps : applyAugmentation(bitmaps.subarray(0, count * (this.options.imageSizePx ?? BITMAP_SIDE_PX) ** 2), this.options.imageSizePx ?? BITMAP_SIDE_PX, draws), count);
     this.train(labels, learningRate, count);
   }
 
@@ -187,7 +188,7 @@ export class WasmEngineTrainer {
   }
 
   private preprocess(bitmaps: Uint8Array, count: number): void {
-    const imageSizePx = this.options.imageSizePx ?? 28;
+    const imageSizePx = this.options.imageSizePx ?? BITMAP_SIDE_PX;
     new Uint8Array(this.k.memory.buffer, this.bitmaps, count * imageSizePx ** 2).set(bitmaps.subarray(0, count * imageSizePx ** 2));
     this.par.preprocess(this.bitmaps, this.input, count, imageSizePx, this.plan.inputSizePx);
   }
