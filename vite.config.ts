@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { playwright } from '@vitest/browser-playwright';
-import { ISOLATION_HEADERS } from './src/core/isolation.ts';
+import { ISOLATION_HEADERS } from './src/core/training/isolation.ts';
 import { chromiumLaunchOptions } from './tests/chromium.ts';
 
 export default defineConfig({
@@ -45,7 +45,7 @@ export default defineConfig({
           handler: 'NetworkFirst',
           options: { cacheName: 'dataset-catalog', networkTimeoutSeconds: 10, expiration: { maxEntries: 1 } },
         }, {
-          // The backbones the form offers from Google's storage (src/core/backbones.ts): downloaded once, then kept.
+          // The backbones the form offers from Google's storage (src/core/training/backbones.ts): downloaded once, then kept.
           urlPattern: ({ url }) => url.origin === 'https://storage.googleapis.com' && /^\/(tfjs-models|teachable-machine-models)\//.test(url.pathname),
           handler: 'CacheFirst',
           options: { cacheName: 'backbones', cacheableResponse: { statuses: [200] } },

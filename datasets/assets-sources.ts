@@ -5,7 +5,7 @@
 import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DataError } from '../src/core/errors.ts';
-import { parseNpyHeader } from '../src/core/npy.ts';
+import { parseNpyHeader } from '../src/core/data/npy.ts';
 import { requestOrThrow } from './http.ts';
 import { BuildError, openSource } from './sources.ts';
 

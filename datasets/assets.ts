@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../src/core/categories.ts';
+import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../src/core/data/categories.ts';
 import { DataError } from '../src/core/errors.ts';
 import { cacheModel, cacheNpy, copyModel, probeOnline } from './assets-sources.ts';
 import { buildDataset } from './builder.ts';
@@ -48,7 +48,8 @@ const CACHE_DIR = path.join(REPO_ROOT, '.cache');
 /** The code whose output lands in public/assets: a change to any of it rebuilds. */
 const GENERATOR_FILES = [
   ...readdirSync(path.join(REPO_ROOT, 'datasets')).filter((f) => f.endsWith('.ts')).map((f) => path.join('datasets', f)),
-  ...['categories', 'errors', 'manifest', 'ndjson', 'npy', 'render', 'sha256', 'shard'].map((f) => path.join('src', 'core', `${f}.ts`)),
+  path.join('src', 'core', 'errors.ts'),
+  ...['bytes', 'categories', 'manifest', 'ndjson', 'npy', 'render', 'sha256', 'shard', 'zero-runs'].map((f) => path.join('src', 'core', 'data', `${f}.ts`)),
 ].sort();
 
 const log = (line: string): void => console.log(`assets: ${line}`);

@@ -3,14 +3,14 @@
 // same bytes: no timestamps, fixed order. Node only; used by the `npm run dataset` CLI and `npm run assets`.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { QUICKDRAW_CATEGORIES } from '../src/core/categories.ts';
+import { QUICKDRAW_CATEGORIES } from '../src/core/data/categories.ts';
 import { DataError } from '../src/core/errors.ts';
-import { validateManifest, type DatasetManifest, type ShardEntry } from '../src/core/manifest.ts';
-import type { Strokes } from '../src/core/ndjson.ts';
-import { strokeFormatOf } from '../src/core/ndjson.ts';
-import { BITMAP_BYTES, BITMAP_SIDE_PX, rasterizeStrokes, strokesToBitmap } from '../src/core/render.ts';
-import { sha256Hex } from '../src/core/sha256.ts';
-import { encodeShard, SHARD_FORMAT_VERSION } from '../src/core/shard.ts';
+import { validateManifest, type DatasetManifest, type ShardEntry } from '../src/core/data/manifest.ts';
+import type { Strokes } from '../src/core/data/ndjson.ts';
+import { strokeFormatOf } from '../src/core/data/ndjson.ts';
+import { BITMAP_BYTES, BITMAP_SIDE_PX, rasterizeStrokes, strokesToBitmap } from '../src/core/data/render.ts';
+import { sha256Hex } from '../src/core/data/sha256.ts';
+import { encodeShard, SHARD_FORMAT_VERSION } from '../src/core/data/shard.ts';
 import { BuildError, FORMAT_CHOICES, openSource, type DataSource, type FormatChoice, type SourceFile, type SourceFormat } from './sources.ts';
 
 export const DEFAULT_DRAWINGS_PER_SHARD = 1000;

@@ -2,8 +2,8 @@
 // bodies, and .npy rows fetched with Range requests (falling back to a stopped stream when the server
 // ignores Range). Node only (global fetch).
 import { DataError } from '../src/core/errors.ts';
-import { concatBytes } from '../src/core/bytes.ts';
-import { decodeNpy, parseNpyHeader, type NpyHeader } from '../src/core/npy.ts';
+import { concatBytes } from '../src/core/data/bytes.ts';
+import { decodeNpy, parseNpyHeader, type NpyHeader } from '../src/core/data/npy.ts';
 
 /**
  * fetch() that turns failures into DataErrors naming the URL. Statuses in `allowed` (e.g. 404 while

@@ -5,8 +5,8 @@ import { open, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { DataError } from '../src/core/errors.ts';
-import { decodeNpy, parseNpyHeader } from '../src/core/npy.ts';
-import { NdjsonLineSplitter, parseRecord, type QuickDrawRecord } from '../src/core/ndjson.ts';
+import { decodeNpy, parseNpyHeader } from '../src/core/data/npy.ts';
+import { NdjsonLineSplitter, parseRecord, type QuickDrawRecord } from '../src/core/data/ndjson.ts';
 import { readNpyOverHttp, requestOrThrow, streamChunks } from './http.ts';
 
 export type SourceFormat = 'npy' | 'simplified' | 'raw';

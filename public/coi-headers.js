@@ -1,7 +1,7 @@
 // Imported by the offline app's Workbox service worker (vite.config.ts workbox.importScripts), before Workbox adds
 // its own fetch listener. Static hosts such as GitHub Pages cannot send the Cross-Origin-Opener-Policy and
 // Cross-Origin-Embedder-Policy headers the engine's WebAssembly threads need (SharedArrayBuffer), so every response
-// this worker serves gets them, as the Vite dev and preview servers send them (src/core/isolation.ts, whose two
+// this worker serves gets them, as the Vite dev and preview servers send them (src/core/training/isolation.ts, whose two
 // headers ISOLATION repeats: this file is served as it is, outside the bundle). Pages it serves
 // from the next load on are cross-origin isolated; the first visit, served by the host alone, is not.
 /* eslint-env serviceworker */

@@ -1,6 +1,6 @@
 """A config's drawings from Google's numpy_bitmap files (`<category>.npy`, uint8 [N, 784]) in a local folder (the
 layout `npm run pipeline -- --train-source` reads) or at a URL (Google's bucket or a mirror, read with range
-requests), split by drawing id exactly as src/core/training-data.ts does (id `<category>/<row>`), plus a
+requests), split by drawing id exactly as src/core/training/training-data.ts does (id `<category>/<row>`), plus a
 fingerprint of what was read. Every process reads the same rows."""
 import ast
 import hashlib

@@ -1,5 +1,5 @@
 """MobileNet v1 in PyTorch from a tfjs LayersModel (model.json + weight shards, weights matched by Keras layer
-name: Google's ImageNet model, or a Doodle Lab export to continue from, head included), split like src/core/mobilenet.ts (a frozen prefix run in inference, the last K blocks + the app's head
+name: Google's ImageNet model, or a Doodle Lab export to continue from, head included), split like src/core/training/mobilenet.ts (a frozen prefix run in inference, the last K blocks + the app's head
 trained), and written back as the tfjs LayersModel the app exports (same layer names, topology and weight
 names), so the app's Import loads it unchanged."""
 import json

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMA_PATH = os.path.join(REPO, 'src', 'core', 'train-config.schema.json')
+SCHEMA_PATH = os.path.join(REPO, 'src', 'core', 'training', 'train-config.schema.json')
 BITMAP_SIDE_PX = 28
 U32 = 0xFFFFFFFF
 
@@ -20,7 +20,7 @@ class ConfigError(ValueError):
     pass
 
 
-# ---- config (src/core/train-config.ts parseConfig) ----
+# ---- config (src/core/training/train-config.ts parseConfig) ----
 
 def _check(value, schema, path, problems):
     """The subset of JSON Schema draft-07 that train-config.schema.json uses, filling defaults like ajv's useDefaults."""
@@ -106,7 +106,7 @@ def _warmup_steps_of(config, total_steps):
     return min(total_steps, math.floor(total_steps * epochs / config['epochs'])) if epochs > 0 else 0
 
 
-# ---- hashing and randomness (src/core/random.ts) ----
+# ---- hashing and randomness (src/core/training/random.ts) ----
 
 def hash_to_unit(text):
     """random.ts hashToUnit: FNV-1a over UTF-16 code units plus one avalanche round, as a fraction in [0, 1)."""
@@ -157,7 +157,7 @@ def epoch_order(n, seed, epoch):
     return shuffled(n, (seed ^ ((epoch + 1) * 0x9E3779B1)) & U32)
 
 
-# ---- augmentation (src/core/augment.ts) ----
+# ---- augmentation (src/core/training/augment.ts) ----
 
 def _draws_per_image(options):
     """augment.ts drawAugmentation: five draws, and a sixth where the options mirror."""
@@ -213,7 +213,7 @@ def augment_bitmaps(bitmaps, options, seed, image_numbers):
     return warped.astype(np.uint8)
 
 
-# ---- preprocessing (src/core/mobilenet.ts preprocess) ----
+# ---- preprocessing (src/core/training/mobilenet.ts preprocess) ----
 
 def resize_bilinear_aligned(images, size):
     """tf.image.resizeBilinear(…, alignCorners=true) as tfjs's CPU kernel computes it: float64 arithmetic in its order

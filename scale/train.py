@@ -29,7 +29,7 @@ from .mobilenet import SplitMobileNet, block_count, export_topology, read_tfjs_w
 
 INFERENCE_BATCH = 256
 PREPROCESSING = {
-    # The same four facts as src/core/export.ts PREPROCESSING; tests/scale/round-trip.test.ts compares them.
+    # The same four facts as src/core/exchange/export.ts PREPROCESSING; tests/scale/round-trip.test.ts compares them.
     'source': '28×28 uint8 bitmap, white strokes (255) on black (0), rendered as Quick, Draw! numpy_bitmap',
     'resize': 'bilinear with aligned corners to imageSize × imageSize',
     'channels': 3,
@@ -39,7 +39,7 @@ PREPROCESSING = {
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--config', required=True, help="the app's training config (JSON, src/core/train-config.schema.json)")
+    p.add_argument('--config', required=True, help="the app's training config (JSON, src/core/training/train-config.schema.json)")
     p.add_argument('--train-source', required=True, help='folder or URL of <category>.npy (Google numpy_bitmap files), e.g. ' + GOOGLE_NUMPY_URL)
     p.add_argument('--test-source', help='folder or URL of <category>.npy used whole (up to maxPerCategory) as the test split')
     p.add_argument('--out', required=True)

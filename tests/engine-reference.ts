@@ -3,7 +3,7 @@
 // of a training call, the reference every engine step is compared with.
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
-import type { Random } from '../src/core/random.ts';
+import type { Random } from '../src/core/training/random.ts';
 
 /** `length` floats uniform in [offset − magnitude, offset + magnitude]. */
 export function uniform(random: Random, length: number, magnitude = 1, offset = 0): Float32Array {

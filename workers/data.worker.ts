@@ -3,14 +3,14 @@
 import * as Comlink from 'comlink';
 import './thread-errors.ts';
 import { DataError } from '../src/core/errors.ts';
-import { importFiles as importAll, type DecodedImage } from '../src/core/import.ts';
-import { ingest, type StorageAccess } from '../src/core/ingest.ts';
+import { importFiles as importAll, type DecodedImage } from '../src/core/ingest/import.ts';
+import { ingest, type StorageAccess } from '../src/core/ingest/ingest.ts';
 import type {
   CategorySummary, DownloadOptions, DrawingPage, ImportFile, ImportProgress, IngestProgress, StoredDatasetSummary,
-} from '../src/core/ingest-protocol.ts';
-import type { Strokes } from '../src/core/ndjson.ts';
-import { strokesToBitmap } from '../src/core/render.ts';
-import { DrawingStore, type DatasetInfo } from '../src/core/store.ts';
+} from '../src/core/ingest/ingest-protocol.ts';
+import type { Strokes } from '../src/core/data/ndjson.ts';
+import { strokesToBitmap } from '../src/core/data/render.ts';
+import { DrawingStore, type DatasetInfo } from '../src/core/data/store.ts';
 
 const MY_DRAWINGS: DatasetInfo = { datasetId: 'my-drawings', label: 'My drawings', source: 'local' };
 /** Larger images are scaled down before the 28×28 area average; detail beyond this cannot survive it anyway. */

@@ -8,18 +8,18 @@ import { compileEngine } from './engine-module.ts';
 import * as Comlink from 'comlink';
 import './thread-errors.ts';
 import type { MobileNet } from '@tensorflow-models/mobilenet';
-import { chooseBackend, hardwareWebGpu } from '../src/core/backend.ts';
+import { chooseBackend, hardwareWebGpu } from '../src/core/training/backend.ts';
 import { engineClassifier } from '../src/core/engine/classifier.ts';
-import { classifyImageFile, loadImagenet, type ImageClassifyResult, type ImageModelChoice } from '../src/core/image-classify.ts';
-import { classifyBitmap, loadStoredRun, type Classifier, type Guess } from '../src/core/inference.ts';
+import { classifyImageFile, loadImagenet, type ImageClassifyResult, type ImageModelChoice } from '../src/core/inference/image-classify.ts';
+import { classifyBitmap, loadStoredRun, type Classifier, type Guess } from '../src/core/inference/inference.ts';
 import { messageOf } from '../src/core/errors.ts';
-import { checkModelFiles, importedRun, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/model-import.ts';
-import type { Strokes } from '../src/core/ndjson.ts';
-import { distinctName } from '../src/core/names.ts';
-import { newId } from '../src/core/random.ts';
-import { strokesToBitmap } from '../src/core/render.ts';
-import type { BackendChoice } from '../src/core/run-protocol.ts';
-import { RunStore } from '../src/core/runs.ts';
+import { checkModelFiles, importedRun, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/exchange/model-import.ts';
+import type { Strokes } from '../src/core/data/ndjson.ts';
+import { distinctName } from '../src/core/training/names.ts';
+import { newId } from '../src/core/training/random.ts';
+import { strokesToBitmap } from '../src/core/data/render.ts';
+import type { BackendChoice } from '../src/core/training/run-protocol.ts';
+import { RunStore } from '../src/core/training/runs.ts';
 
 let runs: Promise<RunStore> | null = null;
 /** The model in use: a run ('run:<id>') or an imported model ('model:<id>'). */

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import plainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import simdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import { registerWasmTrainingKernels } from '../src/core/wasm-training.ts';
+import { registerWasmTrainingKernels } from '../src/core/training/wasm-training.ts';
 
 tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 // setWasmPaths wants an entry for each of the three binaries; the threaded one is never fetched (the flag above), so

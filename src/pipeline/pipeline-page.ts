@@ -4,9 +4,9 @@
 import * as Comlink from 'comlink';
 import type { DataWorkerApi } from '../../workers/data.worker.ts';
 import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
-import type { ImportFile, ImportProgress, IngestProgress } from '../core/ingest-protocol.ts';
-import type { RunRecord, TrainProgress } from '../core/run-protocol.ts';
-import { parseConfig, type TrainConfig } from '../core/train-config.ts';
+import type { ImportFile, ImportProgress, IngestProgress } from '../core/ingest/ingest-protocol.ts';
+import type { RunRecord, TrainProgress } from '../core/training/run-protocol.ts';
+import { parseConfig, type TrainConfig } from '../core/training/train-config.ts';
 import type { PipelineApi } from './pipeline-protocol.ts';
 
 const data = Comlink.wrap<DataWorkerApi>(new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module' }));

@@ -1,6 +1,6 @@
 // What the headless pipeline (datasets/pipeline.ts, Node) calls on its page (pipeline-page.ts): plain data only.
-import type { RunRecord } from '../core/run-protocol.ts';
-import type { TrainConfig } from '../core/train-config.ts';
+import type { RunRecord } from '../core/training/run-protocol.ts';
+import type { TrainConfig } from '../core/training/train-config.ts';
 
 export interface IngestRequest {
   siteUrl: string;

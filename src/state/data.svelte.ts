@@ -4,14 +4,14 @@ import * as Comlink from 'comlink';
 import { WorkerClient } from './worker-client.ts';
 import { SvelteSet } from 'svelte/reactivity';
 import type { DataWorkerApi } from '../../workers/data.worker.ts';
-import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../core/categories.ts';
+import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../core/data/categories.ts';
 import { toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
 import {
   SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type DrawingPage, type ImportFile, type ImportProgress, type IngestProgress,
   type StoredDatasetSummary,
-} from '../core/ingest-protocol.ts';
-import { validateManifest } from '../core/manifest.ts';
-import type { Strokes } from '../core/ndjson.ts';
+} from '../core/ingest/ingest-protocol.ts';
+import { validateManifest } from '../core/data/manifest.ts';
+import type { Strokes } from '../core/data/ndjson.ts';
 
 /** Where the served dataset's manifest lives, relative to the page (works under a GitHub Pages sub-path). */
 export const SERVED_MANIFEST_PATH = 'assets/data/quickdraw/manifest.json';

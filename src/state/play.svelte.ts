@@ -4,10 +4,10 @@ import * as Comlink from 'comlink';
 import { WorkerClient } from './worker-client.ts';
 import type { InferWorkerApi } from '../../workers/infer.worker.ts';
 import { toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
-import type { Guess } from '../core/inference.ts';
-import type { ImportedModelInfo, ModelFile } from '../core/model-import.ts';
-import type { Strokes } from '../core/ndjson.ts';
-import type { BackendChoice } from '../core/run-protocol.ts';
+import type { Guess } from '../core/inference/inference.ts';
+import type { ImportedModelInfo, ModelFile } from '../core/exchange/model-import.ts';
+import type { Strokes } from '../core/data/ndjson.ts';
+import type { BackendChoice } from '../core/training/run-protocol.ts';
 import { UploadState } from './upload.svelte.ts';
 
 /** While a stroke is being drawn, guesses are refreshed at most this often. */

@@ -4,13 +4,13 @@ import * as Comlink from 'comlink';
 import { WorkerClient } from './worker-client.ts';
 import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
 import { messageOf, problem, toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
-import type { ExportedFiles } from '../core/export.ts';
-import type { DownloadFile, ExportOptions, ExportReport } from '../core/export-report.ts';
-import { positionLabel, type BackendChoice, type EpochMetrics, type EvaluateProgress, type RunRecord, type TrainProgress } from '../core/run-protocol.ts';
-import { plainMessage, storageProblem } from '../core/config-problems.ts';
-import type { StoredDatasetSummary } from '../core/ingest-protocol.ts';
-import { distinctName } from '../core/names.ts';
-import { ConfigError, PRESETS, parseConfig, type TrainConfig } from '../core/train-config.ts';
+import type { ExportedFiles } from '../core/exchange/export.ts';
+import type { DownloadFile, ExportOptions, ExportReport } from '../core/exchange/export-report.ts';
+import { positionLabel, type BackendChoice, type EpochMetrics, type EvaluateProgress, type RunRecord, type TrainProgress } from '../core/training/run-protocol.ts';
+import { plainMessage, storageProblem } from '../core/training/config-problems.ts';
+import type { StoredDatasetSummary } from '../core/ingest/ingest-protocol.ts';
+import { distinctName } from '../core/training/names.ts';
+import { ConfigError, PRESETS, parseConfig, type TrainConfig } from '../core/training/train-config.ts';
 
 export const DEFAULT_PRESET = 'last blocks';
 

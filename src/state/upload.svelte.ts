@@ -4,8 +4,8 @@
 import * as Comlink from 'comlink';
 import type { InferWorkerApi } from '../../workers/infer.worker.ts';
 import { toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
-import type { ImageModelChoice } from '../core/image-classify.ts';
-import type { Guess } from '../core/inference.ts';
+import type { ImageModelChoice } from '../core/inference/image-classify.ts';
+import type { Guess } from '../core/inference/inference.ts';
 
 export class UploadState {
   using = $state<ImageModelChoice>('imagenet');

@@ -1,6 +1,6 @@
 // Paints a stored 28×28 drawing (white ink on black, as Quick, Draw! stores it) onto a canvas as dark ink on
 // white, the way people draw. Main thread; used as a Svelte attachment.
-import { BITMAP_BYTES, BITMAP_SIDE_PX } from '../core/render.ts';
+import { BITMAP_BYTES, BITMAP_SIDE_PX } from '../core/data/render.ts';
 
 /** The side of the canvas a stored drawing is painted on (one canvas pixel a bitmap pixel; CSS scales it). */
 export const BITMAP_CANVAS_PX = BITMAP_SIDE_PX;

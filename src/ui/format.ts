@@ -1,6 +1,6 @@
 // Formatting helpers for the page: sizes, rates and durations as people read them. Pure.
-import type { ExportReport } from '../core/export-report.ts';
-import type { RunRecord } from '../core/run-protocol.ts';
+import type { ExportReport } from '../core/exchange/export-report.ts';
+import type { RunRecord } from '../core/training/run-protocol.ts';
 
 /** Where a run trained: "wasm · engine · 2 threads", or "imported · PyTorch 1.13, 2 processes on …" for a run
  * imported from a cluster. */

@@ -7,10 +7,10 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { GpuContext } from '../../src/core/engine/gpu.ts';
 import { packWeights, planMobileNetV1 } from '../../src/core/engine/plan.ts';
 import { EngineTrainer } from '../../src/core/engine/step.ts';
-import { FINE_TUNE_BN_MOMENTUM, loadBackbone } from '../../src/core/mobilenet.ts';
-import { Random } from '../../src/core/random.ts';
-import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/train-config.ts';
-import { Trainer } from '../../src/core/training.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone } from '../../src/core/training/mobilenet.ts';
+import { Random } from '../../src/core/training/random.ts';
+import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/training/train-config.ts';
+import { Trainer } from '../../src/core/training/training.ts';
 
 export interface DispatchRequest {
   modelUrl: string;

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Page } from 'playwright';
 import { serve } from '../../datasets/serve.ts';
-import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
+import { parseConfig, PRESETS } from '../../src/core/training/train-config.ts';
 import { chromiumLaunchOptions } from '../chromium.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');

@@ -2,7 +2,7 @@
 // the raw-write baseline in alternating rounds, and watches the main thread for long tasks meanwhile.
 // Exposes `runIngestBench` on window for Playwright to call; the Node side prints the results.
 import * as Comlink from 'comlink';
-import type { IngestProgress } from '../../src/core/ingest-protocol.ts';
+import type { IngestProgress } from '../../src/core/ingest/ingest-protocol.ts';
 import type { DataWorkerApi } from '../../workers/data.worker.ts';
 import type { RawWriteApi } from './raw-write.worker.ts';
 

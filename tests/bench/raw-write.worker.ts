@@ -4,10 +4,10 @@
 // and what the network alone costs. Module Web Worker.
 import * as Comlink from 'comlink';
 import { deleteDB, openDB } from 'idb';
-import { ingest } from '../../src/core/ingest.ts';
-import { shardsFor, validateManifest } from '../../src/core/manifest.ts';
-import { streamInto, verify } from '../../src/core/shard-fetch.ts';
-import { DrawingStore } from '../../src/core/store.ts';
+import { ingest } from '../../src/core/ingest/ingest.ts';
+import { shardsFor, validateManifest } from '../../src/core/data/manifest.ts';
+import { streamInto, verify } from '../../src/core/ingest/shard-fetch.ts';
+import { DrawingStore } from '../../src/core/data/store.ts';
 
 interface Loaded {
   key: string;

@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runPipeline, type PipelineMetrics } from '../../datasets/pipeline.ts';
-import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/train-config.ts';
-import { DEFAULT_CATEGORIES } from '../../src/core/categories.ts';
+import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/training/train-config.ts';
+import { DEFAULT_CATEGORIES } from '../../src/core/data/categories.ts';
 import { countDispatches, describeCounts } from './dispatches.ts';
 import { cpuBenchmark, type CpuBenchResult } from './wasm-engine.ts';
 

@@ -4,7 +4,7 @@
 import * as Comlink from 'comlink';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { commands } from 'vitest/browser';
-import type { IngestProgress, ImportProgress } from '../../src/core/ingest-protocol.ts';
+import type { IngestProgress, ImportProgress } from '../../src/core/ingest/ingest-protocol.ts';
 import type { DataWorkerApi } from '../../workers/data.worker.ts';
 import { BASE_URL, drawingsOf, makeDataset } from './helpers.ts';
 

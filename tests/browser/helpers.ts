@@ -1,14 +1,14 @@
 // Fixtures for the browser tests, made by code: shards in the current format with their manifest, a fake server that
 // answers with real Response objects and streamed bodies (and can misbehave on cue), and throwaway databases.
-import type { IngestProgress } from '../../src/core/ingest-protocol.ts';
-import type { DatasetManifest } from '../../src/core/manifest.ts';
-import type { Strokes } from '../../src/core/ndjson.ts';
-import { BITMAP_BYTES } from '../../src/core/render.ts';
-import { sha256Hex } from '../../src/core/sha256.ts';
-import { Random } from '../../src/core/random.ts';
-import { RunStore } from '../../src/core/runs.ts';
-import { encodeShard, SHARD_FORMAT_VERSION } from '../../src/core/shard.ts';
-import { DrawingStore } from '../../src/core/store.ts';
+import type { IngestProgress } from '../../src/core/ingest/ingest-protocol.ts';
+import type { DatasetManifest } from '../../src/core/data/manifest.ts';
+import type { Strokes } from '../../src/core/data/ndjson.ts';
+import { BITMAP_BYTES } from '../../src/core/data/render.ts';
+import { sha256Hex } from '../../src/core/data/sha256.ts';
+import { Random } from '../../src/core/training/random.ts';
+import { RunStore } from '../../src/core/training/runs.ts';
+import { encodeShard, SHARD_FORMAT_VERSION } from '../../src/core/data/shard.ts';
+import { DrawingStore } from '../../src/core/data/store.ts';
 
 export const BASE_URL = 'https://data.example/quickdraw/';
 export const MANIFEST_URL = `${BASE_URL}manifest.json`;

@@ -4,10 +4,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, test } from 'vitest';
 import { DataError } from '../../src/core/errors.ts';
-import { classifyImageFile } from '../../src/core/image-classify.ts';
-import { decodeImage } from '../../src/core/image-input.ts';
-import { imageToBitmap } from '../../src/core/import.ts';
-import { classifyBitmap, type Classifier } from '../../src/core/inference.ts';
+import { classifyImageFile } from '../../src/core/inference/image-classify.ts';
+import { decodeImage } from '../../src/core/inference/image-input.ts';
+import { imageToBitmap } from '../../src/core/ingest/import.ts';
+import { classifyBitmap, type Classifier } from '../../src/core/inference/inference.ts';
 
 /** A PNG `width`×`height`: red left third, green middle, blue right third. */
 async function stripes(width: number, height: number): Promise<ArrayBuffer> {

@@ -1,11 +1,11 @@
 // Local import in real Chromium: Google's .npy and .ndjson files, a folder of PNGs drawn with OffscreenCanvas
 // and decoded the way the data worker does, and files that cannot be imported being skipped with a reason.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { ImportFile, ImportProgress } from '../../src/core/ingest-protocol.ts';
-import { imageToBitmap, importFiles, type DecodedImage } from '../../src/core/import.ts';
-import type { Strokes } from '../../src/core/ndjson.ts';
-import { BITMAP_BYTES, strokesToBitmap } from '../../src/core/render.ts';
-import type { DrawingStore } from '../../src/core/store.ts';
+import type { ImportFile, ImportProgress } from '../../src/core/ingest/ingest-protocol.ts';
+import { imageToBitmap, importFiles, type DecodedImage } from '../../src/core/ingest/import.ts';
+import type { Strokes } from '../../src/core/data/ndjson.ts';
+import { BITMAP_BYTES, strokesToBitmap } from '../../src/core/data/render.ts';
+import type { DrawingStore } from '../../src/core/data/store.ts';
 import { drawingsOf, freshStore } from './helpers.ts';
 
 let store: DrawingStore;

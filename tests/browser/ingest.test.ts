@@ -3,12 +3,12 @@
 // and leaves the shards stored before it exactly as they were.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { openDB } from 'idb';
-import { ingest, MAX_WAITING_SHARDS, type IngestDeps, type IngestOptions } from '../../src/core/ingest.ts';
-import { BITMAP_BYTES } from '../../src/core/render.ts';
-import { sha256Hex } from '../../src/core/sha256.ts';
-import { encodeShard, SHARD_HEADER_BYTES } from '../../src/core/shard.ts';
-import type { DoodleLabSchema, DrawingStore } from '../../src/core/store.ts';
-import { decodeZeroRuns } from '../../src/core/zero-runs.ts';
+import { ingest, MAX_WAITING_SHARDS, type IngestDeps, type IngestOptions } from '../../src/core/ingest/ingest.ts';
+import { BITMAP_BYTES } from '../../src/core/data/render.ts';
+import { sha256Hex } from '../../src/core/data/sha256.ts';
+import { encodeShard, SHARD_HEADER_BYTES } from '../../src/core/data/shard.ts';
+import type { DoodleLabSchema, DrawingStore } from '../../src/core/data/store.ts';
+import { decodeZeroRuns } from '../../src/core/data/zero-runs.ts';
 import {
   MANIFEST_URL, drawingsOf, fakeServer, fileOf, freshStore, makeDataset, noSleep, recorder, streamOf, type Dataset, type FakeServer,
 } from './helpers.ts';

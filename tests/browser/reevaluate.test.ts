@@ -3,12 +3,12 @@
 // behind, and an error saying what to do when the drawings are gone.
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, expect, test } from 'vitest';
-import { mistakeCount } from '../../src/core/mistakes.ts';
-import { reevaluateRun } from '../../src/core/reevaluate.ts';
-import { executeRun, newRun } from '../../src/core/run-session.ts';
-import type { RunStore } from '../../src/core/runs.ts';
-import type { DrawingStore } from '../../src/core/store.ts';
-import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
+import { mistakeCount } from '../../src/core/inference/mistakes.ts';
+import { reevaluateRun } from '../../src/core/inference/reevaluate.ts';
+import { executeRun, newRun } from '../../src/core/training/run-session.ts';
+import type { RunStore } from '../../src/core/training/runs.ts';
+import type { DrawingStore } from '../../src/core/data/store.ts';
+import { parseConfig, PRESETS } from '../../src/core/training/train-config.ts';
 import { BAR_CATEGORIES, barStores } from './helpers.ts';
 
 const CATEGORIES = BAR_CATEGORIES;

@@ -3,11 +3,11 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { afterEach, expect, test } from 'vitest';
-import type { TrainProgress } from '../../src/core/run-protocol.ts';
-import { executeRun, newRun } from '../../src/core/run-session.ts';
-import type { RunStore } from '../../src/core/runs.ts';
-import type { DrawingStore } from '../../src/core/store.ts';
-import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
+import type { TrainProgress } from '../../src/core/training/run-protocol.ts';
+import { executeRun, newRun } from '../../src/core/training/run-session.ts';
+import type { RunStore } from '../../src/core/training/runs.ts';
+import type { DrawingStore } from '../../src/core/data/store.ts';
+import { parseConfig, PRESETS } from '../../src/core/training/train-config.ts';
 import { BAR_CATEGORIES, barStores } from './helpers.ts';
 
 const CATEGORIES = BAR_CATEGORIES;

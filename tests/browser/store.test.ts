@@ -1,9 +1,9 @@
 // The IndexedDB repository in real Chromium: what goes in comes out byte for byte, counts are exact, and
 // deleting one dataset leaves the others alone. A real quota failure keeps earlier shards.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { Strokes } from '../../src/core/ndjson.ts';
-import type { DrawingStore } from '../../src/core/store.ts';
-import { BITMAP_BYTES } from '../../src/core/render.ts';
+import type { Strokes } from '../../src/core/data/ndjson.ts';
+import type { DrawingStore } from '../../src/core/data/store.ts';
+import { BITMAP_BYTES } from '../../src/core/data/render.ts';
 import { drawingsOf, freshStore } from './helpers.ts';
 
 const QUICKDRAW = { datasetId: 'quickdraw', label: 'Quick, Draw!', source: 'https://data.example/manifest.json', manifestSha256: 'ab'.repeat(32) };

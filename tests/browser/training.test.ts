@@ -4,10 +4,10 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '../../workers/wasm-backend.ts';
 import { describe, expect, it } from 'vitest';
-import { chooseBackend } from '../../src/core/backend.ts';
-import { loadBackbone } from '../../src/core/mobilenet.ts';
-import { parseConfig, PRESETS } from '../../src/core/train-config.ts';
-import { Trainer, type TrainingData } from '../../src/core/training.ts';
+import { chooseBackend } from '../../src/core/training/backend.ts';
+import { loadBackbone } from '../../src/core/training/mobilenet.ts';
+import { parseConfig, PRESETS } from '../../src/core/training/train-config.ts';
+import { Trainer, type TrainingData } from '../../src/core/training/training.ts';
 import { bars } from './helpers.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';

@@ -8,10 +8,10 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runPipeline, type PipelineMetrics } from '../../datasets/pipeline.ts';
-import { topK } from '../../src/core/metrics.ts';
-import { preprocess } from '../../src/core/mobilenet.ts';
-import { decodeNpy } from '../../src/core/npy.ts';
-import { PRESETS } from '../../src/core/train-config.ts';
+import { topK } from '../../src/core/inference/metrics.ts';
+import { preprocess } from '../../src/core/training/mobilenet.ts';
+import { decodeNpy } from '../../src/core/data/npy.ts';
+import { PRESETS } from '../../src/core/training/train-config.ts';
 import { makeNpy } from '../unit/fixtures.ts';
 import { folderHandler } from '../unit/model-fixtures.ts';
 

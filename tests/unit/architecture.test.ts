@@ -78,7 +78,7 @@ describe('the direction of imports', () => {
     expect(imports).toContainEqual({ specifier: '../../state/train.svelte.ts', target: 'src/state/train.svelte.ts', typeOnly: true });
     expect(imports.some((i) => i.target === 'src/ui/ErrorBanner.svelte' && !i.typeOnly)).toBe(true);
     expect(importsOf('workers/data.worker.ts')).toContainEqual({ specifier: './thread-errors.ts', target: 'workers/thread-errors.ts', typeOnly: false });
-    expect(runtimePackages('src/core/inference.ts').has('@tensorflow/tfjs')).toBe(true);
+    expect(runtimePackages('src/core/inference/inference.ts').has('@tensorflow/tfjs')).toBe(true);
     expect(filesUnder('src/core').length).toBeGreaterThan(30);
   });
 

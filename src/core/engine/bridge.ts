@@ -5,14 +5,14 @@
 // WebAssembly (wasm/trainer.ts) where tfjs runs on its WASM or CPU backend and the caller has the engine's module.
 // Runs in the trainer worker.
 import * as tf from '@tensorflow/tfjs';
-import type { AugmentDraw } from '../augment.ts';
-import type { StoredTensor } from '../run-protocol.ts';
+import type { AugmentDraw } from '../training/augment.ts';
+import type { StoredTensor } from '../training/run-protocol.ts';
 import { GpuContext } from './gpu.ts';
 import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } from './plan.ts';
 import { EngineTrainer, type EngineStepOptions, type StepMetrics } from './step.ts';
 import type { CpuEngine } from './wasm/threads.ts';
 import { WasmEngineTrainer } from './wasm/trainer.ts';
-import { BITMAP_SIDE_PX } from '../render.ts';
+import { BITMAP_SIDE_PX } from '../data/render.ts';
 
 export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
 

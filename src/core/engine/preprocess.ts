@@ -3,7 +3,7 @@
 // mobilenet.ts `preprocess` does with tfjs, in one dispatch, so a training step uploads 784 bytes a drawing instead
 // of reading a float tensor back from tfjs. Augmentation too: augment.ts's warp and thickening, on transforms drawn
 // on the CPU from the run's random stream (8 floats a drawing go up). Any thread with WebGPU.
-import type { AugmentDraw } from '../augment.ts';
+import type { AugmentDraw } from '../training/augment.ts';
 import { flatIndexWgsl, grid, type Binding, type GpuContext } from './gpu.ts';
 
 const WG = 64;

@@ -14,9 +14,9 @@ import {
 } from './matmul.ts';
 import { BN_EPSILON, normBackward, normForwardInference, normForwardTraining, normSavedLength, normScratchLength } from './norm.ts';
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from './plan.ts';
-import type { AugmentDraw } from '../augment.ts';
+import type { AugmentDraw } from '../training/augment.ts';
 import { augmentBitmapsOnDevice, bitmapWords, DRAW_FLOATS, packBitmaps, packDraws, preprocessBitmaps } from './preprocess.ts';
-import { BITMAP_SIDE_PX } from '../render.ts';
+import { BITMAP_SIDE_PX } from '../data/render.ts';
 
 export interface EngineStepOptions {
   /** Drawings per step; every buffer is sized for it once. */

@@ -1,6 +1,6 @@
 // Gathers files from a drop (walking dropped folders) or a file input and reads their bytes for the data
 // worker. Main thread; reading is I/O only, all decoding happens in the worker.
-import type { ImportFile } from '../../core/ingest-protocol.ts';
+import type { ImportFile } from '../../core/ingest/ingest-protocol.ts';
 
 export interface PickedFile {
   /** "cat/001.png" for files inside a dropped folder, else the file name. */

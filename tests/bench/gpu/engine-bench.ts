@@ -19,14 +19,14 @@ Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create([])
 
 const tf = await import('@tensorflow/tfjs');
 await import('@tensorflow/tfjs-backend-webgpu');
-const { Trainer } = await import('../../../src/core/training.ts');
-const { loadBackbone } = await import('../../../src/core/mobilenet.ts');
-const { parseConfig, PRESETS } = await import('../../../src/core/train-config.ts');
-const { Random } = await import('../../../src/core/random.ts');
+const { Trainer } = await import('../../../src/core/training/training.ts');
+const { loadBackbone } = await import('../../../src/core/training/mobilenet.ts');
+const { parseConfig, PRESETS } = await import('../../../src/core/training/train-config.ts');
+const { Random } = await import('../../../src/core/training/random.ts');
 const { GpuContext } = await import('../../../src/core/engine/gpu.ts');
 const { packWeights, planMobileNetV1 } = await import('../../../src/core/engine/plan.ts');
 const { EngineTrainer } = await import('../../../src/core/engine/step.ts');
-const { FINE_TUNE_BN_MOMENTUM } = await import('../../../src/core/mobilenet.ts');
+const { FINE_TUNE_BN_MOMENTUM } = await import('../../../src/core/training/mobilenet.ts');
 
 // Counted on the WebGPU API itself, for both paths.
 const counts = { dispatches: 0 };

@@ -4,12 +4,12 @@
 // software WebGPU is not taken for a real GPU.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hardwareWebGpu } from '../../../src/core/backend.ts';
-import { mirrorBitmaps } from '../../../src/core/augment.ts';
+import { hardwareWebGpu } from '../../../src/core/training/backend.ts';
+import { mirrorBitmaps } from '../../../src/core/training/augment.ts';
 import { engineClassifier } from '../../../src/core/engine/classifier.ts';
-import { classifyBitmap, type Classifier } from '../../../src/core/inference.ts';
-import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/mobilenet.ts';
-import { Random } from '../../../src/core/random.ts';
+import { classifyBitmap, type Classifier } from '../../../src/core/inference/inference.ts';
+import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/training/mobilenet.ts';
+import { Random } from '../../../src/core/training/random.ts';
 import { teachableArtifacts } from '../../teachable-machine.ts';
 import { relativeError, sketches, TOLERANCE } from './compare.ts';
 import { teachableFiles } from './teachable-files.ts';

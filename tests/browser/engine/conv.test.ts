@@ -8,7 +8,7 @@ import {
 } from '../../../src/core/engine/conv.ts';
 import { stemBackwardFilter, stemFilterScratchLength, stemForward, type StemShape } from '../../../src/core/engine/conv-stem.ts';
 import { GpuContext, grid } from '../../../src/core/engine/gpu.ts';
-import { Random } from '../../../src/core/random.ts';
+import { Random } from '../../../src/core/training/random.ts';
 
 let gpu: GpuContext;
 

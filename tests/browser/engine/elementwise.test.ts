@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accumulate, addForward, reluBackward, reluForward } from '../../../src/core/engine/elementwise.ts';
 import type { GpuContext } from '../../../src/core/engine/gpu.ts';
 import { matmulBackwardInput, matmulBackwardWeights, matmulForward } from '../../../src/core/engine/matmul.ts';
-import { Random } from '../../../src/core/random.ts';
+import { Random } from '../../../src/core/training/random.ts';
 import { createGpu, relativeError, TOLERANCE, uniform } from './compare.ts';
 
 let gpu: GpuContext;

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../../src/core/engine/gpu.ts';
 import { adamStep, METRIC, METRICS_LENGTH, poolBackward, poolForward, softmaxCrossEntropy } from '../../../src/core/engine/head.ts';
-import { Random } from '../../../src/core/random.ts';
+import { Random } from '../../../src/core/training/random.ts';
 import { createGpu, relativeError, TOLERANCE, uniform } from './compare.ts';
 
 describe('head', () => {

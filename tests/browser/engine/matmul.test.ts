@@ -8,7 +8,7 @@ import {
   backwardInputShape, backwardWeightsShape, biasGradient, biasGradientScratchLength, matmul, matmulBackwardInput,
   matmulBackwardWeights, matmulForward, matmulScratchLength,
 } from '../../../src/core/engine/matmul.ts';
-import { Random } from '../../../src/core/random.ts';
+import { Random } from '../../../src/core/training/random.ts';
 
 const TOLERANCE = 1e-4;
 

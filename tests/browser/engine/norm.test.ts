@@ -8,7 +8,7 @@ import type { GpuContext } from '../../../src/core/engine/gpu.ts';
 import {
   normBackward, normForwardInference, normForwardTraining, normSavedLength, normScratchLength, type NormActivation, type NormShape,
 } from '../../../src/core/engine/norm.ts';
-import { Random } from '../../../src/core/random.ts';
+import { Random } from '../../../src/core/training/random.ts';
 import { createGpu, relativeError, TOLERANCE, uniform } from './compare.ts';
 
 /** NHWC shapes from MobileNet v1 α=0.25 at 32–48 px, batch 2–8, and awkward ones. */

@@ -5,10 +5,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../../src/core/engine/gpu.ts';
-import { augmentBitmaps, drawAugmentation } from '../../../src/core/augment.ts';
+import { augmentBitmaps, drawAugmentation } from '../../../src/core/training/augment.ts';
 import { augmentBitmapsOnDevice, bitmapWords, DRAW_FLOATS, packBitmaps, packDraws, preprocessBitmaps } from '../../../src/core/engine/preprocess.ts';
-import { preprocess } from '../../../src/core/mobilenet.ts';
-import { Random } from '../../../src/core/random.ts';
+import { preprocess } from '../../../src/core/training/mobilenet.ts';
+import { Random } from '../../../src/core/training/random.ts';
 import { createGpu, relativeError } from './compare.ts';
 
 let gpu: GpuContext;

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../../src/core/engine/gpu.ts';
 import { packWeights, planMobileNetV1, unpackWeights } from '../../../src/core/engine/plan.ts';
 import { EngineTrainer } from '../../../src/core/engine/step.ts';
-import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/mobilenet.ts';
-import { Random } from '../../../src/core/random.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/training/mobilenet.ts';
+import { Random } from '../../../src/core/training/random.ts';
 import { tfjsGradients } from '../../engine-reference.ts';
 import { createGpu, expectNoAllocationsAfterFirst, relativeError, sketches, TOLERANCE } from './compare.ts';
 

@@ -7,10 +7,10 @@ import '@tensorflow/tfjs-backend-webgpu';
 import '../../../workers/wasm-backend.ts';
 import { cpuEngine } from '../../../workers/engine-module.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { chooseBackend } from '../../../src/core/backend.ts';
-import { loadBackbone, preprocess } from '../../../src/core/mobilenet.ts';
-import { parseConfig, PRESETS } from '../../../src/core/train-config.ts';
-import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training.ts';
+import { chooseBackend } from '../../../src/core/training/backend.ts';
+import { loadBackbone, preprocess } from '../../../src/core/training/mobilenet.ts';
+import { parseConfig, PRESETS } from '../../../src/core/training/train-config.ts';
+import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training/training.ts';
 import { relativeError } from './compare.ts';
 import { bars } from '../helpers.ts';
 

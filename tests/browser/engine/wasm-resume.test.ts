@@ -8,8 +8,8 @@ import type { GpuContext } from '../../../src/core/engine/gpu.ts';
 import { packWeights, planMobileNetV1 } from '../../../src/core/engine/plan.ts';
 import { EngineTrainer } from '../../../src/core/engine/step.ts';
 import { WasmEngineTrainer } from '../../../src/core/engine/wasm/trainer.ts';
-import { FINE_TUNE_BN_MOMENTUM, loadBackbone, splitBackbone } from '../../../src/core/mobilenet.ts';
-import { Random } from '../../../src/core/random.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone, splitBackbone } from '../../../src/core/training/mobilenet.ts';
+import { Random } from '../../../src/core/training/random.ts';
 import { createGpu, relativeError } from './compare.ts';
 
 const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';

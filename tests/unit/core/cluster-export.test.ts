@@ -4,14 +4,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { clusterBundle } from '../../../src/core/cluster-export.ts';
-import { exportModel } from '../../../src/core/export.ts';
-import { loadBackbone } from '../../../src/core/mobilenet.ts';
-import { checkModelFiles } from '../../../src/core/model-import.ts';
-import { newRun } from '../../../src/core/run-session.ts';
-import type { DatasetRecord } from '../../../src/core/store.ts';
-import { parseConfig, PRESETS } from '../../../src/core/train-config.ts';
-import { Trainer } from '../../../src/core/training.ts';
+import { clusterBundle } from '../../../src/core/exchange/cluster-export.ts';
+import { exportModel } from '../../../src/core/exchange/export.ts';
+import { loadBackbone } from '../../../src/core/training/mobilenet.ts';
+import { checkModelFiles } from '../../../src/core/exchange/model-import.ts';
+import { newRun } from '../../../src/core/training/run-session.ts';
+import type { DatasetRecord } from '../../../src/core/data/store.ts';
+import { parseConfig, PRESETS } from '../../../src/core/training/train-config.ts';
+import { Trainer } from '../../../src/core/training/training.ts';
 import { folderHandler } from '../model-fixtures.ts';
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { storageProblem } from '../../../src/core/config-problems.ts';
-import type { StoredDatasetSummary } from '../../../src/core/ingest-protocol.ts';
-import { ConfigError, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
+import { storageProblem } from '../../../src/core/training/config-problems.ts';
+import type { StoredDatasetSummary } from '../../../src/core/ingest/ingest-protocol.ts';
+import { ConfigError, parseConfig, PRESETS } from '../../../src/core/training/train-config.ts';
 
 function plainOf(input: unknown): string {
   try {

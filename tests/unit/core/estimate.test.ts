@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BACKBONES } from '../../../src/core/backbones.ts';
-import { estimateTrainSeconds } from '../../../src/core/estimate.ts';
-import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/train-config.ts';
+import { BACKBONES } from '../../../src/core/training/backbones.ts';
+import { estimateTrainSeconds } from '../../../src/core/training/estimate.ts';
+import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/training/train-config.ts';
 
 const whole = (overrides: Partial<TrainConfig> = {}): TrainConfig => parseConfig({ ...PRESETS['whole network'], ...overrides });
 const per = (n: number, classes = 10) => Array.from({ length: classes }, () => n);

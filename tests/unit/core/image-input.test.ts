@@ -2,9 +2,9 @@
 // takes, and a photo classified by a small image model with no tensor left behind.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { classifyPhoto, readsPhotos } from '../../../src/core/image-classify.ts';
-import { centerSquare, photoBatch, rgbImage } from '../../../src/core/image-input.ts';
-import type { Classifier } from '../../../src/core/inference.ts';
+import { classifyPhoto, readsPhotos } from '../../../src/core/inference/image-classify.ts';
+import { centerSquare, photoBatch, rgbImage } from '../../../src/core/inference/image-input.ts';
+import type { Classifier } from '../../../src/core/inference/inference.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

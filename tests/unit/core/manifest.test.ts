@@ -1,8 +1,8 @@
-// src/core/manifest.ts: a manifest the build writes is accepted as is; each kind of damage is refused with
+// src/core/data/manifest.ts: a manifest the build writes is accepted as is; each kind of damage is refused with
 // a message that names the file and the field, before any shard is downloaded.
 import { describe, expect, it } from 'vitest';
 import { DataError } from '../../../src/core/errors.ts';
-import { shardsFor, validateManifest, type DatasetManifest } from '../../../src/core/manifest.ts';
+import { shardsFor, validateManifest, type DatasetManifest } from '../../../src/core/data/manifest.ts';
 
 const SHA = 'a'.repeat(64);
 

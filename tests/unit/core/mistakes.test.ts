@@ -1,10 +1,10 @@
 // The gallery of misclassified drawings: which test drawings count as mistakes, their order, the cap, the
 // bitmaps kept with them, and filtering by confusion-matrix cell in agreement with the matrix.
 import { describe, expect, it } from 'vitest';
-import { evaluate } from '../../../src/core/metrics.ts';
+import { evaluate } from '../../../src/core/inference/metrics.ts';
 import {
   describeMistake, evaluateWithMistakes, MISTAKES_KEPT, mistakeCount, mistakesIn, pickMistakes,
-} from '../../../src/core/mistakes.ts';
+} from '../../../src/core/inference/mistakes.ts';
 
 const LABELS = ['cat', 'dog', 'sun'];
 

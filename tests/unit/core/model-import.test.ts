@@ -5,12 +5,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exportModel } from '../../../src/core/export.ts';
-import { inferenceModel, loadBackbone } from '../../../src/core/mobilenet.ts';
-import { checkModelFiles, importedRun, loadChecked, ModelImportError, type ModelFile } from '../../../src/core/model-import.ts';
-import { newRun } from '../../../src/core/run-session.ts';
-import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/train-config.ts';
-import { Trainer } from '../../../src/core/training.ts';
+import { exportModel } from '../../../src/core/exchange/export.ts';
+import { inferenceModel, loadBackbone } from '../../../src/core/training/mobilenet.ts';
+import { checkModelFiles, importedRun, loadChecked, ModelImportError, type ModelFile } from '../../../src/core/exchange/model-import.ts';
+import { newRun } from '../../../src/core/training/run-session.ts';
+import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/training/train-config.ts';
+import { Trainer } from '../../../src/core/training/training.ts';
 import { folderHandler } from '../model-fixtures.ts';
 
 const TM_DIR = path.resolve(import.meta.dirname, '..', '..', '..', '..', 'shared', 'models', 'teachable-machine-mobilenet_v2_0.35_224');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distinctName } from '../../../src/core/names.ts';
+import { distinctName } from '../../../src/core/training/names.ts';
 
 describe('distinctName', () => {
   it('keeps a free name as it is', () => {

@@ -1,9 +1,9 @@
-// src/core/ndjson.ts: Google's simplified and raw stroke files parse record by record, also when they
+// src/core/data/ndjson.ts: Google's simplified and raw stroke files parse record by record, also when they
 // arrive in arbitrary chunks; malformed lines are refused with the file and line named.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NdjsonLineSplitter, parseNdjson, parseRecord, strokeFormatOf } from '../../../src/core/ndjson.ts';
+import { NdjsonLineSplitter, parseNdjson, parseRecord, strokeFormatOf } from '../../../src/core/data/ndjson.ts';
 import { errorOf, HAS_SHARED_QUICKDRAW, ndjsonLine, SHARED_QUICKDRAW, simplifiedDrawing } from '../fixtures.ts';
 
 describe('parseRecord', () => {

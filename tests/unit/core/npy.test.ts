@@ -1,9 +1,9 @@
-// src/core/npy.ts: Google's numpy_bitmap files decode to exactly their rows; every malformed file is
+// src/core/data/npy.ts: Google's numpy_bitmap files decode to exactly their rows; every malformed file is
 // refused with a typed error that names it.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeNpy, parseNpyHeader } from '../../../src/core/npy.ts';
+import { decodeNpy, parseNpyHeader } from '../../../src/core/data/npy.ts';
 import { errorOf, fixtureRows, HAS_SHARED_QUICKDRAW, makeNpy, SHARED_QUICKDRAW } from '../fixtures.ts';
 
 describe('parseNpyHeader', () => {

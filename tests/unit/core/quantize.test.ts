@@ -3,8 +3,8 @@
 // 1/2; uint8 exports keep small tensors at float16.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quantizeWeights, specBytes, toFloat16, UINT8_MIN_VALUES } from '../../../src/core/quantize.ts';
-import { Random } from '../../../src/core/random.ts';
+import { quantizeWeights, specBytes, toFloat16, UINT8_MIN_VALUES } from '../../../src/core/exchange/quantize.ts';
+import { Random } from '../../../src/core/training/random.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -1,11 +1,11 @@
-// src/core/render.ts: strokes become the same 28×28 bitmaps Google published in numpy_bitmap — checked on
+// src/core/data/render.ts: strokes become the same 28×28 bitmaps Google published in numpy_bitmap — checked on
 // synthetic strokes (position, thickness, symmetry, normalisation) and against Google's own rows.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeNpy } from '../../../src/core/npy.ts';
-import { parseNdjson, type Strokes } from '../../../src/core/ndjson.ts';
-import { BITMAP_BYTES, normalizeStrokes, rasterizeStrokes, strokesToBitmap } from '../../../src/core/render.ts';
+import { decodeNpy } from '../../../src/core/data/npy.ts';
+import { parseNdjson, type Strokes } from '../../../src/core/data/ndjson.ts';
+import { BITMAP_BYTES, normalizeStrokes, rasterizeStrokes, strokesToBitmap } from '../../../src/core/data/render.ts';
 import { HAS_SHARED_QUICKDRAW, SHARED_QUICKDRAW } from '../fixtures.ts';
 
 const sum = (bitmap: Uint8Array): number => bitmap.reduce((total, v) => total + v, 0);

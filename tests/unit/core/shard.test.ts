@@ -1,9 +1,9 @@
-// src/core/shard.ts: shard format v2 round-trips bitmaps (zero-run coded where smaller, raw otherwise) and
+// src/core/data/shard.ts: shard format v2 round-trips bitmaps (zero-run coded where smaller, raw otherwise) and
 // strokes byte for byte, keeps its documented header layout, still reads v1, and refuses truncated, foreign,
 // wrong-version, damaged and over-long files with typed errors.
 import { describe, expect, it } from 'vitest';
-import { decodeShard, encodeShard, openShard, SHARD_HEADER_BYTES } from '../../../src/core/shard.ts';
-import { decodeZeroRuns } from '../../../src/core/zero-runs.ts';
+import { decodeShard, encodeShard, openShard, SHARD_HEADER_BYTES } from '../../../src/core/data/shard.ts';
+import { decodeZeroRuns } from '../../../src/core/data/zero-runs.ts';
 import { errorOf, fixtureRows, simplifiedDrawing } from '../fixtures.ts';
 
 /** Hardly a zero anywhere: zero-run coding would be larger, so these stay raw. */

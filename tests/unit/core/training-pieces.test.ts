@@ -1,9 +1,9 @@
 // The pure pieces of training: deterministic splits and randomness, augmentation, metrics, config schema.
 import { describe, expect, it } from 'vitest';
-import { augmentBitmaps, averageViews, drawAugmentation, NO_AUGMENTATION, testTimeViews } from '../../../src/core/augment.ts';
-import { evaluate, topK } from '../../../src/core/metrics.ts';
-import { Random, splitOf } from '../../../src/core/random.ts';
-import { ConfigError, learningRateAt, learningRateLabel, parseConfig, PRESETS } from '../../../src/core/train-config.ts';
+import { augmentBitmaps, averageViews, drawAugmentation, NO_AUGMENTATION, testTimeViews } from '../../../src/core/training/augment.ts';
+import { evaluate, topK } from '../../../src/core/inference/metrics.ts';
+import { Random, splitOf } from '../../../src/core/training/random.ts';
+import { ConfigError, learningRateAt, learningRateLabel, parseConfig, PRESETS } from '../../../src/core/training/train-config.ts';
 
 describe('splitOf', () => {
   it('puts a drawing in the same split every time, in about the asked proportions', () => {

@@ -2,11 +2,11 @@
 // building, frozen BatchNormalization, exact resume from a checkpoint, and no tensor leaks.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mirrorBitmaps } from '../../../src/core/augment.ts';
-import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/mobilenet.ts';
-import { Random } from '../../../src/core/random.ts';
-import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/train-config.ts';
-import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training.ts';
+import { mirrorBitmaps } from '../../../src/core/training/augment.ts';
+import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/training/mobilenet.ts';
+import { Random } from '../../../src/core/training/random.ts';
+import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/training/train-config.ts';
+import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training/training.ts';
 import { folderHandler } from '../model-fixtures.ts';
 
 beforeAll(async () => {

@@ -5,8 +5,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBackbone, preprocess, splitBackbone } from '../../../src/core/mobilenet.ts';
-import { geometry, registerWasmTrainingKernels } from '../../../src/core/wasm-training.ts';
+import { loadBackbone, preprocess, splitBackbone } from '../../../src/core/training/mobilenet.ts';
+import { geometry, registerWasmTrainingKernels } from '../../../src/core/training/wasm-training.ts';
 import { REPO_ROOT } from '../fixtures.ts';
 import { folderHandler } from '../model-fixtures.ts';
 

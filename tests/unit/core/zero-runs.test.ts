@@ -1,10 +1,10 @@
-// src/core/zero-runs.ts: the shard bitmap coding round-trips any bytes exactly (long zero runs, long literal
+// src/core/data/zero-runs.ts: the shard bitmap coding round-trips any bytes exactly (long zero runs, long literal
 // runs, real Quick, Draw! rows when ../shared is present) and reports every kind of damaged stream as null.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeNpy } from '../../../src/core/npy.ts';
-import { decodeZeroRuns, encodeZeroRuns, truncateZeroRuns, zeroRunPixelCount } from '../../../src/core/zero-runs.ts';
+import { decodeNpy } from '../../../src/core/data/npy.ts';
+import { decodeZeroRuns, encodeZeroRuns, truncateZeroRuns, zeroRunPixelCount } from '../../../src/core/data/zero-runs.ts';
 
 const roundTrip = (pixels: Uint8Array): Uint8Array | null => decodeZeroRuns(encodeZeroRuns(pixels), pixels.length);
 

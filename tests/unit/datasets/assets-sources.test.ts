@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataError } from '../../../src/core/errors.ts';
-import { decodeNpy } from '../../../src/core/npy.ts';
+import { decodeNpy } from '../../../src/core/data/npy.ts';
 import { cacheModel, cacheNpy, copyModel, encodeNpy, probeOnline, weightFilesOf } from '../../../datasets/assets-sources.ts';
 import { fixtureRows, makeNpy, serveDirectory, withTempDir } from '../fixtures.ts';
 

@@ -3,14 +3,14 @@
 // the two paths unchanged. Every buffer lives in the module's one memory, laid out once. On one thread, or on
 // several through the threads build and a KernelPool (threads.ts, parallel.ts), with the same bits either way;
 // runs in Node and in a worker (the caller supplies the .wasm bytes or module, and how to start threads).
-import { applyAugmentation, type AugmentDraw } from '../../augment.ts';
+import { applyAugmentation, type AugmentDraw } from '../../training/augment.ts';
 import { adamCoefficients, dropoutMask } from '../head.ts';
 import { UnsupportedModelError, type EnginePlan, type PlanStep, type WeightSlot } from '../plan.ts';
 import type { EngineStepOptions, StepMetrics } from '../step.ts';
 import { instantiateKernels, MemoryLayout, type EngineKernels } from './kernels.ts';
 import { ParallelKernels, type Window } from './parallel.ts';
 import { HELPER_STACK_BYTES, KernelPool, THREADS_INITIAL_PAGES, type ThreadedModule } from './threads.ts';
-import { BITMAP_SIDE_PX } from '../../render.ts';
+import { BITMAP_SIDE_PX } from '../../data/render.ts';
 
 interface Layer {
   step: PlanStep;

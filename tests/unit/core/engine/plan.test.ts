@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packWeights, planMobileNetV1, samePadding, SLOT_ALIGN_FLOATS, unpackWeights, UnsupportedModelError } from '../../../../src/core/engine/plan.ts';
-import { loadBackbone, splitBackbone } from '../../../../src/core/mobilenet.ts';
+import { loadBackbone, splitBackbone } from '../../../../src/core/training/mobilenet.ts';
 import { teachableArtifacts, teachableBackboneArtifacts, TM_FOLDER, type TeachableMachineFiles } from '../../../teachable-machine.ts';
 import { folderHandler } from '../../model-fixtures.ts';
 

@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { samePadding } from '../../../../../src/core/engine/plan.ts';
 import { instantiateKernels, MemoryLayout, type EngineKernels } from '../../../../../src/core/engine/wasm/kernels.ts';
-import { preprocess } from '../../../../../src/core/mobilenet.ts';
-import { Random } from '../../../../../src/core/random.ts';
+import { preprocess } from '../../../../../src/core/training/mobilenet.ts';
+import { Random } from '../../../../../src/core/training/random.ts';
 import { engineWasm, relativeError, sketches, TOLERANCE } from './reference.ts';
 
 let k: EngineKernels;

@@ -3,7 +3,7 @@
 // browser tests) sketch-like bitmaps, the relative error and tfjs's reference gradients.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadBackbone, splitBackbone, type SplitModel } from '../../../../../src/core/mobilenet.ts';
+import { loadBackbone, splitBackbone, type SplitModel } from '../../../../../src/core/training/mobilenet.ts';
 import { folderHandler } from '../../../model-fixtures.ts';
 
 export const ENGINE_WASM = path.resolve(import.meta.dirname, '..', '..', '..', '..', '..', 'src', 'core', 'engine', 'wasm', 'generated', 'engine.wasm');

@@ -6,8 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { packWeights, planMobileNetV1, type EnginePlan } from '../../../../../src/core/engine/plan.ts';
 import { ranges } from '../../../../../src/core/engine/wasm/parallel.ts';
 import { WasmEngineTrainer } from '../../../../../src/core/engine/wasm/trainer.ts';
-import { FINE_TUNE_BN_MOMENTUM } from '../../../../../src/core/mobilenet.ts';
-import { Random } from '../../../../../src/core/random.ts';
+import { FINE_TUNE_BN_MOMENTUM } from '../../../../../src/core/training/mobilenet.ts';
+import { Random } from '../../../../../src/core/training/random.ts';
 import { engineWasm, sketches, wholeModel } from './reference.ts';
 import { nodeThreads } from './threads-node.ts';
 

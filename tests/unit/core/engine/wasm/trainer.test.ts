@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packWeights, planMobileNetV1, UnsupportedModelError, unpackWeights } from '../../../../../src/core/engine/plan.ts';
 import { WasmEngineTrainer } from '../../../../../src/core/engine/wasm/trainer.ts';
-import { FINE_TUNE_BN_MOMENTUM, preprocess } from '../../../../../src/core/mobilenet.ts';
-import { Random } from '../../../../../src/core/random.ts';
+import { FINE_TUNE_BN_MOMENTUM, preprocess } from '../../../../../src/core/training/mobilenet.ts';
+import { Random } from '../../../../../src/core/training/random.ts';
 import { engineWasm, relativeError, sketches, tfjsGradients, TOLERANCE, wholeModel } from './reference.ts';
 
 const SIZE = 48, BATCH = 6, CLASSES = 3, LEARNING_RATE = 0.001;

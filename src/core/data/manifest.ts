@@ -1,6 +1,6 @@
 // The dataset manifest (`manifest.json` beside the shards): what a dataset holds and how to verify it.
 // Written by `npm run dataset`, validated by the ingest worker before any download. Pure.
-import { DataError } from './errors.ts';
+import { DataError } from '../errors.ts';
 import { READABLE_FORMAT_VERSIONS } from './shard.ts';
 import { BITMAP_SIDE_PX } from './render.ts';
 

@@ -3,7 +3,7 @@
 // weight bytes; uint8 (per-tensor affine: value ≈ q · scale + min) quarters the large tensors and keeps the
 // small ones at float16. Pure TS, any thread.
 import type * as tf from '@tensorflow/tfjs';
-import { concatBytes } from './bytes.ts';
+import { concatBytes } from '../data/bytes.ts';
 
 export type WeightPrecision = 'float32' | 'float16' | 'uint8';
 

@@ -1,7 +1,7 @@
 // Parses Quick, Draw! stroke files in Google's ndjson formats (simplified: [xs, ys] strokes in 0–255;
 // raw: [xs, ys, ts] strokes in screen pixels). Pure; runs in workers and Node. Works line by line so a
 // caller can feed it a stream in chunks (see NdjsonLineSplitter).
-import { DataError } from './errors.ts';
+import { DataError } from '../errors.ts';
 
 /** One stroke: [xs, ys] or, in raw files, [xs, ys, ts] (ms). */
 export type Stroke = number[][];

@@ -2,13 +2,13 @@
 // a dropped connection (transient) from a short or overlong file (final), checks SHA-256 and the shard's
 // contents (the strokes decoded, zero-run coded bitmaps checked and kept coded).
 // Used by ingest.ts; pure, runs in the data worker and in browser tests.
-import { DataError } from './errors.ts';
-import type { ShardEntry } from './manifest.ts';
-import { BITMAP_BYTES } from './render.ts';
-import { sha256Hex } from './sha256.ts';
-import { openShard, SHARD_HEADER_BYTES } from './shard.ts';
-import { truncateZeroRuns } from './zero-runs.ts';
-import { sizeOf, type NewShard } from './store.ts';
+import { DataError } from '../errors.ts';
+import type { ShardEntry } from '../data/manifest.ts';
+import { BITMAP_BYTES } from '../data/render.ts';
+import { sha256Hex } from '../data/sha256.ts';
+import { openShard, SHARD_HEADER_BYTES } from '../data/shard.ts';
+import { truncateZeroRuns } from '../data/zero-runs.ts';
+import { sizeOf, type NewShard } from '../data/store.ts';
 
 export interface PlannedShard {
   entry: ShardEntry;

@@ -1,7 +1,7 @@
 // Picks the tfjs backend for training by probing WebGPU → WebGL → WASM → CPU, and says why it picked it: the
 // page shows the reason. Runs in the trainer worker (and in Node tests, where only 'cpu' exists).
 import * as tf from '@tensorflow/tfjs';
-import { messageOf } from './errors.ts';
+import { messageOf } from '../errors.ts';
 import type { BackendChoice, BackendName } from './run-protocol.ts';
 
 export type BackendPreference = 'auto' | BackendName;

@@ -1,12 +1,12 @@
 // Local import into the "imported" dataset: Google's .npy bitmaps and .ndjson strokes (category = file name),
 // and images in one folder per class (category = folder name) turned into 28×28 white-on-black bitmaps.
 // Pure: the image decoder is injected (the data worker passes one built on createImageBitmap). Runs in workers.
-import { DataError, isQuotaError, toErrorInfo } from './errors.ts';
+import { DataError, isQuotaError, toErrorInfo } from '../errors.ts';
 import type { CategorySummary, ImportFile, ImportProgress } from './ingest-protocol.ts';
-import { parseRecord, type QuickDrawRecord, type Strokes } from './ndjson.ts';
-import { decodeNpy } from './npy.ts';
-import { BITMAP_BYTES, BITMAP_SIDE_PX, strokesToBitmap } from './render.ts';
-import type { DatasetInfo } from './store.ts';
+import { parseRecord, type QuickDrawRecord, type Strokes } from '../data/ndjson.ts';
+import { decodeNpy } from '../data/npy.ts';
+import { BITMAP_BYTES, BITMAP_SIDE_PX, strokesToBitmap } from '../data/render.ts';
+import type { DatasetInfo } from '../data/store.ts';
 
 export const IMPORTED_DATASET: DatasetInfo = { datasetId: 'imported', label: 'Imported files', source: 'local' };
 

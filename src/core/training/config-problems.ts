@@ -2,7 +2,7 @@
 // enter a value of at least 1.") instead of as a JSON path, and the check that the chosen classes are stored.
 // Pure TS, any thread: the page checks before asking the worker, and the worker checks again before a run exists.
 import type { ErrorObject } from 'ajv';
-import type { StoredDatasetSummary } from './ingest-protocol.ts';
+import type { StoredDatasetSummary } from '../ingest/ingest-protocol.ts';
 
 export interface ConfigProblem {
   /** The JSON path of the field, '' for the whole config (config files and the pipeline show this). */

@@ -1,9 +1,9 @@
 // Reads a config's drawings from IndexedDB into the deterministic train/validation/test split (by a hash of
 // each drawing's id) and fingerprints what was read, for the run record. Runs in the trainer worker.
-import { sha256Hex } from './sha256.ts';
+import { sha256Hex } from '../data/sha256.ts';
 import { splitOf } from './random.ts';
-import { BITMAP_BYTES, BITMAP_SIDE_PX } from './render.ts';
-import type { DatasetRecord, DrawingStore } from './store.ts';
+import { BITMAP_BYTES, BITMAP_SIDE_PX } from '../data/render.ts';
+import type { DatasetRecord, DrawingStore } from '../data/store.ts';
 import type { TrainConfig } from './train-config.ts';
 import type { LabeledBitmaps, TrainingData } from './training.ts';
 

@@ -3,10 +3,10 @@
 // Runs in the trainer worker (and in Node tests on the cpu backend). Every tensor is tidied or disposed here.
 import * as tf from '@tensorflow/tfjs';
 import { augmentBitmaps, averageViews, drawAugmentation, isAugmenting, mirrorBitmaps } from './augment.ts';
-import { EngineBridge } from './engine/bridge.ts';
-import type { CpuEngine } from './engine/wasm/threads.ts';
-import type { EvaluationResult } from './metrics.ts';
-import { evaluateWithMistakes } from './mistakes.ts';
+import { EngineBridge } from '../engine/bridge.ts';
+import type { CpuEngine } from '../engine/wasm/threads.ts';
+import type { EvaluationResult } from '../inference/metrics.ts';
+import { evaluateWithMistakes } from '../inference/mistakes.ts';
 import { FINE_TUNE_BN_MOMENTUM, preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
 import { epochOrder, Random } from './random.ts';
 import type { CheckpointRecord, EpochMetrics, StoredTensor, TrainProgress } from './run-protocol.ts';

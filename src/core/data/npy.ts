@@ -1,6 +1,6 @@
 // Reads NumPy .npy files as Google publishes Quick, Draw! bitmaps: version 1.0/2.0, dtype uint8, C order,
 // shape (N, 784). Pure; runs in workers and in Node. Can parse the header alone, so callers can stream rows.
-import { DataError } from './errors.ts';
+import { DataError } from '../errors.ts';
 import { BITMAP_BYTES, BITMAP_SIDE_PX } from './render.ts';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"

@@ -1,6 +1,6 @@
 // Plain-data shapes that cross between the page and the data worker (workers/data.worker.ts).
 // Only copyable values and transferred ArrayBuffers travel; progress events are unions tagged by `kind`.
-import type { DataErrorInfo } from './errors.ts';
+import type { DataErrorInfo } from '../errors.ts';
 
 /** The storage id of the served Quick, Draw! dataset (here so the page can name it without the ingest code). */
 export const SERVED_DATASET_ID = 'quickdraw';

@@ -2,13 +2,13 @@
 // record, each committed in one transaction together with its dataset row (which catalogues the shards, so
 // listing and paging never load bitmaps). Runs in the data worker (and in browser tests); pure TS on `idb`.
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
-import { isQuotaError, quotaError, storageError } from './errors.ts';
-import type { CategorySummary, DrawingPage, StoredDatasetSummary } from './ingest-protocol.ts';
+import { isQuotaError, quotaError, storageError } from '../errors.ts';
+import type { CategorySummary, DrawingPage, StoredDatasetSummary } from '../ingest/ingest-protocol.ts';
 import type { Strokes } from './ndjson.ts';
 import { BITMAP_BYTES, BITMAP_SIDE_PX } from './render.ts';
 import { decodeZeroRuns } from './zero-runs.ts';
-import type { StoredModel } from './model-import.ts';
-import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
+import type { StoredModel } from '../exchange/model-import.ts';
+import type { CheckpointRecord, RunRecord } from '../training/run-protocol.ts';
 
 export const DB_NAME = 'doodle-lab';
 export const DB_VERSION = 3;

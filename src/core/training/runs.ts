@@ -1,9 +1,9 @@
 // The IndexedDB repository of training runs, their checkpoints (the latest one per run, which after the
 // last epoch holds the final weights) and imported models. Runs in the trainer worker and in browser tests; pure TS on `idb`.
-import { isQuotaError, quotaError } from './errors.ts';
-import type { StoredModel } from './model-import.ts';
+import { isQuotaError, quotaError } from '../errors.ts';
+import type { StoredModel } from '../exchange/model-import.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
-import { openDatabase, type Db } from './store.ts';
+import { openDatabase, type Db } from '../data/store.ts';
 
 export class RunStore {
   private constructor(private readonly db: Db) {}

@@ -3,13 +3,13 @@
 // exactly as an importer would. Runs in the trainer worker; every model it builds is disposed here.
 import * as tf from '@tensorflow/tfjs';
 import { exportModel, zipExport, type ExportedFiles } from './export.ts';
-import { messageOf } from './errors.ts';
-import { evaluate } from './metrics.ts';
-import type { TestTimeAugmentation } from './augment.ts';
-import { predictProbabilities } from './mobilenet.ts';
+import { messageOf } from '../errors.ts';
+import { evaluate } from '../inference/metrics.ts';
+import type { TestTimeAugmentation } from '../training/augment.ts';
+import { predictProbabilities } from '../training/mobilenet.ts';
 import type { WeightPrecision } from './quantize.ts';
-import type { RunRecord } from './run-protocol.ts';
-import type { LabeledBitmaps, Trainer } from './training.ts';
+import type { RunRecord } from '../training/run-protocol.ts';
+import type { LabeledBitmaps, Trainer } from '../training/training.ts';
 
 export interface ExportOptions {
   precision: WeightPrecision;

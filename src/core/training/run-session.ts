@@ -4,13 +4,13 @@
 // Runs in the trainer worker.
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend } from './backend.ts';
-import type { CpuEngine } from './engine/wasm/threads.ts';
-import { messageOf } from './errors.ts';
+import type { CpuEngine } from '../engine/wasm/threads.ts';
+import { messageOf } from '../errors.ts';
 import { loadBackbone } from './mobilenet.ts';
 import { newId } from './random.ts';
 import type { BackendName, RunRecord, TrainProgress } from './run-protocol.ts';
 import type { RunStore } from './runs.ts';
-import type { DrawingStore } from './store.ts';
+import type { DrawingStore } from '../data/store.ts';
 import type { TrainConfig } from './train-config.ts';
 import { loadTrainingData } from './training-data.ts';
 import { Trainer, type Checkpoint } from './training.ts';

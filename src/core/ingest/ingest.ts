@@ -2,12 +2,12 @@
 // never duplicates) → per shard: stream into a preallocated buffer → SHA-256 → check (coded bitmaps stay
 // coded) → one transaction. Downloads run ahead of the writes, a bounded number at a time.
 // Pure logic with injected fetch, store, clock and sleep; runs in the data worker and in browser tests.
-import { DataError, isQuotaError, quotaError, toErrorInfo } from './errors.ts';
+import { DataError, isQuotaError, quotaError, toErrorInfo } from '../errors.ts';
 import { SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type IngestProgress } from './ingest-protocol.ts';
-import { shardsFor, validateManifest, type ShardEntry } from './manifest.ts';
-import { sha256Hex } from './sha256.ts';
+import { shardsFor, validateManifest, type ShardEntry } from '../data/manifest.ts';
+import { sha256Hex } from '../data/sha256.ts';
 import { httpError, networkError, streamInto, verify, type FetchedShard, type PlannedShard } from './shard-fetch.ts';
-import { shardKey, type DatasetInfo, type NewShard, type StoredShard } from './store.ts';
+import { shardKey, type DatasetInfo, type NewShard, type StoredShard } from '../data/store.ts';
 
 export { SERVED_DATASET_ID };
 

@@ -4,8 +4,8 @@
 // (Drawing models get import.ts's imageToBitmap, as imported training images do.) `decodeImage` needs a
 // browser or worker; the rest is pure and also runs in Node tests.
 import * as tf from '@tensorflow/tfjs';
-import { DataError } from './errors.ts';
-import type { DecodedImage } from './import.ts';
+import { DataError } from '../errors.ts';
+import type { DecodedImage } from '../ingest/import.ts';
 
 /** The largest centred square of a `widthPx`×`heightPx` image: what Teachable Machine feeds its models. */
 export function centerSquare(widthPx: number, heightPx: number): { x: number; y: number; sidePx: number } {

@@ -3,18 +3,18 @@
 // evaluation on the run record; a run imported from a cluster (no checkpoint) is scored with the model it was
 // imported with. Runs in the trainer worker; every tensor is freed before it returns.
 import * as tf from '@tensorflow/tfjs';
-import { chooseBackend } from './backend.ts';
-import { messageOf } from './errors.ts';
+import { chooseBackend } from '../training/backend.ts';
+import { messageOf } from '../errors.ts';
 import type { EvaluationResult } from './metrics.ts';
 import { evaluateWithMistakes } from './mistakes.ts';
-import { loadBackbone, predictProbabilities } from './mobilenet.ts';
-import { loadChecked } from './model-import.ts';
-import type { CheckpointRecord, EvaluateProgress, ImportedRun, RunRecord } from './run-protocol.ts';
-import type { RunStore } from './runs.ts';
-import type { DrawingStore } from './store.ts';
-import type { TrainConfig } from './train-config.ts';
-import { loadTrainingData } from './training-data.ts';
-import { INFERENCE_BATCH, Trainer, type TrainingData } from './training.ts';
+import { loadBackbone, predictProbabilities } from '../training/mobilenet.ts';
+import { loadChecked } from '../exchange/model-import.ts';
+import type { CheckpointRecord, EvaluateProgress, ImportedRun, RunRecord } from '../training/run-protocol.ts';
+import type { RunStore } from '../training/runs.ts';
+import type { DrawingStore } from '../data/store.ts';
+import type { TrainConfig } from '../training/train-config.ts';
+import { loadTrainingData } from '../training/training-data.ts';
+import { INFERENCE_BATCH, Trainer, type TrainingData } from '../training/training.ts';
 
 export interface EvaluateDeps {
   drawings: DrawingStore;

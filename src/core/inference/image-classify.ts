@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as mobilenet from '@tensorflow-models/mobilenet';
 import { decodeImage, photoBatch, rgbImage } from './image-input.ts';
-import { imageToBitmap } from './import.ts';
+import { imageToBitmap } from '../ingest/import.ts';
 import { classifyBitmap, type Classifier, type Guess } from './inference.ts';
 import { topK } from './metrics.ts';
 

@@ -4,11 +4,11 @@
 // ModelImportError that says what to fix. Runs in the inference worker and in Node tests.
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
-import type { TestTimeAugmentation } from './augment.ts';
-import { concatBytes } from './bytes.ts';
-import { messageOf } from './errors.ts';
-import type { EpochMetrics, RunRecord } from './run-protocol.ts';
-import { parseConfig, type TrainConfig } from './train-config.ts';
+import type { TestTimeAugmentation } from '../training/augment.ts';
+import { concatBytes } from '../data/bytes.ts';
+import { messageOf } from '../errors.ts';
+import type { EpochMetrics, RunRecord } from '../training/run-protocol.ts';
+import { parseConfig, type TrainConfig } from '../training/train-config.ts';
 
 export class ModelImportError extends Error {
   override name = 'ModelImportError';

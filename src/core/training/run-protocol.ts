@@ -1,6 +1,6 @@
 // Plain-data shapes that cross between the page, the trainer worker and IndexedDB: training progress events
 // (a union tagged by `kind`), run records and checkpoints. Only copyable values and ArrayBuffers.
-import type { EvaluationResult } from './metrics.ts';
+import type { EvaluationResult } from '../inference/metrics.ts';
 import type { TrainConfig } from './train-config.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -104,5 +104,5 @@ export type TrainProgress =
   | { kind: 'cancelled'; run: RunRecord }
   | { kind: 'error'; message: string };
 
-/** Progress of evaluating a finished run again (src/core/reevaluate.ts). */
+/** Progress of evaluating a finished run again (src/core/inference/reevaluate.ts). */
 export type EvaluateProgress = { kind: 'phase'; phase: 'loading' | 'caching' | 'evaluating'; detail: string };

@@ -2,13 +2,13 @@
 // checkpoint, and classification of a 28×28 bitmap into ranked guesses. Runs in workers; the caller owns the
 // returned LoadedModel and must dispose it.
 import * as tf from '@tensorflow/tfjs';
-import { averageViews, testTimeViews, type TestTimeAugmentation } from './augment.ts';
-import type { EngineClassifier } from './engine/classifier.ts';
+import { averageViews, testTimeViews, type TestTimeAugmentation } from '../training/augment.ts';
+import type { EngineClassifier } from '../engine/classifier.ts';
 import { topK } from './metrics.ts';
-import { BITMAP_SIDE_PX } from './render.ts';
-import { inferenceModel, loadBackbone, preprocess } from './mobilenet.ts';
-import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
-import { Trainer } from './training.ts';
+import { BITMAP_SIDE_PX } from '../data/render.ts';
+import { inferenceModel, loadBackbone, preprocess } from '../training/mobilenet.ts';
+import type { CheckpointRecord, RunRecord } from '../training/run-protocol.ts';
+import { Trainer } from '../training/training.ts';
 
 /** What classification needs of a model, whether trained here or imported. */
 export interface Classifier {

@@ -2,7 +2,7 @@
 // documented in datasets/README.md. A shard holds drawings of one category: a 32-byte header, the 28×28
 // bitmaps back to back (v2: zero-run coded where that is smaller), then optional strokes as UTF-8 JSON.
 // Pure; runs in workers and in Node.
-import { DataError } from './errors.ts';
+import { DataError } from '../errors.ts';
 import type { Strokes } from './ndjson.ts';
 import { decodeZeroRuns, encodeZeroRuns, zeroRunPixelCount } from './zero-runs.ts';
 

@@ -4,10 +4,10 @@
 // zipped into one. Runs in the trainer worker.
 import * as tf from '@tensorflow/tfjs';
 import { zipSync } from 'fflate';
-import { inferenceModel } from './mobilenet.ts';
+import { inferenceModel } from '../training/mobilenet.ts';
 import { quantizeWeights, type WeightPrecision } from './quantize.ts';
-import type { RunRecord } from './run-protocol.ts';
-import type { Trainer } from './training.ts';
+import type { RunRecord } from '../training/run-protocol.ts';
+import type { Trainer } from '../training/training.ts';
 
 export interface ExportedFiles {
   'model.json': string;
