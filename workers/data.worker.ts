@@ -10,7 +10,8 @@ import type {
 } from '../src/core/ingest/ingest-protocol.ts';
 import type { Strokes } from '../src/core/data/ndjson.ts';
 import { strokesToBitmap } from '../src/core/data/render.ts';
-import { DrawingStore, type DatasetInfo } from '../src/core/data/store.ts';
+import type { DatasetInfo } from '../src/core/data/database.ts';
+import { DrawingStore } from '../src/core/data/store.ts';
 
 const MY_DRAWINGS: DatasetInfo = { datasetId: 'my-drawings', label: 'My drawings', source: 'local' };
 /** Larger images are scaled down before the 28×28 area average; detail beyond this cannot survive it anyway. */

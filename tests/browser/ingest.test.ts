@@ -7,7 +7,8 @@ import { ingest, MAX_WAITING_SHARDS, type IngestDeps, type IngestOptions } from 
 import { BITMAP_BYTES } from '../../src/core/data/render.ts';
 import { sha256Hex } from '../../src/core/data/sha256.ts';
 import { encodeShard, SHARD_HEADER_BYTES } from '../../src/core/data/shard.ts';
-import type { DoodleLabSchema, DrawingStore } from '../../src/core/data/store.ts';
+import type { DoodleLabSchema } from '../../src/core/data/database.ts';
+import type { DrawingStore } from '../../src/core/data/store.ts';
 import { decodeZeroRuns } from '../../src/core/data/zero-runs.ts';
 import {
   MANIFEST_URL, drawingsOf, fakeServer, fileOf, freshStore, makeDataset, noSleep, recorder, streamOf, type Dataset, type FakeServer,

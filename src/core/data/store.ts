@@ -1,68 +1,16 @@
 // The IndexedDB repository for stored drawings: downloaded shards, imports and own drawings, one shard a
 // record, each committed in one transaction together with its dataset row (which catalogues the shards, so
 // listing and paging never load bitmaps). Runs in the data worker (and in browser tests); pure TS on `idb`.
-import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
+import type { IDBPTransaction, StoreNames } from 'idb';
 import { isQuotaError, quotaError, storageError } from '../errors.ts';
 import type { CategorySummary, DrawingPage, StoredDatasetSummary } from '../ingest/ingest-protocol.ts';
 import type { Strokes } from './ndjson.ts';
 import { BITMAP_BYTES, BITMAP_SIDE_PX } from './render.ts';
 import { decodeZeroRuns } from './zero-runs.ts';
-import type { StoredModel } from '../exchange/model-import.ts';
-import type { CheckpointRecord, RunRecord } from '../training/run-protocol.ts';
+import {
+  DB_NAME, openDatabase, shardKey, type DatasetInfo, type DatasetRecord, type Db, type DoodleLabSchema, type ShardMeta, type ShardRecord, type ZeroRunBitmaps,
+} from './database.ts';
 
-export const DB_NAME = 'doodle-lab';
-export const DB_VERSION = 3;
-
-/** What the catalog in a dataset row knows about each of its shards. */
-export interface ShardMeta {
-  category: string;
-  index: number;
-  firstIndex: number;
-  drawingCount: number;
-  sha256: string;
-  sizeBytes: number;
-}
-
-export interface ShardRecord extends ShardMeta {
-  datasetId: string;
-  /**
-   * Raw: drawingCount × 784 bytes. Zero-run coded (`bitmapEncoding`): the stream a v2 shard carries, decoded
-   * when read. Either way its own buffer, or one at most 4 kB larger (never a view into a bigger download).
-   */
-  bitmaps: Uint8Array;
-  /** Absent on raw records, which is every record written before downloads kept the coding. */
-  bitmapEncoding?: 'zero-runs';
-  strokes: Strokes[] | null;
-}
-
-/** Bitmaps still zero-run coded, as a downloaded v2 shard carries them (see zero-runs.ts). */
-export interface ZeroRunBitmaps {
-  zeroRuns: Uint8Array;
-  drawingCount: number;
-}
-
-export interface DatasetInfo {
-  datasetId: string;
-  label: string;
-  /** Manifest URL for downloads, 'local' for imports and own drawings. */
-  source: string;
-  manifestSha256?: string;
-}
-
-export interface DatasetRecord extends DatasetInfo {
-  updatedAt: number;
-  shards: ShardMeta[];
-}
-
-export interface DoodleLabSchema extends DBSchema {
-  shards: { key: string; value: ShardRecord; indexes: { byCategory: [string, string] } };
-  datasets: { key: string; value: DatasetRecord };
-  runs: { key: string; value: RunRecord };
-  checkpoints: { key: string; value: CheckpointRecord };
-  models: { key: string; value: StoredModel };
-}
-
-export type Db = IDBPDatabase<DoodleLabSchema>;
 type WriteTx = IDBPTransaction<DoodleLabSchema, StoreNames<DoodleLabSchema>[], 'readwrite'>;
 
 /** A shard to store: raw bitmaps, or coded ones, which are about 2.5× fewer bytes to write and keep. */
@@ -72,47 +20,6 @@ export type NewShard = Omit<ShardMeta, 'drawingCount'> & { bitmaps: Uint8Array |
 export interface StoredShard {
   sha256: string;
   drawingCount: number;
-}
-
-export const shardKey = (datasetId: string, category: string, index: number): string => `${datasetId}/${category}/${index}`;
-
-/**
- * One migration a version: a browser that has version n runs every step above n. Later stores (training
- * runs, checkpoints) go in as version 2, 3… without touching the steps before.
- */
-const MIGRATIONS: ((db: Db) => void)[] = [
-  (db) => {
-    db.createObjectStore('shards').createIndex('byCategory', ['datasetId', 'category']);
-    db.createObjectStore('datasets', { keyPath: 'datasetId' });
-  },
-  (db) => {
-    db.createObjectStore('runs', { keyPath: 'runId' });
-    db.createObjectStore('checkpoints', { keyPath: 'runId' });
-  },
-  (db) => {
-    db.createObjectStore('models', { keyPath: 'modelId' });
-  },
-];
-
-/** Opens (and upgrades) the app's database; `onClosed` runs when another tab needs it closed. */
-export async function openDatabase(name = DB_NAME, onClosed?: () => void): Promise<Db> {
-  let opened: Db | undefined;
-  opened = await openDB<DoodleLabSchema>(name, DB_VERSION, {
-    upgrade(database, oldVersion) {
-      for (let version = oldVersion; version < MIGRATIONS.length; version++) MIGRATIONS[version]?.(database);
-    },
-    blocking() {
-      // Another tab wants a newer schema (or to delete the database): step aside so it is not stuck behind us.
-      opened?.close();
-      onClosed?.();
-    },
-    terminated() {
-      // The browser closed the connection itself (Chromium does when it wipes a database after a disk filled
-      // to the last byte): let the owner open a new one rather than keep failing on this one.
-      onClosed?.();
-    },
-  });
-  return opened;
 }
 
 /**

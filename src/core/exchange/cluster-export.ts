@@ -5,7 +5,7 @@
 import { zipSync } from 'fflate';
 import type { ExportedFiles } from './export.ts';
 import type { RunRecord } from '../training/run-protocol.ts';
-import type { DatasetRecord } from '../data/store.ts';
+import type { DatasetRecord } from '../data/database.ts';
 
 /** Where Google publishes each category's bitmaps; the rows the app stored are the first rows of these files. */
 export const QUICKDRAW_NUMPY_URL = 'https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap';

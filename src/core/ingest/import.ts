@@ -6,7 +6,7 @@ import type { CategorySummary, ImportFile, ImportProgress } from './ingest-proto
 import { parseRecord, type QuickDrawRecord, type Strokes } from '../data/ndjson.ts';
 import { decodeNpy } from '../data/npy.ts';
 import { BITMAP_BYTES, BITMAP_SIDE_PX, strokesToBitmap } from '../data/render.ts';
-import type { DatasetInfo } from '../data/store.ts';
+import type { DatasetInfo } from '../data/database.ts';
 
 export const IMPORTED_DATASET: DatasetInfo = { datasetId: 'imported', label: 'Imported files', source: 'local' };
 

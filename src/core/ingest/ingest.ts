@@ -1,13 +1,15 @@
-// Downloads a served dataset into the store: manifest → plan (skipping shards already stored, so a resume
+// Downloads a served dataset into the store: manifest → plan (plan.ts: skipping shards already stored, so a resume
 // never duplicates) → per shard: stream into a preallocated buffer → SHA-256 → check (coded bitmaps stay
 // coded) → one transaction. Downloads run ahead of the writes, a bounded number at a time.
 // Pure logic with injected fetch, store, clock and sleep; runs in the data worker and in browser tests.
 import { DataError, isQuotaError, quotaError, toErrorInfo } from '../errors.ts';
-import { SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type IngestProgress } from './ingest-protocol.ts';
-import { shardsFor, validateManifest, type ShardEntry } from '../data/manifest.ts';
+import { SERVED_DATASET_ID, type DownloadOptions, type IngestProgress } from './ingest-protocol.ts';
+import { validateManifest, type ShardEntry } from '../data/manifest.ts';
 import { sha256Hex } from '../data/sha256.ts';
 import { httpError, networkError, streamInto, verify, type FetchedShard, type PlannedShard } from './shard-fetch.ts';
-import { shardKey, type DatasetInfo, type NewShard, type StoredShard } from '../data/store.ts';
+import type { DatasetInfo } from '../data/database.ts';
+import type { NewShard, StoredShard } from '../data/store.ts';
+import { planDownload } from './plan.ts';
 
 export { SERVED_DATASET_ID };
 
@@ -110,9 +112,6 @@ export async function ingest(options: IngestOptions, deps: IngestDeps): Promise<
   }
 
   try {
-    if (!Number.isInteger(options.perCategory) || options.perCategory <= 0) {
-      throw new DataError('bad-manifest', `Choose a whole number of drawings per category above 0 (got ${options.perCategory}).`);
-    }
     const manifestBytes = await withRetry(options.manifestUrl, options.manifestUrl, async () => {
       const response = await get(options.manifestUrl);
       try {
@@ -132,38 +131,12 @@ export async function ingest(options: IngestOptions, deps: IngestDeps): Promise<
     const dataset: DatasetInfo = {
       datasetId, label: options.label ?? 'Quick, Draw!', source: options.manifestUrl, manifestSha256: await sha256Hex(manifestBytes),
     };
-    const served = new Set(manifest.categories.map((c) => c.name));
-    const names = [...new Set(options.categories)];
-    const missing = names.filter((name) => !served.has(name));
-    if (missing.length > 0) {
-      throw new DataError('unknown-category', `The served dataset has no ${missing.map((m) => `"${m}"`).join(', ')}; pick from the ${served.size} categories it lists.`, options.manifestUrl);
-    }
-
-    const stored = await deps.store.storedShardKeys(datasetId);
-    const perCategory = names.map((name) => shardsFor(manifest, name, options.perCategory).map((entry): PlannedShard => ({
-      entry, url: new URL(entry.file, options.manifestUrl).href, keep: Math.min(entry.drawingCount, options.perCategory - entry.firstIndex),
-    })));
-    const progress: CategoryProgress[] = names.map((name, i) => ({
-      name, targetDrawings: (perCategory[i] ?? []).reduce((sum, s) => sum + s.keep, 0), storedDrawings: 0,
-    }));
-    // Round-robin across categories, so a download stopped early still leaves every class some drawings.
-    const todo: PlannedShard[] = [];
-    let totalBytes = 0, bytesDone = 0;
-    for (let position = 0; perCategory.some((list) => position < list.length); position++) {
-      perCategory.forEach((list, i) => {
-        const shard = list[position];
-        if (shard === undefined) return;
-        totalBytes += shard.entry.sizeBytes;
-        const have = stored.get(shardKey(datasetId, shard.entry.category, shard.entry.index));
-        if (have !== undefined && have.sha256 === shard.entry.sha256 && have.drawingCount >= shard.keep) {
-          bytesDone += shard.entry.sizeBytes;
-          const category = progress[i];
-          if (category !== undefined) category.storedDrawings += shard.keep;
-        } else {
-          todo.push(shard);
-        }
-      });
-    }
+    const plan = planDownload({
+      manifest, manifestUrl: options.manifestUrl, datasetId, categories: options.categories, perCategory: options.perCategory,
+      stored: await deps.store.storedShardKeys(datasetId),
+    });
+    const { todo, progress, totalBytes } = plan;
+    let bytesDone = plan.storedBytes;
     const targetDrawings = progress.reduce((sum, c) => sum + c.targetDrawings, 0);
     storedDrawings = progress.reduce((sum, c) => sum + c.storedDrawings, 0);
     deps.onProgress({ kind: 'plan', categories: progress.map((c) => ({ ...c })), totalBytes, storedBytes: bytesDone });

@@ -3,7 +3,7 @@
 import { isQuotaError, quotaError } from '../errors.ts';
 import type { StoredModel } from '../exchange/model-import.ts';
 import type { CheckpointRecord, RunRecord } from './run-protocol.ts';
-import { openDatabase, type Db } from '../data/store.ts';
+import { openDatabase, type Db } from '../data/database.ts';
 
 export class RunStore {
   private constructor(private readonly db: Db) {}

@@ -3,7 +3,8 @@
 import { sha256Hex } from '../data/sha256.ts';
 import { splitOf } from './random.ts';
 import { BITMAP_BYTES, BITMAP_SIDE_PX } from '../data/render.ts';
-import type { DatasetRecord, DrawingStore } from '../data/store.ts';
+import type { DatasetRecord } from '../data/database.ts';
+import type { DrawingStore } from '../data/store.ts';
 import type { TrainConfig } from './train-config.ts';
 import type { LabeledBitmaps, TrainingData } from './training.ts';
 

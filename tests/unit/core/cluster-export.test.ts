@@ -9,7 +9,7 @@ import { exportModel } from '../../../src/core/exchange/export.ts';
 import { loadBackbone } from '../../../src/core/training/mobilenet.ts';
 import { checkModelFiles } from '../../../src/core/exchange/model-import.ts';
 import { newRun } from '../../../src/core/training/run-session.ts';
-import type { DatasetRecord } from '../../../src/core/data/store.ts';
+import type { DatasetRecord } from '../../../src/core/data/database.ts';
 import { parseConfig, PRESETS } from '../../../src/core/training/train-config.ts';
 import { Trainer } from '../../../src/core/training/training.ts';
 import { folderHandler } from '../model-fixtures.ts';
