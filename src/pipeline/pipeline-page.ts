@@ -53,7 +53,7 @@ const api: PipelineApi = {
     }
     let last: IngestProgress | null = null;
     await data.download(
-      { manifestUrl: new URL('assets/data/quickdraw/manifest.json', siteUrl).href, categories: config.dataset.categories, perCategory: config.dataset.maxPerCategory },
+      { manifestUrl: new URL('assets/data/quickdraw/manifest.json', siteUrl).href, categories: config.dataset.categories, maxPerCategory: config.dataset.maxPerCategory },
       Comlink.proxy((event: IngestProgress) => {
         last = event;
         if (event.kind === 'shard-stored') log(`stored ${event.storedDrawings} drawings (${event.category})`);

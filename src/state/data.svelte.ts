@@ -28,16 +28,13 @@ export interface CatalogEntry {
 
 export type DownloadStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
 
-export interface DownloadView {
+/** The totals a stored shard reports, which the page shows as they arrive. */
+type DownloadTotals = Pick<Extract<IngestProgress, { kind: 'shard-stored' }>, 'storedDrawings' | 'targetDrawings' | 'bytesDone' | 'totalBytes' | 'drawingsPerSec' | 'etaSec'>;
+
+export interface DownloadView extends DownloadTotals {
   status: DownloadStatus;
   resumed: boolean;
   categories: CategoryProgress[];
-  storedDrawings: number;
-  targetDrawings: number;
-  bytesDone: number;
-  totalBytes: number;
-  drawingsPerSec: number;
-  etaSec: number | null;
   retryNote: string | null;
 }
 
@@ -57,7 +54,7 @@ export class DataState {
   /** False while the browser says it has no network: stored drawings still work, downloads cannot. */
   online = $state(navigator.onLine);
   readonly selected = new SvelteSet<string>(DEFAULT_CATEGORIES);
-  perCategory = $state<number>(DEFAULT_PER_CATEGORY);
+  maxPerCategory = $state<number>(DEFAULT_PER_CATEGORY);
   download = $state<DownloadView | null>(null);
   error = $state<DataErrorInfo | null>(null);
   datasets = $state<StoredDatasetSummary[]>([]);
@@ -91,9 +88,10 @@ export class DataState {
     // Offline the download would only fail: it stays pending and resumes at the next load with a network.
     if (pending === null || this.download !== null || !this.online) return;
     try {
-      // Written by `startDownload` below from a DownloadOptions value.
-      const options = JSON.parse(pending) as DownloadOptions;
-      this.perCategory = options.perCategory;
+      // Written by `startDownload` below from a DownloadOptions value (named `perCategory` by earlier versions).
+      const saved = JSON.parse(pending) as DownloadOptions & { perCategory?: number };
+      const options: DownloadOptions = { manifestUrl: saved.manifestUrl, categories: saved.categories, maxPerCategory: saved.maxPerCategory ?? saved.perCategory ?? DEFAULT_PER_CATEGORY };
+      this.maxPerCategory = options.maxPerCategory;
       this.selected.clear();
       for (const name of options.categories) this.selected.add(name);
       await this.runDownload(options, true);
@@ -132,7 +130,7 @@ export class DataState {
     // StorageManager.persist() exists only on the page, not in workers: ask here, before storing much,
     // so the browser does not evict the drawings under storage pressure. A refusal is not an error.
     await navigator.storage?.persist?.().catch(() => false);
-    const options: DownloadOptions = { manifestUrl: this.manifestUrl, categories: this.downloadable, perCategory: this.perCategory };
+    const options: DownloadOptions = { manifestUrl: this.manifestUrl, categories: this.downloadable, maxPerCategory: this.maxPerCategory };
     localStorage.setItem(PENDING_KEY, JSON.stringify(options));
     await this.runDownload(options, false);
   }

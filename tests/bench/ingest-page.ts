@@ -9,7 +9,7 @@ import type { RawWriteApi } from './raw-write.worker.ts';
 export interface BenchRequest {
   manifestUrl: string;
   categories: string[];
-  perCategory: number;
+  maxPerCategory: number;
   rounds: number;
 }
 
@@ -55,7 +55,7 @@ async function runIngestBench(request: BenchRequest): Promise<BenchResult> {
   const data = Comlink.wrap<DataWorkerApi>(new Worker(new URL('../../workers/data.worker.ts', import.meta.url), { type: 'module' }));
   const raw = Comlink.wrap<RawWriteApi>(new Worker(new URL('./raw-write.worker.ts', import.meta.url), { type: 'module' }));
   const fetcher = Comlink.wrap<RawWriteApi>(new Worker(new URL('./raw-write.worker.ts', import.meta.url), { type: 'module' }));
-  const { drawings, storedBytes } = await raw.load(request.manifestUrl, request.categories, request.perCategory);
+  const { drawings, storedBytes } = await raw.load(request.manifestUrl, request.categories, request.maxPerCategory);
   const result: BenchResult = {
     drawings, storedBytes, ingestMs: [], rawMs: [], coreFetchAhead1Ms: [], coreFetchAhead2Ms: [], fetchVerifyOnlyMs: [], fetchOnlyMs: [], fetchAndRawWriteMs: [], longestMainThreadTaskMs: 0, longestTimerGapMs: 0, storageEvent: null,
   };
@@ -66,7 +66,7 @@ async function runIngestBench(request: BenchRequest): Promise<BenchResult> {
     const stopProbe = timerGapProbe();
     const started = performance.now();
     await data.download(
-      { manifestUrl: request.manifestUrl, categories: request.categories, perCategory: request.perCategory },
+      { manifestUrl: request.manifestUrl, categories: request.categories, maxPerCategory: request.maxPerCategory },
       Comlink.proxy((event: IngestProgress) => {
         seen.last = event;
         if (event.kind === 'storage') result.storageEvent = event;
@@ -79,13 +79,13 @@ async function runIngestBench(request: BenchRequest): Promise<BenchResult> {
     if (final === null || final.kind !== 'done' || final.storedDrawings !== drawings) throw new Error(`download ended with ${JSON.stringify(final)}`);
     result.ingestMs.push(ended - started);
     result.rawMs.push(await raw.rawWrite());
-    result.coreFetchAhead1Ms.push(await raw.coreIngest(request.manifestUrl, request.categories, request.perCategory, 1));
-    result.coreFetchAhead2Ms.push(await raw.coreIngest(request.manifestUrl, request.categories, request.perCategory, 2));
-    result.fetchVerifyOnlyMs.push(await raw.coreIngest(request.manifestUrl, request.categories, request.perCategory, 2, true));
-    result.fetchOnlyMs.push(await raw.fetchOnly(request.manifestUrl, request.categories, request.perCategory));
+    result.coreFetchAhead1Ms.push(await raw.coreIngest(request.manifestUrl, request.categories, request.maxPerCategory, 1));
+    result.coreFetchAhead2Ms.push(await raw.coreIngest(request.manifestUrl, request.categories, request.maxPerCategory, 2));
+    result.fetchVerifyOnlyMs.push(await raw.coreIngest(request.manifestUrl, request.categories, request.maxPerCategory, 2, true));
+    result.fetchOnlyMs.push(await raw.fetchOnly(request.manifestUrl, request.categories, request.maxPerCategory));
     // In two workers, the arrangement that gives them the most room (a shared worker thread was ~8% slower).
     const bothStarted = performance.now();
-    await Promise.all([raw.rawWrite(), fetcher.fetchOnly(request.manifestUrl, request.categories, request.perCategory)]);
+    await Promise.all([raw.rawWrite(), fetcher.fetchOnly(request.manifestUrl, request.categories, request.maxPerCategory)]);
     result.fetchAndRawWriteMs.push(performance.now() - bothStarted);
   }
   const stored = (await data.listDatasets()).find((d) => d.datasetId === 'quickdraw')?.storedDrawings;

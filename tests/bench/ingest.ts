@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
     await page.goto(`${origin}/tests/bench/${pageHtml ?? 'ingest.html'}`);
     await page.waitForFunction(() => 'runIngestBench' in window);
-    const request: BenchRequest = { manifestUrl: `${origin}/data/manifest.json`, categories: [...DEFAULT_CATEGORIES], perCategory: PER_CATEGORY, rounds: ROUNDS };
+    const request: BenchRequest = { manifestUrl: `${origin}/data/manifest.json`, categories: [...DEFAULT_CATEGORIES], maxPerCategory: PER_CATEGORY, rounds: ROUNDS };
     const result = await page.evaluate(
       // Set by ingest-page.ts on load; waitForFunction above saw it.
       (r) => (window as unknown as { runIngestBench: (r: BenchRequest) => Promise<BenchResult> }).runIngestBench(r),

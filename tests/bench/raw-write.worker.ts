@@ -28,14 +28,14 @@ let loaded: Loaded[] = [];
 
 const api = {
   /** Downloads and verifies the planned shards once, untimed, so `rawWrite` times nothing but IndexedDB. */
-  async load(manifestUrl: string, categories: string[], perCategory: number): Promise<{ drawings: number; storedBytes: number }> {
+  async load(manifestUrl: string, categories: string[], maxPerCategory: number): Promise<{ drawings: number; storedBytes: number }> {
     const manifest = validateManifest(await (await fetch(manifestUrl)).json(), manifestUrl);
     loaded = [];
     for (const category of categories) {
-      for (const entry of shardsFor(manifest, category, perCategory)) {
+      for (const entry of shardsFor(manifest, category, maxPerCategory)) {
         const url = new URL(entry.file, manifestUrl).href;
         const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-        const keep = Math.min(entry.drawingCount, perCategory - entry.firstIndex);
+        const keep = Math.min(entry.drawingCount, maxPerCategory - entry.firstIndex);
         // The same check and cut as the ingest, so this stores the very bytes (and buffers) it stores.
         const { bitmaps } = await verify(bytes, { entry, url, keep });
         const coded = bitmaps instanceof Uint8Array ? null : bitmaps.zeroRuns;
@@ -68,10 +68,10 @@ const api = {
    * no checksum, no checks, nothing stored. Returns ms. The ingest cannot beat this, so this rate over the
    * raw-write rate caps the ratio the benchmark reports.
    */
-  async fetchOnly(manifestUrl: string, categories: string[], perCategory: number): Promise<number> {
+  async fetchOnly(manifestUrl: string, categories: string[], maxPerCategory: number): Promise<number> {
     const started = performance.now();
     const manifest = validateManifest(await (await fetch(manifestUrl)).json(), manifestUrl);
-    const entries = categories.flatMap((category) => shardsFor(manifest, category, perCategory));
+    const entries = categories.flatMap((category) => shardsFor(manifest, category, maxPerCategory));
     const signal = new AbortController().signal;
     const lanes = [0, 1].map(async (lane) => {
       for (let i = lane; i < entries.length; i += 2) {
@@ -87,12 +87,12 @@ const api = {
    * The core ingest (as the data worker runs it) into a fresh database with `fetchAhead` shards in flight;
    * with `discard`, shards are checked as the ingest checks them but not stored: the network-and-verify floor. Returns ms.
    */
-  async coreIngest(manifestUrl: string, categories: string[], perCategory: number, fetchAhead: number, discard = false): Promise<number> {
+  async coreIngest(manifestUrl: string, categories: string[], maxPerCategory: number, fetchAhead: number, discard = false): Promise<number> {
     await deleteDB(CORE_DB);
     const store = await DrawingStore.open(CORE_DB);
     const target = discard ? { storedShardKeys: async () => new Map(), putShard: async () => undefined } : store;
     const started = performance.now();
-    const last = await ingest({ manifestUrl, categories, perCategory, fetchAhead }, { fetch: (url, init) => fetch(url, init), store: target, onProgress: () => undefined });
+    const last = await ingest({ manifestUrl, categories, maxPerCategory, fetchAhead }, { fetch: (url, init) => fetch(url, init), store: target, onProgress: () => undefined });
     const elapsedMs = performance.now() - started;
     store.close();
     await deleteDB(CORE_DB);

@@ -42,14 +42,14 @@ afterAll(async () => {
 
 test('the data worker downloads, imports, stores own drawings, pages through them and deletes one dataset', async () => {
   const events: IngestProgress[] = [];
-  await api.download({ manifestUrl, categories: ['cat', 'crème brûlée'], perCategory: 1200 }, Comlink.proxy((e: IngestProgress) => void events.push(e)));
+  await api.download({ manifestUrl, categories: ['cat', 'crème brûlée'], maxPerCategory: 1200 }, Comlink.proxy((e: IngestProgress) => void events.push(e)));
   expect(events[0]).toMatchObject({ kind: 'plan', categories: [{ name: 'cat', targetDrawings: 1200 }, { name: 'crème brûlée', targetDrawings: 1200 }] });
   expect(events.at(-1)).toMatchObject({ kind: 'done', storedDrawings: 2400 });
   expect(events.some((e) => e.kind === 'storage')).toBe(true);
 
   // Resume: a second run finds everything stored and downloads nothing.
   const again: IngestProgress[] = [];
-  await api.download({ manifestUrl, categories: ['cat', 'crème brûlée'], perCategory: 1200 }, Comlink.proxy((e: IngestProgress) => void again.push(e)));
+  await api.download({ manifestUrl, categories: ['cat', 'crème brûlée'], maxPerCategory: 1200 }, Comlink.proxy((e: IngestProgress) => void again.push(e)));
   expect(again.filter((e) => e.kind === 'shard-stored')).toEqual([]);
   expect(again.at(-1)).toMatchObject({ kind: 'done', storedDrawings: 2400 });
 

@@ -23,7 +23,7 @@ afterEach(async () => dispose());
 function run(server: FakeServer, options: Partial<IngestOptions>, extra: Partial<IngestDeps> = {}) {
   const events = recorder();
   const finished = ingest(
-    { manifestUrl: MANIFEST_URL, categories: ['cat', 'dog'], perCategory: 300, ...options },
+    { manifestUrl: MANIFEST_URL, categories: ['cat', 'dog'], maxPerCategory: 300, ...options },
     { fetch: server.fetch, store, onProgress: events.onProgress, sleep: noSleep, ...extra },
   );
   return { events, finished };
@@ -59,12 +59,12 @@ async function replaceShard(dataset: Dataset, category: string, index: number, b
 }
 
 describe('ingest', () => {
-  test('downloads, trims the last shard to perCategory, and reports plan → progress → done', async () => {
+  test('downloads, trims the last shard to maxPerCategory, and reports plan → progress → done', async () => {
     const dataset = await makeDataset(['cat', 'dog']);
     const server = fakeServer(dataset);
     let persistAsked = false;
     const storage = { persist: async () => (persistAsked = true), estimate: async () => ({ usage: 1234, quota: 5678 }) };
-    const { events, finished } = run(server, { perCategory: 250 }, { storage });
+    const { events, finished } = run(server, { maxPerCategory: 250 }, { storage });
     const last = await finished;
 
     expect(last).toMatchObject({ kind: 'done', storedDrawings: 500 });
@@ -83,7 +83,7 @@ describe('ingest', () => {
 
   test('keeps zero-run-coded bitmaps coded in IndexedDB (whole shards as they arrived, the last one cut), and reads them back exactly', async () => {
     const dataset = await makeDataset(['cat']);
-    const { finished } = run(fakeServer(dataset), { categories: ['cat'], perCategory: 250 });
+    const { finished } = run(fakeServer(dataset), { categories: ['cat'], maxPerCategory: 250 });
     expect(await finished).toMatchObject({ kind: 'done', storedDrawings: 250 });
     const db = await openDB<DoodleLabSchema>(dbName);
     const records = await Promise.all([0, 1, 2].map((index) => db.get('shards', `quickdraw/cat/${index}`)));
@@ -111,7 +111,7 @@ describe('ingest', () => {
     const bytes = encodeShard({ imageSizePx: 28, firstIndex: 0, bitmaps: dense, strokes: null });
     expect(new DataView(bytes.buffer).getUint16(20, true)).toBe(0);
     await replaceShard(dataset, 'cat', 0, bytes, true);
-    const { finished } = run(fakeServer(dataset), { categories: ['cat'], perCategory: 150 });
+    const { finished } = run(fakeServer(dataset), { categories: ['cat'], maxPerCategory: 150 });
     expect(await finished).toMatchObject({ kind: 'done', storedDrawings: 150 });
     const db = await openDB<DoodleLabSchema>(dbName);
     const [raw, coded] = await Promise.all([db.get('shards', 'quickdraw/cat/0'), db.get('shards', 'quickdraw/cat/1')]);
@@ -138,7 +138,7 @@ describe('ingest', () => {
       },
     };
     const fetchAhead = 2;
-    const { events, finished } = run(server, { perCategory: 500, fetchAhead, bytesEveryMs: 0 }, { store: slowStore });
+    const { events, finished } = run(server, { maxPerCategory: 500, fetchAhead, bytesEveryMs: 0 }, { store: slowStore });
     // While the first shard's write is held: the shard being written, plus `fetchAhead` downloading and
     // MAX_WAITING_SHARDS waiting, and no more.
     const ahead = 1 + fetchAhead + MAX_WAITING_SHARDS;
@@ -161,7 +161,7 @@ describe('ingest', () => {
     const controller = new AbortController();
     // Cancel as soon as the third shard is committed; the one being fetched ahead is dropped unwritten.
     const cancelled = await ingest(
-      { manifestUrl: MANIFEST_URL, categories: ['cat', 'dog'], perCategory: 300 },
+      { manifestUrl: MANIFEST_URL, categories: ['cat', 'dog'], maxPerCategory: 300 },
       {
         fetch: server.fetch, store, sleep: noSleep, signal: controller.signal,
         onProgress: (event) => { if (event.kind === 'shard-stored' && event.storedDrawings === 300) controller.abort(); },
@@ -313,7 +313,7 @@ describe('ingest', () => {
   test('category names with spaces and non-ASCII letters download and list exactly', async () => {
     const names = ['The Eiffel Tower', 'café au lait', 'Ünïcödé 猫'];
     const dataset = await makeDataset(names, 2, 50);
-    const { finished } = run(fakeServer(dataset), { categories: names, perCategory: 100 });
+    const { finished } = run(fakeServer(dataset), { categories: names, maxPerCategory: 100 });
     expect(await finished).toMatchObject({ kind: 'done', storedDrawings: 300 });
     expect(await counts()).toEqual({ 'The Eiffel Tower': 100, 'café au lait': 100, 'Ünïcödé 猫': 100 });
     expect((await store.readDrawings('quickdraw', 'Ünïcödé 猫', 0, 100)).bitmaps).toEqual(drawingsOf('Ünïcödé 猫', 0, 100));
@@ -353,12 +353,12 @@ describe('ingest', () => {
     expect(last).toMatchObject({ kind: 'error', error: { code: 'internal' } });
   });
 
-  test('a shard with strokes is trimmed to perCategory, and bytes progress is reported while it arrives', async () => {
+  test('a shard with strokes is trimmed to maxPerCategory, and bytes progress is reported while it arrives', async () => {
     const dataset = await makeDataset(['cat'], 1, 200, true);
     const server = fakeServer(dataset);
     // A plain (non-byte) stream, as Safari's fetch bodies are: read by copying chunks instead of BYOB.
     server.on(fileOf(dataset, 'cat', 0), (url, _, signal) => new Response(streamOf(dataset.files.get(url) ?? new Uint8Array(), signal, { type: 'default' })));
-    const { events, finished } = run(server, { categories: ['cat'], perCategory: 150, bytesEveryMs: 0 });
+    const { events, finished } = run(server, { categories: ['cat'], maxPerCategory: 150, bytesEveryMs: 0 });
     expect(await finished).toMatchObject({ kind: 'done', storedDrawings: 150 });
     const bytes = events.of('bytes');
     expect(bytes.length).toBeGreaterThan(3);

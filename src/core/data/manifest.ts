@@ -94,9 +94,9 @@ export function validateManifest(value: unknown, file = 'manifest.json'): Datase
   return { formatVersion: version, name, imageSizePx, drawingsPerShard, categories, shards };
 }
 
-/** The shards needed for the first `perCategory` drawings of `category`, in order. */
-export function shardsFor(manifest: DatasetManifest, category: string, perCategory: number): ShardEntry[] {
+/** The shards needed for the first `maxPerCategory` drawings of `category`, in order. */
+export function shardsFor(manifest: DatasetManifest, category: string, maxPerCategory: number): ShardEntry[] {
   return manifest.shards
-    .filter((s) => s.category === category && s.firstIndex < perCategory)
+    .filter((s) => s.category === category && s.firstIndex < maxPerCategory)
     .sort((a, b) => a.index - b.index);
 }

@@ -26,7 +26,7 @@ export interface DownloadOptions {
   /** URL of manifest.json; shard files are resolved against it. */
   manifestUrl: string;
   categories: string[];
-  perCategory: number;
+  maxPerCategory: number;
 }
 
 export interface CategoryProgress {

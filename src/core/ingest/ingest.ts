@@ -132,7 +132,7 @@ export async function ingest(options: IngestOptions, deps: IngestDeps): Promise<
       datasetId, label: options.label ?? 'Quick, Draw!', source: options.manifestUrl, manifestSha256: await sha256Hex(manifestBytes),
     };
     const plan = planDownload({
-      manifest, manifestUrl: options.manifestUrl, datasetId, categories: options.categories, perCategory: options.perCategory,
+      manifest, manifestUrl: options.manifestUrl, datasetId, categories: options.categories, maxPerCategory: options.maxPerCategory,
       stored: await deps.store.storedShardKeys(datasetId),
     });
     const { todo, progress, totalBytes } = plan;

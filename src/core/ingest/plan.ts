@@ -1,5 +1,5 @@
 // What a download will do, decided before any shard is fetched: which categories the manifest must serve, the
-// shards for the first `perCategory` drawings of each, which of them the store already holds complete (a resume
+// shards for the first `maxPerCategory` drawings of each, which of them the store already holds complete (a resume
 // skips those, so it never duplicates), in what order the rest come (round-robin across categories, so a download
 // stopped early leaves every class some drawings), and the progress that starts from. Pure; tested in Node.
 import { DataError } from '../errors.ts';
@@ -24,16 +24,16 @@ export interface PlanRequest {
   manifestUrl: string;
   datasetId: string;
   categories: readonly string[];
-  perCategory: number;
+  maxPerCategory: number;
   /** What the store holds for this dataset now (DrawingStore.storedShardKeys). */
   stored: ReadonlyMap<string, StoredShard>;
 }
 
 /** The plan; a category the manifest does not serve, or a count that is not a positive whole number, throws a DataError. */
 export function planDownload(request: PlanRequest): DownloadPlan {
-  const { manifest, manifestUrl, datasetId, perCategory, stored } = request;
-  if (!Number.isInteger(perCategory) || perCategory <= 0) {
-    throw new DataError('bad-manifest', `Choose a whole number of drawings per category above 0 (got ${perCategory}).`);
+  const { manifest, manifestUrl, datasetId, maxPerCategory, stored } = request;
+  if (!Number.isInteger(maxPerCategory) || maxPerCategory <= 0) {
+    throw new DataError('bad-manifest', `Choose a whole number of drawings per category above 0 (got ${maxPerCategory}).`);
   }
   const served = new Set(manifest.categories.map((c) => c.name));
   const names = [...new Set(request.categories)];
@@ -41,8 +41,8 @@ export function planDownload(request: PlanRequest): DownloadPlan {
   if (missing.length > 0) {
     throw new DataError('unknown-category', `The served dataset has no ${missing.map((m) => `"${m}"`).join(', ')}; pick from the ${served.size} categories it lists.`, manifestUrl);
   }
-  const byCategory = names.map((name) => shardsFor(manifest, name, perCategory).map((entry): PlannedShard => ({
-    entry, url: new URL(entry.file, manifestUrl).href, keep: Math.min(entry.drawingCount, perCategory - entry.firstIndex),
+  const byCategory = names.map((name) => shardsFor(manifest, name, maxPerCategory).map((entry): PlannedShard => ({
+    entry, url: new URL(entry.file, manifestUrl).href, keep: Math.min(entry.drawingCount, maxPerCategory - entry.firstIndex),
   })));
   const progress: CategoryProgress[] = names.map((name, i) => ({
     name, targetDrawings: (byCategory[i] ?? []).reduce((sum, s) => sum + s.keep, 0), storedDrawings: 0,

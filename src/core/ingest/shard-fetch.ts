@@ -13,7 +13,7 @@ import { sizeOf, type NewShard } from '../data/store.ts';
 export interface PlannedShard {
   entry: ShardEntry;
   url: string;
-  /** Drawings of this shard inside the first `perCategory` of its category. */
+  /** Drawings of this shard inside the first `maxPerCategory` of its category. */
   keep: number;
 }
 

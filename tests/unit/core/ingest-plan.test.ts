@@ -22,14 +22,14 @@ function manifest(counts: Record<string, number>): DatasetManifest {
 }
 
 const request = (over: Partial<PlanRequest>): PlanRequest => ({
-  manifest: manifest({ cat: 3000, dog: 1500 }), manifestUrl: URL_BASE, datasetId: 'quickdraw', categories: ['cat', 'dog'], perCategory: 3000, stored: new Map(), ...over,
+  manifest: manifest({ cat: 3000, dog: 1500 }), manifestUrl: URL_BASE, datasetId: 'quickdraw', categories: ['cat', 'dog'], maxPerCategory: 3000, stored: new Map(), ...over,
 });
 
 const order = (plan: ReturnType<typeof planDownload>) => plan.todo.map((s) => `${s.entry.category}/${s.entry.index}:${s.keep}`);
 
 describe('planDownload', () => {
   it('takes the categories round-robin, keeps only the drawings asked for, and resolves shard URLs against the manifest', () => {
-    const plan = planDownload(request({ perCategory: 2500 }));
+    const plan = planDownload(request({ maxPerCategory: 2500 }));
     expect(order(plan)).toEqual(['cat/0:1000', 'dog/0:1000', 'cat/1:1000', 'dog/1:500', 'cat/2:500']);
     expect(plan.todo[0]!.url).toBe('https://example.test/data/shards/0-0.qds');
     expect(plan.progress).toEqual([{ name: 'cat', targetDrawings: 2500, storedDrawings: 0 }, { name: 'dog', targetDrawings: 1500, storedDrawings: 0 }]);
@@ -64,6 +64,6 @@ describe('planDownload', () => {
     const unknown = () => planDownload(request({ categories: ['cat', 'unicorn'] }));
     expect(unknown).toThrow(DataError);
     expect(unknown).toThrow('The served dataset has no "unicorn"; pick from the 2 categories it lists.');
-    for (const perCategory of [0, -5, 2.5]) expect(() => planDownload(request({ perCategory }))).toThrow(/whole number of drawings per category/);
+    for (const maxPerCategory of [0, -5, 2.5]) expect(() => planDownload(request({ maxPerCategory }))).toThrow(/whole number of drawings per category/);
   });
 });
