@@ -1,8 +1,8 @@
 // `npm run bench:train` (Node): samples/s per fine-tuning mode and backend on a small slice of the served
-// Quick, Draw! data, then the quality run (datasets/configs/quality.json: 10 categories × 3000) against the
-// ≥ 96 % top-1 target on held-out drawings, with the time it took and its time to accuracy (validation accuracy
-// after each epoch against minutes since the run started; `--quality-config <file>` runs another config there, such
-// as the best one issue 15 is after). Everything goes through the headless
+// Quick, Draw! data, then the quality run (datasets/configs/best.json, the recipe search's best: 10 categories × 3000)
+// against issue 15's targets, ≥ 95 % top-1 on held-out drawings and ≥ 94 % within 30 minutes here, with the time it
+// took and its time to accuracy (validation accuracy after each epoch against minutes since the run started;
+// `--quality-config <file>` runs another config there, such as datasets/configs/quality.json). Everything goes through the headless
 // pipeline, so through the app's own workers. `--skip-quality` runs only the speed matrix; `--backends wasm,webgl`
 // limits it to those backends. Then the WebGPU compute dispatches of one whole-network training step at 48 px, batch
 // 64, counted (`--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
@@ -21,7 +21,9 @@ import { countDispatches, describeCounts } from './dispatches.ts';
 import { cpuBenchmark, type CpuBenchResult } from './wasm-engine.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const TARGET_TOP1 = 0.96;
+const TARGET_TOP1 = 0.95;
+/** Issue 15's time target: this validation accuracy within 30 minutes of training on a 2-core machine. */
+const TIME_TARGET_ACCURACY = 0.94;
 const MODES: { mode: TrainConfig['mode']; trainableBlocks: number }[] = [
   { mode: 'head', trainableBlocks: 1 }, { mode: 'last-blocks', trainableBlocks: 2 }, { mode: 'last-blocks', trainableBlocks: 10 }, { mode: 'whole', trainableBlocks: 1 },
 ];
@@ -87,7 +89,7 @@ async function sameLearning(dir: string): Promise<{ rows: LearningRow[]; top1Dif
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'skip-cpu': { type: 'boolean', default: false }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'quality.json') } } });
+  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'skip-cpu': { type: 'boolean', default: false }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'best.json') } } });
   const dir = await mkdtemp(path.join(tmpdir(), 'doodle-lab-bench-train-'));
   try {
     console.log('Training benchmark — MobileNet v1 α=0.25, headless Chromium (SwiftShader WebGPU/WebGL on this CPU-only machine)');
@@ -103,12 +105,14 @@ async function main(): Promise<void> {
       const m = await quality(dir, path.resolve(ROOT, configFile));
       let elapsed = m.secondsPerPhase.ingest + m.secondsPerPhase.load + m.secondsPerPhase.cache;
       let reachedAtSec: number | null = null;
+      let reached94AtSec: number | null = null;
       // Time to accuracy: validation accuracy after each epoch against minutes since the run started (ingest, model
       // load and any caching included; validation passes are inside the epochs' seconds).
       const timeToAccuracy: { minutes: number; valAccuracy: number | null }[] = [];
       for (const e of m.epochs) {
         elapsed += e.seconds;
         if (reachedAtSec === null && (e.valAccuracy ?? 0) >= TARGET_TOP1) reachedAtSec = elapsed;
+        if (reached94AtSec === null && (e.valAccuracy ?? 0) >= TIME_TARGET_ACCURACY) reached94AtSec = elapsed;
         timeToAccuracy.push({ minutes: Math.round((elapsed / 60) * 100) / 100, valAccuracy: e.valAccuracy });
       }
       console.log(`  time to accuracy (${m.backend?.name}${m.backend?.engine ? ', engine' : ''}${m.backend?.threads ? `, ${m.backend.threads} threads` : ''}): ${timeToAccuracy.map((p) => `${p.minutes.toFixed(1)} min ${p.valAccuracy === null ? '—' : `${(p.valAccuracy * 100).toFixed(1)} %`}`).join(' · ')}`);
@@ -116,9 +120,10 @@ async function main(): Promise<void> {
       console.log(`  test top-1 ${(m.top1 * 100).toFixed(2)} %, top-3 ${(m.top3 * 100).toFixed(2)} % on ${m.counts.test} drawings — target ${met ? 'met' : 'MISSED'}`);
       console.log(`  ${m.backend?.name}: ${m.samplesPerSec.toFixed(1)} samples/s; phases (s): ${Object.entries(m.secondsPerPhase).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
       console.log(`  validation accuracy reached the target ${reachedAtSec === null ? 'in no epoch' : `after ${reachedAtSec.toFixed(0)} s`}`);
+      console.log(`  validation accuracy reached ${TIME_TARGET_ACCURACY * 100} % ${reached94AtSec === null ? 'in no epoch' : `after ${(reached94AtSec / 60).toFixed(1)} min`} (target: within 30 min)`);
       q = {
         top1: m.top1, top3: m.top3, target: TARGET_TOP1, met, testDrawings: m.counts.test, backend: m.backend?.name, samplesPerSec: round(m.samplesPerSec),
-        totalSec: round(m.secondsPerPhase.total), secondsPerPhase: m.secondsPerPhase, validationReachedTargetAfterSec: reachedAtSec, epochs: m.epochs.length,
+        totalSec: round(m.secondsPerPhase.total), secondsPerPhase: m.secondsPerPhase, validationReachedTargetAfterSec: reachedAtSec, validationReached94AfterSec: reached94AtSec, epochs: m.epochs.length,
         config: configFile, timeToAccuracy,
       };
     }
