@@ -11,6 +11,7 @@ import type { MobileNet } from '@tensorflow-models/mobilenet';
 import { chooseBackend, hardwareWebGpu } from '../src/core/training/backend.ts';
 import { engineClassifier } from '../src/core/engine/classifier.ts';
 import { classifyImageFile, loadImagenet, type ImageClassifyResult, type ImageModelChoice } from '../src/core/inference/image-classify.ts';
+import { modelChoice, runChoice } from '../src/core/inference/choice.ts';
 import { classifyBitmap, loadStoredRun, type Classifier, type Guess } from '../src/core/inference/inference.ts';
 import { messageOf } from '../src/core/errors.ts';
 import { checkModelFiles, importedRun, loadChecked, type ImportedModelInfo, type ModelFile } from '../src/core/exchange/model-import.ts';
@@ -22,7 +23,7 @@ import type { BackendChoice } from '../src/core/training/run-protocol.ts';
 import { RunStore } from '../src/core/training/runs.ts';
 
 let runs: Promise<RunStore> | null = null;
-/** The model in use: a run ('run:<id>') or an imported model ('model:<id>'). */
+/** The model in use, keyed by its choice (core/inference/choice.ts): a run or an imported model. */
 let loaded: { key: string; model: Classifier; backend: BackendChoice } | null = null;
 let backend: Promise<BackendChoice> | null = null;
 /** Whether WebGPU runs on a real GPU here: then the engine guesses there (SwiftShader is slower than WASM for this). */
@@ -68,14 +69,14 @@ async function use(key: string, load: () => Promise<Classifier>): Promise<{ labe
 const api = {
   /** Loads a run's latest weights; returns its labels and the backend used. */
   async useRun(runId: string, siteUrl: string): Promise<{ labels: string[]; backend: BackendChoice }> {
-    return use(`run:${runId}`, async () => {
+    return use(runChoice(runId), async () => {
       const { model } = await loadStoredRun(await store(), runId, (url) => tf.io.http(new URL(url, siteUrl).href));
       return model;
     });
   },
 
   async useModel(modelId: string): Promise<{ labels: string[]; backend: BackendChoice }> {
-    return use(`model:${modelId}`, async () => {
+    return use(modelChoice(modelId), async () => {
       const stored = await (await store()).getModel(modelId);
       if (stored === undefined) throw new Error('This imported model is no longer stored.');
       const model = await loadChecked(stored);
@@ -104,7 +105,7 @@ const api = {
 
   /** Forgets an imported model (its files stay wherever they came from). */
   async deleteModel(modelId: string): Promise<void> {
-    if (loaded?.key === `model:${modelId}`) {
+    if (loaded?.key === modelChoice(modelId)) {
       loaded.model.dispose();
       loaded = null;
     }

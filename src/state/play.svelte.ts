@@ -4,6 +4,7 @@ import * as Comlink from 'comlink';
 import { WorkerClient } from './worker-client.ts';
 import type { InferWorkerApi } from '../../workers/infer.worker.ts';
 import { toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
+import { modelChoice, parseChoice } from '../core/inference/choice.ts';
 import type { Guess } from '../core/inference/inference.ts';
 import type { ImportedModelInfo, ModelFile } from '../core/exchange/model-import.ts';
 import type { Strokes } from '../core/data/ndjson.ts';
@@ -13,16 +14,8 @@ import { UploadState } from './upload.svelte.ts';
 /** While a stroke is being drawn, guesses are refreshed at most this often. */
 export const DRAWING_REFRESH_MS = 150;
 
-/** The Play page's choice as its <select> holds it, "run:<id>" or "model:<id>": these three read and write that form. */
-export const runChoice = (runId: string): string => `run:${runId}`;
-export const modelChoice = (modelId: string): string => `model:${modelId}`;
-function parseChoice(choice: string | null): { kind: 'run' | 'model'; id: string } | null {
-  const kind = choice?.slice(0, choice.indexOf(':'));
-  return choice !== null && (kind === 'run' || kind === 'model') ? { kind, id: choice.slice(kind.length + 1) } : null;
-}
-
 export class PlayState {
-  /** 'run:<runId>' or 'model:<modelId>'. */
+  /** A choice made by runChoice or modelChoice (core/inference/choice.ts). */
   selected = $state<string | null>(null);
   models = $state<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]>([]);
   /** False until the imported models have been listed once (the page says "loading", not "none"). */
