@@ -12,12 +12,11 @@ import { packWeights, planMobileNetV1, UnsupportedModelError, type EnginePlan } 
 import { EngineTrainer, type EngineStepOptions, type StepMetrics } from './step.ts';
 import type { CpuEngine } from './wasm/threads.ts';
 import { WasmEngineTrainer } from './wasm/trainer.ts';
-import { BITMAP_SIDE_PX } from '../data/render.ts';
 
 export type EngineChoice = { engine: EngineBridge; reason: string } | { engine: null; reason: string };
 
 /** What the bridge drives: the surface EngineTrainer (WebGPU) and WasmEngineTrainer (WebAssembly) share. */
-type EngineSteps = Pick<EngineTrainer, 'options' | 'setWeights' | 'setAdamState' | 'readWeights' | 'readAdamState' | 'readMetrics' | 'step' | 'stepBitmaps' | 'predict' | 'predictBitmaps' | 'throttle' | 'destroy'>;
+type EngineSteps = Pick<EngineTrainer, 'imageSizePx' | 'setWeights' | 'setAdamState' | 'readWeights' | 'readAdamState' | 'readMetrics' | 'step' | 'stepBitmaps' | 'predict' | 'predictBitmaps' | 'throttle' | 'destroy'>;
 
 export class EngineBridge {
   private constructor(private readonly plan: EnginePlan, private readonly trainer: EngineSteps, private readonly model: tf.LayersModel, private readonly release: () => void) {}
@@ -98,7 +97,7 @@ export class EngineBridge {
 
   /** Class probabilities of stored bitmaps (at most a training batch of them), on the moving statistics. */
   predictBitmaps(bitmaps: Uint8Array): Promise<Float32Array> {
-    return this.trainer.predictBitmaps(bitmaps, bitmaps.length / (this.trainer.options.imageSizePx ?? BITMAP_SIDE_PX) ** 2);
+    return this.trainer.predictBitmaps(bitmaps, bitmaps.length / this.trainer.imageSizePx ** 2);
   }
 
   /** The same on cached features. */

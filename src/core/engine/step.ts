@@ -79,7 +79,11 @@ export class EngineTrainer {
   private readonly skipsInto = new Map<number, number[]>();
   private steps = 0;
 
+  /** Side of the stored bitmaps this trainer takes (options.imageSizePx, else Quick, Draw!'s). */
+  readonly imageSizePx: number;
+
   constructor(private readonly gpu: GpuContext, readonly plan: EnginePlan, readonly options: EngineStepOptions) {
+    this.imageSizePx = options.imageSizePx ?? BITMAP_SIDE_PX;
     const { batch } = options;
     this.params = gpu.buffer(plan.paramCount, 'params');
     this.state = gpu.buffer(plan.stateCount, 'state');
@@ -87,10 +91,10 @@ export class EngineTrainer {
     this.m = gpu.buffer(plan.paramCount, 'adam m');
     this.v = gpu.buffer(plan.paramCount, 'adam v');
     this.input = gpu.buffer(batch * plan.inputSizePx ** 2 * plan.inputChannels, 'input');
-    this.bitmaps = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? BITMAP_SIDE_PX), 'bitmaps');
+    this.bitmaps = gpu.buffer(bitmapWords(batch, this.imageSizePx), 'bitmaps');
     this.drawValues = new Float32Array(batch * DRAW_FLOATS);
     this.draws = gpu.buffer(batch * DRAW_FLOATS, 'augmentation draws');
-    this.warped = gpu.buffer(bitmapWords(batch, options.imageSizePx ?? BITMAP_SIDE_PX), 'warped bitmaps');
+    this.warped = gpu.buffer(bitmapWords(batch, this.imageSizePx), 'warped bitmaps');
     this.labels = gpu.buffer(batch, 'labels');
     this.metrics = gpu.buffer(METRICS_LENGTH, 'metrics');
     let largest = 0, scratch = 0;
@@ -186,7 +190,7 @@ export class EngineTrainer {
    */
   stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch, draws?: readonly AugmentDraw[]): void {
     this.assertImages();
-    const imageSizePx = this.options.imageSizePx ?? BITMAP_SIDE_PX;
+    const imageSizePx = this.imageSizePx;
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
     const shape = { count, imageSizePx, inputSizePx: this.plan.inputSizePx };
     if (draws === undefined) preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, shape);
@@ -227,7 +231,7 @@ export class EngineTrainer {
     if (count > this.options.batch) throw new Error(`The engine was sized for ${this.options.batch} drawings, not ${count}.`);
     this.assertImages();
     this.gpu.write(this.bitmaps, packBitmaps(bitmaps));
-    preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx: this.options.imageSizePx ?? BITMAP_SIDE_PX, inputSizePx: this.plan.inputSizePx });
+    preprocessBitmaps(this.gpu, { bitmaps: this.bitmaps, out: this.input }, { count, imageSizePx: this.imageSizePx, inputSizePx: this.plan.inputSizePx });
     return this.probabilities(count);
   }
 

@@ -66,7 +66,11 @@ export class WasmEngineTrainer {
     return trainer;
   }
 
+  /** Side of the stored bitmaps this trainer takes (options.imageSizePx, else Quick, Draw!'s). */
+  readonly imageSizePx: number;
+
   private constructor(private readonly k: EngineKernels, readonly plan: EnginePlan, readonly options: EngineStepOptions, helpers: number) {
+    this.imageSizePx = options.imageSizePx ?? BITMAP_SIDE_PX;
     const { batch } = options;
     this.threadCount = helpers + 1;
     this.par = new ParallelKernels(k, null);
@@ -78,7 +82,7 @@ export class WasmEngineTrainer {
     this.m = memory.floats(plan.paramCount);
     this.v = memory.floats(plan.paramCount);
     this.input = memory.floats(batch * plan.inputSizePx ** 2 * plan.inputChannels);
-    this.bitmaps = memory.floats(Math.ceil((batch * (options.imageSizePx ?? BITMAP_SIDE_PX) ** 2) / 4));
+    this.bitmaps = memory.floats(Math.ceil((batch * this.imageSizePx ** 2) / 4));
     let largest = 0, scratch = 0;
     this.layers = plan.steps.map((step) => {
       checkCovered(step);
@@ -166,7 +170,7 @@ export class WasmEngineTrainer {
   /** The same step from stored bitmaps (count × imageSizePx², uint8), augmented by `draws` when given, preprocessed in the module. */
   stepBitmaps(bitmaps: Uint8Array, labels: Uint32Array, learningRate: number, count = this.options.batch, draws?: readonly AugmentDraw[]): void {
     this.checkCount(count);
-    this.preprocess(draws === undefined ? bitmaps : applyAugmentation(bitmaps.subarray(0, count * (this.options.imageSizePx ?? BITMAP_SIDE_PX) ** 2), this.options.imageSizePx ?? BITMAP_SIDE_PX, draws), count);
+    this.preprocess(draws === undefined ? bitmaps : applyAugmentation(bitmaps.subarray(0, count * this.imageSizePx ** 2), this.imageSizePx, draws), count);
     this.train(labels, learningRate, count);
   }
 
@@ -188,7 +192,7 @@ export class WasmEngineTrainer {
   }
 
   private preprocess(bitmaps: Uint8Array, count: number): void {
-    const imageSizePx = this.options.imageSizePx ?? BITMAP_SIDE_PX;
+    const imageSizePx = this.imageSizePx;
     new Uint8Array(this.k.memory.buffer, this.bitmaps, count * imageSizePx ** 2).set(bitmaps.subarray(0, count * imageSizePx ** 2));
     this.par.preprocess(this.bitmaps, this.input, count, imageSizePx, this.plan.inputSizePx);
   }
