@@ -15,9 +15,9 @@ export interface EngineClassifier {
 }
 
 /**
- * The engine for `model` (a trained run's MobileNet v1, or on WebGPU an imported Teachable Machine MobileNet v2 with
- * its head): on WebGPU, or on WebAssembly when `cpuModule` is given; null where it does not cover the model or
- * there is no WebGPU.
+ * The engine for `model` (a trained run's MobileNet v1 or v2, or an imported Teachable Machine MobileNet v2 with its
+ * head): on WebGPU, or on WebAssembly when `cpuModule` is given; null where it does not cover the model or there is
+ * no WebGPU.
  */
 export async function engineClassifier(model: tf.LayersModel, cpuModule?: WebAssembly.Module): Promise<EngineClassifier | null> {
   let plan: EnginePlan;

@@ -24,7 +24,7 @@ export const BACKBONES: readonly BackboneInfo[] = [
   { label: 'MobileNet v1 α=1.0', url: google('1.0'), megabytes: 16.9, cost: 569 / 41, note: FROM_GOOGLE },
   {
     label: 'MobileNetV2 α=0.35', url: 'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
-    megabytes: 1.6, cost: 59 / 41, note: "Teachable Machine's backbone, from Google's storage; trains on tfjs (the engine trains MobileNet v1)",
+    megabytes: 1.6, cost: 59 / 41, note: "Teachable Machine's backbone, from Google's storage",
   },
 ];
 

@@ -23,9 +23,12 @@ export interface EngineKernels {
   add_bias(y: Ptr, bias: Ptr, m: number, n: number): void;
   column_sum(dy: Ptr, db: Ptr, m: number, n: number): void;
   norm_scratch_floats(channels: number): number;
-  norm_forward_training(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number, c0: number, c1: number): void;
-  norm_forward_inference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number, c0: number, c1: number): void;
-  norm_backward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number, c0: number, c1: number): void;
+  norm_forward_training(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number, relu6: number, c0: number, c1: number): void;
+  norm_forward_inference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number, relu6: number, c0: number, c1: number): void;
+  norm_backward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number, relu6: number, c0: number, c1: number): void;
+  add_forward(a: Ptr, b: Ptr, y: Ptr, i0: number, i1: number): void;
+  relu_forward(y: Ptr, i0: number, i1: number): void;
+  relu_backward(dy: Ptr, y: Ptr, dx: Ptr, i0: number, i1: number): void;
   pool_forward(x: Ptr, y: Ptr, batch: number, positions: number, channels: number): void;
   pool_backward(dy: Ptr, dx: Ptr, batch: number, positions: number, channels: number): void;
   adam(params: Ptr, grads: Ptr, m: Ptr, v: Ptr, count: number, learningRate: number, beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number, oneMinusAccBeta1: number, oneMinusAccBeta2: number): void;

@@ -77,19 +77,25 @@ export class ParallelKernels {
   }
 
   /** `scratch` holds normScratchFloats(channels) floats for each thread, one after another. */
-  normForwardTraining(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number): void {
+  /** `scratch` holds normScratchFloats(channels) floats for each thread, one after another; `relu6` false: v2's linear normalization. */
+  normForwardTraining(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number, relu6: boolean): void {
     const stride = this.normScratchFloats(channels) * 4;
-    this.run('norm_forward_training', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, y, gamma, beta, saved, movingMean, movingVariance, scratch + t * stride, rows, channels, decay, epsilon, c0, c1]));
+    this.run('norm_forward_training', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, y, gamma, beta, saved, movingMean, movingVariance, scratch + t * stride, rows, channels, decay, epsilon, Number(relu6), c0, c1]));
   }
 
-  normForwardInference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number): void {
-    this.run('norm_forward_inference', ranges(channels, this.threads, LINE).map(([c0, c1]) => [x, y, gamma, beta, movingMean, movingVariance, rows, channels, epsilon, c0, c1]));
+  normForwardInference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number, relu6: boolean): void {
+    this.run('norm_forward_inference', ranges(channels, this.threads, LINE).map(([c0, c1]) => [x, y, gamma, beta, movingMean, movingVariance, rows, channels, epsilon, Number(relu6), c0, c1]));
   }
 
   /** `scratch` as for normForwardTraining. */
-  normBackward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number): void {
+  normBackward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number, relu6: boolean): void {
     const stride = this.normScratchFloats(channels) * 4;
-    this.run('norm_backward', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, dy, gamma, beta, saved, dx, dGamma, dBeta, scratch + t * stride, rows, channels, c0, c1]));
+    this.run('norm_backward', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, dy, gamma, beta, saved, dx, dGamma, dBeta, scratch + t * stride, rows, channels, Number(relu6), c0, c1]));
+  }
+
+  /** y = a + b over `count` floats (a residual add, or its gradient joining the chain's), split in whole lines. */
+  add(a: Ptr, b: Ptr, y: Ptr, count: number): void {
+    this.run('add_forward', ranges(count, this.threads, LINE).map(([i0, i1]) => [a, b, y, i0, i1]));
   }
 
   /** Bitmaps (uint8, inSize²) to the network's input (outSize² × 3 floats), split by drawings. */

@@ -1,6 +1,7 @@
 // The engine's training step on the CPU: the same plan (plan.ts), flat params/state layout, math and surface as
 // step.ts's EngineTrainer, on the WebAssembly SIMD kernels beside this file, so weights and Adam state move between
-// the two paths unchanged. Every buffer lives in the module's one memory, laid out once. On one thread, or on
+// the two paths unchanged: MobileNet v1, and v2 with its residual adds, linear BatchNormalization and Teachable
+// Machine's dense ReLU head. Every buffer lives in the module's one memory, laid out once. On one thread, or on
 // several through the threads build and a KernelPool (threads.ts, parallel.ts), with the same bits either way;
 // runs in Node and in a worker (the caller supplies the .wasm bytes or module, and how to start threads).
 import { applyAugmentation, type AugmentDraw } from '../../training/augment.ts';
@@ -16,8 +17,13 @@ interface Layer {
   step: PlanStep;
   /** Byte offset of what the step writes (as in step.ts: a convolution's pre-normalization output, BN+ReLU6's activation, …). */
   out: number;
-  /** BN+ReLU6: the batch mean and 1/√(σ²+ε) its backward pass reads; dropout: its scaled mask. */
+  /** BatchNormalization: the batch mean and 1/√(σ²+ε) its backward pass reads; dropout: its scaled mask. */
   saved: number;
+  /**
+   * A residual add: the gradient of its output, which the step after it writes here (not to the ping-pong buffers)
+   * so it survives the backward pass of the block down to the skip's source, which adds it in (as in step.ts).
+   */
+  grad: number;
 }
 
 export class WasmEngineTrainer {
@@ -34,6 +40,8 @@ export class WasmEngineTrainer {
   private readonly gradA: number;
   private readonly gradB: number;
   private readonly scratch: number;
+  /** For each step that a residual add reads as its skip, those adds' indices (the input's, −1, needs no gradient). */
+  private readonly skipsInto = new Map<number, number[]>();
   /** Loss and accuracy sums since the last `readMetrics` (the fields of head.ts's METRIC, kept here in double). */
   private metrics = { lossSum: 0, correct: 0, batches: 0, samples: 0 };
   private steps = 0;
@@ -88,9 +96,12 @@ export class WasmEngineTrainer {
       checkCovered(step);
       largest = Math.max(largest, batch * outputsOf(step));
       scratch = Math.max(scratch, this.scratchOf(step));
-      const saved = step.kind === 'bn-relu6' ? memory.floats(2 * step.channels) : step.kind === 'dropout' ? memory.floats(batch * step.units) : 0;
-      return { step, out: memory.floats(batch * outputsOf(step)), saved };
+      const saved = step.kind === 'bn-relu6' || step.kind === 'bn-linear' ? memory.floats(2 * step.channels) : step.kind === 'dropout' ? memory.floats(batch * step.units) : 0;
+      const grad = step.kind === 'add' ? memory.floats(batch * step.units) : 0;
+      return { step, out: memory.floats(batch * outputsOf(step)), saved, grad };
     });
+    plan.steps.forEach((step, i) => { if (step.kind === 'add') this.skipsInto.set(step.skip, [...this.skipsInto.get(step.skip) ?? [], i]); });
+    if (this.dense.activation !== 'softmax') throw new UnsupportedModelError(`${this.dense.name}: the last layer must be the softmax one.`);
     this.dLogits = memory.floats(batch * this.dense.units);
     this.gradA = memory.floats(largest);
     this.gradB = memory.floats(largest);
@@ -259,14 +270,15 @@ export class WasmEngineTrainer {
     let x = this.input;
     for (const { step, out, saved } of this.layers) {
       switch (step.kind) {
+        case 'add': par.add(x, this.layers[step.skip]?.out ?? this.input, out, batch * step.units); break;
         case 'conv': par.stemForward(x, this.param(step.kernel), out, batch, windowOf(step), step.cout); break;
         case 'depthwise': par.depthwiseForward(x, this.param(step.kernel), out, batch, windowOf(step), step.channels); break;
         case 'pointwise': par.gemm(out, x, step.cin, 1, this.param(step.kernel), step.cout, batch * step.rows, step.cout, step.cin); break;
-        case 'bn-relu6': {
+        case 'bn-relu6': case 'bn-linear': {
           const [gamma, beta, mean, variance] = [this.param(step.gamma), this.param(step.beta), this.stateOf(step.movingMean), this.stateOf(step.movingVariance)];
-          const rows = batch * step.pixels;
-          if (training) par.normForwardTraining(x, out, gamma, beta, saved, mean, variance, this.scratch, rows, step.channels, decay, step.epsilon);
-          else par.normForwardInference(x, out, gamma, beta, mean, variance, rows, step.channels, step.epsilon);
+          const rows = batch * step.pixels, relu6 = step.kind === 'bn-relu6';
+          if (training) par.normForwardTraining(x, out, gamma, beta, saved, mean, variance, this.scratch, rows, step.channels, decay, step.epsilon, relu6);
+          else par.normForwardInference(x, out, gamma, beta, mean, variance, rows, step.channels, step.epsilon, relu6);
           break;
         }
         case 'pool': k.pool_forward(x, out, batch, step.pixels, step.channels); break;
@@ -282,7 +294,8 @@ export class WasmEngineTrainer {
         }
         case 'dense':
           par.gemm(out, x, step.inputs, 1, this.param(step.kernel), step.units, batch, step.units, step.inputs);
-          k.add_bias(out, this.param(step.bias!), batch, step.units);
+          if (step.bias) k.add_bias(out, this.param(step.bias), batch, step.units);
+          if (step.activation === 'relu') k.relu_forward(out, 0, batch * step.units);
           break;
       }
       x = out;
@@ -291,15 +304,29 @@ export class WasmEngineTrainer {
 
   private backward(batch: number): void {
     const { k, par } = this;
+    // `dy` is the gradient of the current layer's output; each layer writes its input's gradient to the other
+    // ping-pong buffer, or to the buffer of the residual add below it (step.ts's order).
     let dy = this.dLogits;
+    const other = (buffer: number) => (buffer === this.gradA ? this.gradB : this.gradA);
     for (let i = this.layers.length - 1; i >= 0; i--) {
-      const { step, saved } = this.layers[i]!;
-      const x = i === 0 ? this.input : this.layers[i - 1]!.out;
+      const { step, saved, out } = this.layers[i]!;
+      // Where this step's output also fed residual adds, their gradients join the chain's here.
+      for (const j of this.skipsInto.get(i) ?? []) par.add(dy, this.layers[j]!.grad, dy, batch * outputsOf(step));
+      const below = this.layers[i - 1];
+      const x = below?.out ?? this.input;
       const needsInputGrad = i > 0;
-      const dx = dy === this.gradA ? this.gradB : this.gradA;
+      let dx = below !== undefined && below.step.kind === 'add' ? below.grad : other(dy);
       switch (step.kind) {
+        // The add's gradient passes unchanged to the chain below it (and waits in its buffer for the skip's source).
+        case 'add': dx = dy; break;
         case 'dense':
-          k.column_sum(dy, this.grad(step.bias!), batch, step.units);
+          if (step.activation === 'relu') {
+            // Through the ReLU into the buffer dx would use; dx then takes dy's, which is no longer needed.
+            const dz = dx;
+            k.relu_backward(dy, out, dz, 0, batch * step.units);
+            [dy, dx] = [dz, below !== undefined && below.step.kind === 'add' ? below.grad : other(dz)];
+          }
+          if (step.bias) k.column_sum(dy, this.grad(step.bias), batch, step.units);
           this.matmulBackward(x, dy, dx, step.kernel, batch, step.inputs, step.units, needsInputGrad);
           break;
         case 'pool': if (needsInputGrad) k.pool_backward(dy, dx, batch, step.pixels, step.channels); break;
@@ -310,8 +337,8 @@ export class WasmEngineTrainer {
             for (let i = 0; i < count; i++) input[i] = gradient[i]! * mask[i]!;
           }
           break;
-        case 'bn-relu6':
-          par.normBackward(x, dy, this.param(step.gamma), this.param(step.beta), saved, dx, this.grad(step.gamma), this.grad(step.beta), this.scratch, batch * step.pixels, step.channels);
+        case 'bn-relu6': case 'bn-linear':
+          par.normBackward(x, dy, this.param(step.gamma), this.param(step.beta), saved, dx, this.grad(step.gamma), this.grad(step.beta), this.scratch, batch * step.pixels, step.channels, step.kind === 'bn-relu6');
           break;
         case 'pointwise': this.matmulBackward(x, dy, dx, step.kernel, batch * step.rows, step.cin, step.cout, needsInputGrad); break;
         case 'depthwise':
@@ -340,8 +367,8 @@ export class WasmEngineTrainer {
     switch (step.kind) {
       case 'conv': case 'depthwise': return 0;
       case 'pointwise': return step.cin * step.cout;
-      case 'bn-relu6': return this.threadCount * this.par.normScratchFloats(step.channels);
-      case 'pool': case 'dropout': case 'add': case 'bn-linear': return 0;
+      case 'bn-relu6': case 'bn-linear': return this.threadCount * this.par.normScratchFloats(step.channels);
+      case 'pool': case 'dropout': case 'add': return 0;
       case 'dense': return step.inputs * step.units;
     }
   }
@@ -364,12 +391,12 @@ function windowOf(step: Extract<PlanStep, { kind: 'conv' | 'depthwise' }>): Wind
   return [step.inH, step.inW, step.outH, step.outW, step.stride, step.padTop, step.padLeft];
 }
 
-/** The kernels run channels four at a time (every MobileNet v1 width is a multiple of 8); the stem takes RGB. */
+/**
+ * The kernels run channels four at a time (every MobileNet v1 width is a multiple of 8, and every v2 width of
+ * Teachable Machine's α=0.35 a multiple of 8 too); the stem takes RGB.
+ */
 function checkCovered(step: PlanStep): void {
-  // MobileNet v2's steps run on the WebGPU engine only, so far.
-  if (step.kind === 'add' || step.kind === 'bn-linear') throw new UnsupportedModelError(`${step.name}: the engine's CPU path covers MobileNet v1 only, so far.`);
-  if (step.kind === 'dense' && (step.activation !== 'softmax' || step.bias === undefined)) throw new UnsupportedModelError(`${step.name}: the engine's CPU path covers the app's softmax head only, so far.`);
-  const channels = step.kind === 'conv' ? step.cout : step.kind === 'depthwise' || step.kind === 'bn-relu6' || step.kind === 'pool' ? step.channels : 4;
+  const channels = step.kind === 'conv' ? step.cout : step.kind === 'depthwise' || step.kind === 'bn-relu6' || step.kind === 'bn-linear' || step.kind === 'pool' ? step.channels : 4;
   if (channels % 4 !== 0) throw new UnsupportedModelError(`${'name' in step ? step.name : step.kind}: the engine's CPU kernels take channel counts that are multiples of 4, not ${channels}.`);
   if (step.kind === 'conv' && step.cin !== 3) throw new UnsupportedModelError(`${step.name}: the engine's full convolution takes 3 input channels, not ${step.cin}.`);
 }

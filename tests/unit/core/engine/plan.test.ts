@@ -3,23 +3,12 @@
 // between a LayersModel and the engine's two flat buffers under their Keras names. Then MobileNet v2 from the real
 // Teachable Machine export (../shared): nested models opened up, zero padding folded, residual adds and their skips.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packWeights, planMobileNetV1, samePadding, SLOT_ALIGN_FLOATS, unpackWeights, UnsupportedModelError } from '../../../../src/core/engine/plan.ts';
 import { loadBackbone, splitBackbone } from '../../../../src/core/training/mobilenet.ts';
-import { teachableArtifacts, teachableBackboneArtifacts, TM_FOLDER, type TeachableMachineFiles } from '../../../teachable-machine.ts';
-import { folderHandler } from '../../model-fixtures.ts';
-
-const TM_DIR = path.resolve(import.meta.dirname, '..', '..', '..', '..', '..', 'shared', TM_FOLDER);
-
-async function teachableFiles(): Promise<TeachableMachineFiles> {
-  return {
-    model: JSON.parse(await readFile(path.join(TM_DIR, 'model.json'), 'utf8')) as tf.io.ModelJSON,
-    weights: new Uint8Array(await readFile(path.join(TM_DIR, 'weights.bin'))).buffer,
-  };
-}
+import { teachableArtifacts, teachableBackboneArtifacts } from '../../../teachable-machine.ts';
+import { folderHandler, teachableFiles, TM_DIR } from '../../model-fixtures.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -98,8 +98,8 @@ describe('window convolutions', () => {
   });
 });
 
-describe('BatchNormalization + ReLU6', () => {
-  it('normalizes with batch statistics, moves the averages and back-propagates as tfjs, on ReLU6\'s edges too', () => {
+describe('BatchNormalization + ReLU6, or linear (v2)', () => {
+  it.each([true, false])('normalizes with batch statistics, moves the averages and back-propagates as tfjs, on ReLU6\'s edges too (ReLU6: %s)', (relu6) => {
     const random = new Random(4);
     const [rows, channels, epsilon, momentum] = [300, 12, 1e-3, 0.9];
     const offsets = uniform(random, channels, 2), spreads = Float32Array.from({ length: channels }, () => 0.2 + random.next() * 3);
@@ -112,13 +112,14 @@ describe('BatchNormalization + ReLU6', () => {
     const movingMean = uniform(random, channels), movingVariance = uniform(random, channels, 0.5, 1);
     const { ptr, read } = place({ x, gamma, beta, dy, movingMean, movingVariance, y: x.length, dx: x.length, saved: 2 * channels, dGamma: channels, dBeta: channels, scratch: k.norm_scratch_floats(channels) });
     // Channels [8, 12) first, then [0, 8): threads split them so (parallel.ts), and neither range may touch the other's.
-    for (const [c0, c1] of [[8, channels], [0, 8]] as const) k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 1 - momentum, epsilon, c0, c1);
-    for (const [c0, c1] of [[8, channels], [0, 8]] as const) k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels, c0, c1);
+    for (const [c0, c1] of [[8, channels], [0, 8]] as const) k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 1 - momentum, epsilon, Number(relu6), c0, c1);
+    for (const [c0, c1] of [[8, channels], [0, 8]] as const) k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels, Number(relu6), c0, c1);
 
     const [xt, gt, bt, dyt] = [tf.tensor2d(x, [rows, channels]), tf.tensor1d(gamma), tf.tensor1d(beta), tf.tensor2d(dy, [rows, channels])];
     const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
       const { mean, variance } = tf.moments(a, 0);
-      return tf.relu6(tf.batchNorm(a, mean, variance, b, g, epsilon));
+      const normalized = tf.batchNorm(a, mean, variance, b, g, epsilon);
+      return relu6 ? tf.relu6(normalized) : normalized;
     };
     const { mean, variance } = tf.moments(xt, 0);
     const [mm, mv] = [tf.tensor1d(movingMean), tf.tensor1d(movingVariance)];
@@ -140,7 +141,7 @@ describe('BatchNormalization + ReLU6', () => {
       x, gamma: new Float32Array(channels).fill(1), beta: channels, y: x.length, saved: 2 * channels, movingMean: channels, movingVariance: channels,
       scratch: k.norm_scratch_floats(channels),
     });
-    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, 1e-3, 0, channels);
+    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, 1e-3, 1, 0, channels);
     const saved = read('saved');
     for (let c = 0; c < channels; c++) {
       let sum = 0;
@@ -152,6 +153,31 @@ describe('BatchNormalization + ReLU6', () => {
       expect(Math.abs(saved[c]! - mean) / mean).toBeLessThanOrEqual(1e-6);
       expect(Math.abs(saved[channels + c]! - invStd) / invStd).toBeLessThanOrEqual(TOLERANCE);
     }
+  });
+});
+
+describe('element by element (v2 residual adds, the dense ReLU)', () => {
+  it('adds, and passes the ReLU\'s gradient where its output is positive, through SIMD blocks and a scalar tail, in ranges', () => {
+    const random = new Random(12);
+    // 23 floats: five blocks of 4 and a tail of 3; exact zeros where tf.relu's gradient stops.
+    const a = uniform(random, 23), b = uniform(random, 23), dy = uniform(random, 23);
+    a.set([0, -0], 4);
+    const { ptr, read } = place({ a, b, dy, sum: 23, relu: a, dx: 23 });
+    for (const [i0, i1] of [[16, 23], [0, 16]] as const) {
+      k.add_forward(ptr.a!, ptr.b!, ptr.sum!, i0, i1);
+      k.relu_forward(ptr.relu!, i0, i1);
+      k.relu_backward(ptr.dy!, ptr.relu!, ptr.dx!, i0, i1);
+    }
+    const [at, bt, dyt] = [tf.tensor1d(a), tf.tensor1d(b), tf.tensor1d(dy)];
+    // Values compared with −0 read as 0 (tf's masked gradient is dy·0, signed).
+    const values = (v: ArrayLike<number>) => Array.from(v, (x) => x + 0);
+    expect(values(read('sum'))).toEqual(values(at.add(bt).dataSync()));
+    expect(values(read('relu'))).toEqual(values(tf.relu(at).dataSync()));
+    // tf.relu's gradient from its input; the kernel reads the output, positive exactly where the input is.
+    const [dx] = tf.grads((x: tf.Tensor) => tf.relu(x).mul(dyt).sum())([at]);
+    expect(values(read('dx'))).toEqual(values(dx!.dataSync()));
+    expect(read('dx').filter((v) => v === 0).length).toBeGreaterThan(2);
+    tf.dispose([at, bt, dyt, dx!]);
   });
 });
 

@@ -1,0 +1,113 @@
+// MobileNet v2 as both engines' tests meet it (the WebGPU engine in Chromium, the WebAssembly one in Node): a small
+// v2 made here with every v2 construct, and the check of a step of the real Teachable Machine backbone against
+// tfjs, whose linear normalizations leave some β gradients at rounding noise.
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
+import type { EnginePlan } from '../src/core/engine/plan.ts';
+import { FINE_TUNE_BN_MOMENTUM } from '../src/core/training/mobilenet.ts';
+import { Random } from '../src/core/training/random.ts';
+import { relativeError, TOLERANCE, uniform } from './engine-reference.ts';
+
+export interface StepResult {
+  plan: EnginePlan;
+  dispatches: number;
+  /** The engine's loss against tfjs's, relative. */
+  lossError: number;
+  /** By Keras name: tfjs CPU's gradient, the engine's, tfjs WASM's. */
+  gradients: Map<string, { cpu: Float32Array; engine: Float32Array; wasm: Float32Array }>;
+  /** By Keras name, after the step: tfjs's value, the engine's, before the step, and whether Adam trains it. */
+  weights: Map<string, { tfjs: Float32Array; engine: Float32Array; before: Float32Array; trainable: boolean }>;
+}
+
+/**
+ * A small v2: a ZeroPadding2D stem, a stride-2 block with no residual, two stride-1 blocks with residual adds (the
+ * second adding onto the first's add), and Teachable Machine's head (pooling, dense ReLU, dense softmax without
+ * bias), with random BatchNormalization weights and statistics; the blocks project to `projectChannels`. The same
+ * weights on every call.
+ */
+export async function smallV2(classes: number, projectChannels: number): Promise<tf.LayersModel> {
+  let seed = 1;
+  const init = () => tf.initializers.glorotUniform({ seed: seed++ });
+  // Names of their own: tfjs numbers unnamed layers across models, and weights are matched by name.
+  let layers = 0;
+  const name = () => `small_v2_${layers++}`;
+  const conv = (x: tf.SymbolicTensor, filters: number, kernelSize: number, strides = 1, padding: 'same' | 'valid' = 'same') =>
+    tf.layers.conv2d({ name: name(), filters, kernelSize, strides, padding, useBias: false, kernelInitializer: init() }).apply(x) as tf.SymbolicTensor;
+  const depthwise = (x: tf.SymbolicTensor, strides = 1) =>
+    tf.layers.depthwiseConv2d({ name: name(), kernelSize: 3, strides, padding: strides === 1 ? 'same' : 'valid', useBias: false, depthwiseInitializer: init() }).apply(x) as tf.SymbolicTensor;
+  const bn = (x: tf.SymbolicTensor, relu6: boolean) => {
+    const normalized = tf.layers.batchNormalization({ name: name(), epsilon: 1e-3, momentum: FINE_TUNE_BN_MOMENTUM }).apply(x) as tf.SymbolicTensor;
+    return relu6 ? tf.layers.reLU({ maxValue: 6 }).apply(normalized) as tf.SymbolicTensor : normalized;
+  };
+  const pad = (x: tf.SymbolicTensor) => tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]] }).apply(x) as tf.SymbolicTensor;
+  const block = (x: tf.SymbolicTensor, expand: number, out: number, strides: number) => {
+    const expanded = bn(conv(x, expand, 1), true);
+    const filtered = bn(depthwise(strides === 2 ? pad(expanded) : expanded, strides), true);
+    return bn(conv(filtered, out, 1), false);
+  };
+  const input = tf.input({ shape: [16, 16, 3] });
+  const stem = bn(conv(pad(input), 8, 3, 2, 'valid'), true);
+  const first = block(stem, 16, projectChannels, 2);
+  const second = tf.layers.add().apply([first, block(first, 12, projectChannels, 1)]) as tf.SymbolicTensor;
+  const third = tf.layers.add().apply([second, block(second, 12, projectChannels, 1)]) as tf.SymbolicTensor;
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(third) as tf.SymbolicTensor;
+  const hidden = tf.layers.dense({ name: name(), units: 10, activation: 'relu', kernelInitializer: init(), biasInitializer: 'ones' }).apply(pooled) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ name: name(), units: classes, activation: 'softmax', useBias: false, kernelInitializer: init() }).apply(hidden) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: output });
+  const random = new Random(3);
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'BatchNormalization') continue;
+    const channels = layer.getWeights()[0]!.shape[0]!;
+    const [gamma, beta, mean] = [uniform(random, channels, 0.5, 1), uniform(random, channels, 0.5), uniform(random, channels, 0.3)];
+    const variance = Float32Array.from({ length: channels }, () => 0.5 + random.next());
+    layer.setWeights([gamma, beta, mean, variance].map((values) => tf.tensor1d(values)));
+  }
+  return model;
+}
+
+/**
+ * Checks a step of (part of) the Teachable Machine backbone against tfjs; returns the worst errors, in words.
+ *
+ * Every linear (project) BatchNormalization feeds only 1×1 convolutions followed by BatchNormalization (the next
+ * block's expand, the last block's Conv_1), directly or through adds, and a normalization removes any shift of its
+ * input: those β (`shiftFree` of them) get a gradient of exactly 0 in exact arithmetic. Both tfjs backends and the
+ * engine give rounding noise there (1e-8–1e-6 against γ gradients of 0.1–50; WASM and CPU differ by up to 24× its
+ * size), and Adam turns noise into ±lr steps. So those β are checked for being noise-sized, and for moving by at
+ * most lr, instead of against tfjs's noise.
+ */
+export function expectTeachableStep(result: StepResult, shiftFree: number, bounds: { gradient: number; belowWasm: boolean }, learningRate: number): string {
+  expect(result.lossError).toBeLessThan(TOLERANCE);
+  const betas = new Map(result.plan.steps.flatMap((s) => (s.kind === 'bn-linear' ? [[s.beta.name, s.gamma.name] as const] : [])));
+  expect(betas.size).toBe(shiftFree);
+  const largest = (values: Float32Array) => values.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const worst = { gradient: 0, wasm: 0, weight: 0, state: 0, noise: 0 };
+  for (const [name, g] of result.gradients) {
+    const gammaName = betas.get(name);
+    if (gammaName !== undefined) {
+      const noise = largest(g.engine) / largest(result.gradients.get(gammaName)!.cpu);
+      worst.noise = Math.max(worst.noise, noise);
+      expect(noise, `gradient of ${name}, against its layer's γ gradient`).toBeLessThan(TOLERANCE);
+      continue;
+    }
+    const error = relativeError(g.engine, g.cpu);
+    worst.gradient = Math.max(worst.gradient, error);
+    worst.wasm = Math.max(worst.wasm, relativeError(g.wasm, g.cpu));
+    expect(error, `gradient of ${name}`).toBeLessThan(bounds.gradient);
+  }
+  if (bounds.belowWasm) expect(worst.gradient).toBeLessThan(worst.wasm);
+  for (const [name, w] of result.weights) {
+    if (betas.has(name)) {
+      for (let i = 0; i < w.engine.length; i++) expect(Math.abs(w.engine[i]! - w.before[i]!), name).toBeLessThanOrEqual(learningRate * 1.001);
+      continue;
+    }
+    const error = relativeError(w.engine, w.tfjs);
+    const kind = w.trainable ? 'weight' : 'state';
+    worst[kind] = Math.max(worst[kind], error);
+    // Adam's first update moves each weight by about lr·sign(g): where g is near zero the two can step opposite
+    // ways, 2e-3 apart, which is 1e-2 of a layer whose largest weight is 0.2 (measured: 8.5e-3 on the whole network,
+    // 4.3e-3 on the last blocks).
+    expect(error, `${name} after the step`).toBeLessThan(w.trainable ? 2e-2 : TOLERANCE);
+  }
+  const e = (v: number) => v.toExponential(2);
+  return `loss ${e(result.lossError)} from tfjs; worst relative error: gradients ${e(worst.gradient)} (tfjs WASM against CPU: ${e(worst.wasm)}), shift-free β gradients ${e(worst.noise)} of their γ's, weights ${e(worst.weight)}, moving statistics ${e(worst.state)}`;
+}
