@@ -4,8 +4,12 @@ import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
 import { playwright } from '@vitest/browser-playwright';
+import { SERVED_BACKBONES } from './src/core/training/backbones.ts';
 import { ISOLATION_HEADERS } from './src/core/training/isolation.ts';
 import { chromiumLaunchOptions } from './tests/chromium.ts';
+
+/** The backbones this site serves beyond the one it ships with (backbones.ts): downloaded on first use, not precached. */
+const WIDER_SERVED = SERVED_BACKBONES.slice(1).map((b) => b.dir);
 
 export default defineConfig({
   // Relative base so the same build works at a domain root and under a GitHub Pages sub-path.
@@ -27,7 +31,8 @@ export default defineConfig({
         globPatterns: ['**/*.{html,js,css,wasm,svg,png,webmanifest}', 'assets/models/**/*'],
         // The served Quick, Draw! shards stay online-only (downloaded drawings live in IndexedDB anyway); the
         // pipeline page is for headless runs, not the offline app.
-        globIgnores: ['assets/data/**', 'src/pipeline/**', 'assets/pipeline-*.js'],
+        // The wider backbones (10 MB and more) wait for the form's choice.
+        globIgnores: ['assets/data/**', 'src/pipeline/**', 'assets/pipeline-*.js', ...WIDER_SERVED.map((dir) => `assets/models/${dir}/**`)],
         // Only Vite's hashed files skip revisioning. The plugin's default (all of assets/) would also cover the
         // unhashed model files under assets/models, so a changed model.json would never reach an installed app.
         dontCacheBustURLsMatching: /^assets\/[^/]+-[\w-]{8}\.\w+$/,
@@ -47,6 +52,12 @@ export default defineConfig({
         }, {
           // The backbones the form offers from Google's storage (src/core/training/backbones.ts): downloaded once, then kept.
           urlPattern: ({ url }) => url.origin === 'https://storage.googleapis.com' && /^\/(tfjs-models|teachable-machine-models)\//.test(url.pathname),
+          handler: 'CacheFirst',
+          options: { cacheName: 'backbones', cacheableResponse: { statuses: [200] } },
+        }, {
+          // The same for those this site serves beyond the precached one. A RegExp, not a function: Workbox writes
+          // the pattern into the service worker as source, where this file's variables do not exist.
+          urlPattern: new RegExp(`/assets/models/(${WIDER_SERVED.map((dir) => dir.replace(/\./g, '\\.')).join('|')})/`),
           handler: 'CacheFirst',
           options: { cacheName: 'backbones', cacheableResponse: { statuses: [200] } },
         }],

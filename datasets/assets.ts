@@ -3,15 +3,18 @@
 // in .cache/. Offline (or DOODLE_OFFLINE=1): ../shared. Skips all work when public/assets/.stamp.json
 // matches the inputs. One line per step. Node only.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as tf from '@tensorflow/tfjs';
 import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../src/core/data/categories.ts';
 import { DataError } from '../src/core/errors.ts';
+import { SERVED_BACKBONES } from '../src/core/training/backbones.ts';
 import { cacheModel, cacheNpy, copyModel, probeOnline } from './assets-sources.ts';
 import { buildDataset } from './builder.ts';
 import { BuildError, openSource } from './sources.ts';
+import { teachableBackboneArtifacts, TM_FOLDER } from './teachable-machine.ts';
 
 const MODEL_NAME = 'mobilenet_v1_0.25_224';
 const MODEL_URL = `https://storage.googleapis.com/tfjs-models/tfjs/${MODEL_NAME}/model.json`;
@@ -45,10 +48,21 @@ const SHARED_IMAGENET_DIR = path.join(SHARED_DIR, 'models', MODEL_NAME, 'imagene
 const DATASET_OUT = path.join(ASSETS_DIR, 'data', DATASET_NAME);
 const STAMP_FILE = path.join(ASSETS_DIR, '.stamp.json');
 const CACHE_DIR = path.join(REPO_ROOT, '.cache');
+/** The wider backbones the app serves beside MODEL_NAME (backbones.ts), which the form loads on first use. */
+const WIDER_BACKBONES = SERVED_BACKBONES.filter((b) => b.dir !== MODEL_NAME);
+/**
+ * Where ../shared keeps each wider backbone offline: a copy of Google's files, or MobileNetV2 α=0.35 inside the
+ * Teachable Machine export (its frozen backbone, the same weights). One missing there is not served offline.
+ */
+const SHARED_BACKBONES: Record<string, { folder: string; teachable?: true }> = {
+  'mobilenet_v1_0.75_224': { folder: path.join(SHARED_DIR, 'models', 'mobilenet_v1_0.75_224') },
+  'mobilenet_v2_0.35_224': { folder: path.join(SHARED_DIR, TM_FOLDER), teachable: true },
+};
 /** The code whose output lands in public/assets: a change to any of it rebuilds. */
 const GENERATOR_FILES = [
   ...readdirSync(path.join(REPO_ROOT, 'datasets')).filter((f) => f.endsWith('.ts')).map((f) => path.join('datasets', f)),
   path.join('src', 'core', 'errors.ts'),
+  path.join('src', 'core', 'training', 'backbones.ts'),
   ...['bytes', 'categories', 'manifest', 'ndjson', 'npy', 'render', 'sha256', 'shard', 'zero-runs'].map((f) => path.join('src', 'core', 'data', `${f}.ts`)),
 ].sort();
 
@@ -91,9 +105,18 @@ function describeInputs(mode: Mode): string {
       otherDrawings: OTHER_CATEGORY_DRAWINGS, drawingsPerShard: DRAWINGS_PER_SHARD },
   };
   const inputs = mode.kind === 'online'
-    ? { source: 'online', modelUrl: MODEL_URL, imagenetModelUrl: IMAGENET_MODEL_URL, dataUrl: QUICKDRAW_BASE_URL }
-    : { source: SHARED_DIR, files: treeSignature(path.join(SHARED_DIR, 'quickdraw')), modelFiles: treeSignature(path.join(SHARED_DIR, 'models', MODEL_NAME)) };
+    ? { source: 'online', modelUrl: MODEL_URL, imagenetModelUrl: IMAGENET_MODEL_URL, dataUrl: QUICKDRAW_BASE_URL, wider: WIDER_BACKBONES }
+    : {
+      source: SHARED_DIR, files: treeSignature(path.join(SHARED_DIR, 'quickdraw')), modelFiles: treeSignature(path.join(SHARED_DIR, 'models', MODEL_NAME)),
+      wider: WIDER_BACKBONES.map(({ dir }) => [dir, sharedBackbone(dir) && treeSignature(sharedBackbone(dir)!.folder)]),
+    };
   return `${JSON.stringify({ ...common, inputs }, null, 2)}\n`;
+}
+
+/** ../shared's source of a wider backbone, or null where it has none. */
+function sharedBackbone(dir: string): { folder: string; teachable?: true } | null {
+  const source = SHARED_BACKBONES[dir];
+  return source !== undefined && existsSync(path.join(source.folder, 'model.json')) ? source : null;
 }
 
 async function upToDate(description: string): Promise<boolean> {
@@ -138,6 +161,11 @@ async function buildOnline(): Promise<void> {
   const imagenetFetched = await cacheModel(IMAGENET_MODEL_URL, imagenetCache);
   const imagenetBytes = await copyModel(imagenetCache, IMAGENET_MODEL_OUT);
   log(`model ${shown(IMAGENET_MODEL_OUT)}: ${(imagenetBytes / 1e6).toFixed(1)} MB (${imagenetFetched} files downloaded, the rest from ${shown(imagenetCache)})`);
+  for (const { dir, canonicalUrl } of WIDER_BACKBONES) {
+    const cache = path.join(CACHE_DIR, 'models', dir), out = path.join(ASSETS_DIR, 'models', dir);
+    const widerFetched = await cacheModel(canonicalUrl, cache);
+    log(`model ${shown(out)}: ${((await copyModel(cache, out)) / 1e6).toFixed(1)} MB (${widerFetched} files downloaded, the rest from ${shown(cache)})`);
+  }
   const dataCache = path.join(CACHE_DIR, 'quickdraw');
   const started = performance.now();
   const limits = perCategoryLimits(ALL_CATEGORIES);
@@ -154,6 +182,17 @@ async function buildOffline(): Promise<void> {
   log(`model ${shown(MODEL_OUT)}: ${(modelBytes / 1e6).toFixed(1)} MB copied from ${modelDir}`);
   const imagenetBytes = await copyModel(SHARED_IMAGENET_DIR, IMAGENET_MODEL_OUT);
   log(`model ${shown(IMAGENET_MODEL_OUT)}: ${(imagenetBytes / 1e6).toFixed(1)} MB copied from ${SHARED_IMAGENET_DIR}`);
+  for (const { dir } of WIDER_BACKBONES) {
+    const out = path.join(ASSETS_DIR, 'models', dir), source = sharedBackbone(dir);
+    if (source === null) {
+      await rm(out, { recursive: true, force: true });
+      log(`model ${shown(out)}: not served (${SHARED_BACKBONES[dir]?.folder ?? SHARED_DIR} has none); the form's choice of it needs the internet`);
+    } else if (source.teachable) {
+      log(`model ${shown(out)}: ${((await writeTeachableBackbone(source.folder, out)) / 1e6).toFixed(1)} MB, the backbone of the Teachable Machine export in ${source.folder}`);
+    } else {
+      log(`model ${shown(out)}: ${((await copyModel(source.folder, out)) / 1e6).toFixed(1)} MB copied from ${source.folder}`);
+    }
+  }
   const quickdraw = path.join(SHARED_DIR, 'quickdraw');
   const source = openSource(quickdraw);
   const found = await Promise.all(ALL_CATEGORIES.map(async (c) => (await source.locate(c, 'auto')).file));
@@ -164,6 +203,23 @@ async function buildOffline(): Promise<void> {
       '(expected numpy_bitmap/<category>.npy).', quickdraw);
   }
   await buildServedDataset(quickdraw, available, 'auto');
+}
+
+/** Writes the Teachable Machine export's MobileNetV2 backbone in `folder` as a LayersModel in `out`; returns its bytes. */
+async function writeTeachableBackbone(folder: string, out: string): Promise<number> {
+  const files = { model: JSON.parse(await readFile(path.join(folder, 'model.json'), 'utf8')) as tf.io.ModelJSON, weights: new Uint8Array(await readFile(path.join(folder, 'weights.bin'))).buffer };
+  const backbone = teachableBackboneArtifacts(files);
+  const weights = new Uint8Array(backbone.weightData as ArrayBuffer);
+  const modelJson = {
+    format: 'layers-model', generatedBy: files.model.generatedBy, convertedBy: 'Doodle Lab (npm run assets): the backbone of a Teachable Machine export',
+    modelTopology: backbone.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: backbone.weightSpecs }],
+  };
+  await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+  const json = JSON.stringify(modelJson);
+  await writeFile(path.join(out, 'model.json'), json);
+  await writeFile(path.join(out, 'weights.bin'), weights);
+  return json.length + weights.length;
 }
 
 const NOTHING_TO_BUILD_FROM = (reason: string): string => [

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { TM_FOLDER, type TeachableMachineFiles } from '../teachable-machine.ts';
+import { TM_FOLDER, type TeachableMachineFiles } from '../../datasets/teachable-machine.ts';
 
 export const MOBILENET_DIR = path.resolve(import.meta.dirname, '..', '..', 'public', 'assets', 'models', 'mobilenet_v1_0.25_224');
 

@@ -10,7 +10,7 @@ import { engineClassifier } from '../../../src/core/engine/classifier.ts';
 import { classifyBitmap, type Classifier } from '../../../src/core/inference/inference.ts';
 import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/training/mobilenet.ts';
 import { Random } from '../../../src/core/training/random.ts';
-import { teachableArtifacts } from '../../teachable-machine.ts';
+import { teachableArtifacts } from '../../../datasets/teachable-machine.ts';
 import { relativeError, sketches, TOLERANCE } from './compare.ts';
 import { teachableFiles } from './teachable-files.ts';
 import { compileEngine } from '../../../workers/engine-module.ts';

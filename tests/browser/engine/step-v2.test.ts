@@ -12,7 +12,7 @@ import { packWeights, planMobileNetV1, unpackWeights } from '../../../src/core/e
 import { EngineTrainer } from '../../../src/core/engine/step.ts';
 import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../src/core/training/mobilenet.ts';
 import { Random } from '../../../src/core/training/random.ts';
-import { teachableBackboneArtifacts } from '../../teachable-machine.ts';
+import { teachableBackboneArtifacts } from '../../../datasets/teachable-machine.ts';
 import { tfjsGradients } from '../../engine-reference.ts';
 import { expectTeachableStep, smallV2, type StepResult } from '../../engine-v2.ts';
 import { createGpu, expectNoAllocationsAfterFirst, relativeError, sketches, TOLERANCE, uniform } from './compare.ts';

@@ -1,7 +1,7 @@
 // The real Teachable Machine export (MobileNet v2) read from ../shared through Vitest's file commands, for the
 // engine's v2 browser tests; null where this checkout has no ../shared beside it (CI), so those tests skip.
 import { commands } from 'vitest/browser';
-import { TM_FOLDER, type TeachableMachineFiles } from '../../teachable-machine.ts';
+import { TM_FOLDER, type TeachableMachineFiles } from '../../../datasets/teachable-machine.ts';
 
 /** The export's model.json and weights.bin, or null where they are absent (any other failure throws). */
 export async function teachableFiles(): Promise<TeachableMachineFiles | null> {

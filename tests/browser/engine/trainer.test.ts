@@ -1,20 +1,22 @@
 // The app's Trainer with its steps on the engine (tfjs's WebGPU backend, SwiftShader here): it says which path
 // trains, the loss falls, a run stopped mid-epoch resumes on the engine to exactly the weights of an uninterrupted
 // one, and the same checkpoint resumes on the tfjs path too (checkpoints keep tfjs's Adam format); the same for
-// the last blocks on cached features with dropout; and augmentation on the device gives tfjs's inputs.
+// the last blocks on cached features with dropout; augmentation on the device gives tfjs's inputs; and MobileNet v2
+// (the Teachable Machine backbone `npm run assets` serves) trains on both engines and resumes exactly on the CPU one.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '../../../workers/wasm-backend.ts';
 import { cpuEngine } from '../../../workers/engine-module.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { CpuEngine } from '../../../src/core/engine/wasm/threads.ts';
 import { chooseBackend } from '../../../src/core/training/backend.ts';
+import { BACKBONES } from '../../../src/core/training/backbones.ts';
 import { loadBackbone, preprocess } from '../../../src/core/training/mobilenet.ts';
 import { parseConfig, PRESETS } from '../../../src/core/training/train-config.ts';
 import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training/training.ts';
 import { relativeError } from './compare.ts';
 import { bars } from '../helpers.ts';
 
-const MODEL_URL = '/assets/models/mobilenet_v1_0.25_224/model.json';
 const config = parseConfig({ ...PRESETS['tiny'], mode: 'whole', inputSizePx: 32, epochs: 2, batchSize: 5, learningRate: 0.002 });
 
 // 12 training drawings in batches of 5: every epoch ends with a short batch of 2.
@@ -31,7 +33,23 @@ function hooks(saved: Checkpoint[], losses: number[], stopAfterBatches = Infinit
 }
 
 async function trainer(chosen = config): Promise<Trainer> {
-  return new Trainer(chosen, await loadBackbone(tf.io.http(MODEL_URL), chosen.inputSizePx), data);
+  return new Trainer(chosen, await loadBackbone(tf.io.http(`/${chosen.model.url}`), chosen.inputSizePx), data);
+}
+
+/** MobileNetV2 α=0.35 as the form offers it: served by this site where `npm run assets` found it (../shared here). */
+const V2 = BACKBONES.find((b) => b.label === 'MobileNetV2 α=0.35')!;
+const hasV2 = (await fetch(`/${V2.url}`, { method: 'HEAD' })).ok;
+
+/** The CPU engine (the test server isolates the page, so it runs on threads), and `work` run with tfjs on WASM. */
+async function onCpu<T>(work: (cpu: CpuEngine) => Promise<T>): Promise<T> {
+  const cpu = await cpuEngine();
+  expect(cpu.oneThreadReason).toBeUndefined();
+  expect((await chooseBackend('wasm')).name).toBe('wasm');
+  try {
+    return await work(cpu);
+  } finally {
+    expect((await chooseBackend('webgpu')).name).toBe('webgpu');
+  }
 }
 
 beforeAll(async () => {
@@ -143,15 +161,6 @@ describe('Trainer on the engine', () => {
   it('trains on the engine\'s WebAssembly path where tfjs runs on WASM, resumes exactly there, and continues a WebGPU checkpoint', async () => {
     // The test server sends COOP/COEP (vite.config.ts), so this page is isolated and the CPU path runs on threads.
     const cpu = await cpuEngine();
-    expect(cpu.oneThreadReason).toBeUndefined();
-    const onCpu = async <T>(work: () => Promise<T>): Promise<T> => {
-      expect((await chooseBackend('wasm')).name).toBe('wasm');
-      try {
-        return await work();
-      } finally {
-        expect((await chooseBackend('webgpu')).name).toBe('webgpu');
-      }
-    };
     const run = async (engine: 'gpu' | 'cpu', stopAfterBatches = Infinity, from?: Checkpoint) => {
       const t = await trainer();
       if (from !== undefined) await t.loadWeights(from);
@@ -162,11 +171,11 @@ describe('Trainer on the engine', () => {
       t.dispose();
       return { outcome, weights, checkpoint: saved.at(-1)! };
     };
-    const straight = await onCpu(() => run('cpu'));
+    const straight = await onCpu(async () => run('cpu'));
     expect(straight.outcome).toBe('finished');
-    const stopped = await onCpu(() => run('cpu', 4));
+    const stopped = await onCpu(async () => run('cpu', 4));
     expect(stopped.outcome).toBe('stopped');
-    const resumed = await onCpu(() => run('cpu', Infinity, stopped.checkpoint));
+    const resumed = await onCpu(async () => run('cpu', Infinity, stopped.checkpoint));
     resumed.weights.forEach((w, i) => expect(relativeError(new Float32Array(w.data), new Float32Array(straight.weights[i]!.data)), w.name).toBeLessThan(1e-6));
 
     // A checkpoint the WebGPU engine wrote, finished on the CPU, against the same run finished on WebGPU: the two
@@ -175,9 +184,40 @@ describe('Trainer on the engine', () => {
     // differences; each path's single step is checked against tfjs in step.test.ts and the WASM unit tests.)
     const gpuStraight = await run('gpu');
     const onGpu = await run('gpu', 4);
-    const crossed = await onCpu(() => run('cpu', Infinity, onGpu.checkpoint));
+    const crossed = await onCpu(async () => run('cpu', Infinity, onGpu.checkpoint));
     const worst = Math.max(...crossed.weights.map((w, i) => relativeError(new Float32Array(w.data), new Float32Array(gpuStraight.weights[i]!.data))));
     console.log(`WebGPU engine checkpoint finished on the WebAssembly engine: worst relative weight difference from finishing on WebGPU ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-2);
+  });
+
+  it.skipIf(!hasV2)('trains MobileNet v2 (Teachable Machine\'s backbone, the whole network) on both engines, and resumes exactly on the CPU one', async () => {
+    const v2 = parseConfig({ ...config, model: { label: V2.label, url: V2.url } });
+    const run = async (cpu: CpuEngine | undefined, stopAfterBatches = Infinity, from?: Checkpoint) => {
+      const t = await trainer(v2);
+      if (from !== undefined) await t.loadWeights(from);
+      expect(await t.useEngine(from, cpu)).toMatch(cpu === undefined ? /^the fused WebGPU engine \(\d+ layers\)/ : /^the engine's WebAssembly path \(\d+ layers, SIMD, \d+ threads\)/);
+      const [saved, losses]: [Checkpoint[], number[]] = [[], []];
+      const outcome = await t.train(hooks(saved, losses, stopAfterBatches), from);
+      const weights = (await t.saveWeights()).weights;
+      t.dispose();
+      return { outcome, weights, losses, checkpoint: saved.at(-1)! };
+    };
+    const gpu = await run(undefined);
+    expect(gpu.outcome).toBe('finished');
+    expect(gpu.losses).toHaveLength(2);
+    expect(gpu.losses.every(Number.isFinite)).toBe(true);
+    const straight = await onCpu((cpu) => run(cpu));
+    expect(straight.outcome).toBe('finished');
+    expect(straight.losses.every(Number.isFinite)).toBe(true);
+    const stopped = await onCpu((cpu) => run(cpu, 4));
+    expect(stopped.outcome).toBe('stopped');
+    const resumed = await onCpu((cpu) => run(cpu, Infinity, stopped.checkpoint));
+    expect(resumed.weights.length).toBe(straight.weights.length);
+    resumed.weights.forEach((w, i) => expect(relativeError(new Float32Array(w.data), new Float32Array(straight.weights[i]!.data)), w.name).toBeLessThan(1e-6));
+    // The run moved v2's weights (a resume that trained nothing would match a run that trained nothing).
+    const start = await trainer(v2);
+    const initial = (await start.saveWeights()).weights;
+    start.dispose();
+    expect(straight.weights.some((w, i) => relativeError(new Float32Array(w.data), new Float32Array(initial[i]!.data)) > 1e-4)).toBe(true);
   });
 });

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packWeights, planMobileNetV1, samePadding, SLOT_ALIGN_FLOATS, unpackWeights, UnsupportedModelError } from '../../../../src/core/engine/plan.ts';
 import { loadBackbone, splitBackbone } from '../../../../src/core/training/mobilenet.ts';
-import { teachableArtifacts, teachableBackboneArtifacts } from '../../../teachable-machine.ts';
+import { teachableArtifacts, teachableBackboneArtifacts } from '../../../../datasets/teachable-machine.ts';
 import { folderHandler, teachableFiles, TM_DIR } from '../../model-fixtures.ts';
 
 beforeAll(async () => {

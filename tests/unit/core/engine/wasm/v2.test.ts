@@ -14,7 +14,7 @@ import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type Sp
 import { Random } from '../../../../../src/core/training/random.ts';
 import { registerWasmTrainingKernels } from '../../../../../src/core/training/wasm-training.ts';
 import { expectTeachableStep, smallV2, type StepResult } from '../../../../engine-v2.ts';
-import { teachableBackboneArtifacts } from '../../../../teachable-machine.ts';
+import { teachableBackboneArtifacts } from '../../../../../datasets/teachable-machine.ts';
 import { teachableFiles, TM_DIR } from '../../../model-fixtures.ts';
 import { engineWasm, relativeError, sketches, TOLERANCE, tfjsGradients, uniform } from './reference.ts';
 import { nodeThreads } from './threads-node.ts';

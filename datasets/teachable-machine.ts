@@ -1,6 +1,7 @@
-// The real Teachable Machine export in ../shared (MobileNet v2 α=0.35 + a 10-class head) as tfjs artifacts, for
-// unit and browser tests alike: the whole export, and its v2 backbone ('model4') alone as a functional model, which
-// loadBackbone can rebuild at a small input size. Pure TS; each runtime reads the two files its own way.
+// The real Teachable Machine export in ../shared (MobileNet v2 α=0.35 + a 10-class head) as tfjs artifacts: the
+// whole export, and its v2 backbone ('model4', Google's MobileNetV2 α=0.35 no-top weights, which Teachable Machine
+// keeps frozen) alone as a functional model, which loadBackbone can rebuild at any input size. `npm run assets`
+// serves that backbone offline; unit and browser tests load both. Pure TS; each runtime reads the two files its own way.
 import type * as tf from '@tensorflow/tfjs';
 
 export const TM_FOLDER = 'models/teachable-machine-mobilenet_v2_0.35_224';
