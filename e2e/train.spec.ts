@@ -41,3 +41,22 @@ test('trains a tiny model, survives a reload mid-run, and lists the run', async 
   const testCount = Number((await page.getByText(/On \d+ test drawings/).textContent())?.match(/On (\d+)/)?.[1]);
   expect(cells.map(Number).reduce((a, b) => a + b, 0)).toBe(testCount);
 });
+
+test("trains Teachable Machine's MobileNetV2, chosen in the form, on the engine and lists the run", async ({ page }) => {
+  test.setTimeout(300_000);
+  await openTrainWithDefaults(page, 100);
+  // The site serves this backbone (npm run assets: from ../shared offline); the form says what it costs.
+  await page.getByRole('combobox', { name: 'Model', exact: true }).selectOption({ label: 'MobileNetV2 α=0.35' });
+  await expect(page.getByText(/1\.6 MB; a training step takes about 1\.4× as long as with α=0\.25/)).toBeVisible();
+  await expect(page.getByRole('textbox', { name: 'Model URL' })).toHaveValue('assets/models/mobilenet_v2_0.35_224/model.json');
+  await page.getByRole('combobox', { name: 'Mode', exact: true }).selectOption('whole');
+  await page.getByLabel('Epochs').fill('2');
+  await page.getByRole('button', { name: 'Train' }).click();
+  // Without a hardware GPU "auto" trains on WASM, and there the engine's CPU path takes v2's steps, not tfjs.
+  await expect(page.getByText(/training: .*the engine's WebAssembly path \(\d+ layers, SIMD/)).toBeVisible({ timeout: 120_000 });
+  await expect(page.getByTestId('run-status')).toHaveText('done', { timeout: 240_000 });
+  const row = page.getByRole('table', { name: 'Runs' }).getByRole('row').filter({ hasText: 'MobileNetV2' });
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText('2/2 ep');
+  await expect(row).toContainText('wasm · engine');
+});
