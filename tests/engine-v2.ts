@@ -1,12 +1,16 @@
 // MobileNet v2 as both engines' tests meet it (the WebGPU engine in Chromium, the WebAssembly one in Node): a small
-// v2 made here with every v2 construct, and the check of a step of the real Teachable Machine backbone against
-// tfjs, whose linear normalizations leave some β gradients at rounding noise.
+// v2 made here with every v2 construct, the Teachable Machine backbone split as the app splits it, one engine step
+// compared with tfjs's (CPU, and WASM for how far two correct f32 chains drift), and the checks of those steps —
+// the real backbone's linear normalizations leave some β gradients at rounding noise. Both tfjs backends must be
+// registered by the caller (the WASM one with the app's training kernels).
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
-import type { EnginePlan } from '../src/core/engine/plan.ts';
-import { FINE_TUNE_BN_MOMENTUM } from '../src/core/training/mobilenet.ts';
+import { packWeights, planMobileNetV1, unpackWeights, type EnginePlan } from '../src/core/engine/plan.ts';
+import type { StepMetrics } from '../src/core/engine/step.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone, splitBackbone, type SplitModel } from '../src/core/training/mobilenet.ts';
 import { Random } from '../src/core/training/random.ts';
-import { relativeError, TOLERANCE, uniform } from './engine-reference.ts';
+import { teachableBackboneArtifacts, type TeachableMachineFiles } from '../datasets/teachable-machine.ts';
+import { relativeError, tfjsGradients, TOLERANCE, uniform } from './engine-reference.ts';
 
 export interface StepResult {
   plan: EnginePlan;
@@ -17,6 +21,89 @@ export interface StepResult {
   gradients: Map<string, { cpu: Float32Array; engine: Float32Array; wasm: Float32Array }>;
   /** By Keras name, after the step: tfjs's value, the engine's, before the step, and whether Adam trains it. */
   weights: Map<string, { tfjs: Float32Array; engine: Float32Array; before: Float32Array; trainable: boolean }>;
+}
+
+/** What an engine reports of its one step, for `compareStep`. */
+export interface EngineStep {
+  metrics: StepMetrics;
+  /** In the plan's params layout. */
+  gradients: Float32Array;
+  params: Float32Array;
+  state: Float32Array;
+  /** GPU dispatches the step took (0 on the CPU). */
+  dispatches: number;
+}
+
+/** tfjs's gradients of one training call of a model `build` makes afresh (the same weights), on `backend`. */
+async function gradientsOn(backend: 'cpu' | 'wasm', build: () => Promise<tf.LayersModel>, x: tf.Tensor, y: tf.Tensor) {
+  await tf.setBackend(backend);
+  const model = await build();
+  const result = await tfjsGradients(model, x, y);
+  model.dispose();
+  await tf.setBackend('cpu');
+  return result;
+}
+
+/**
+ * One step of the model `build` makes (afresh each call, the same weights) on tfjs CPU as the Trainer takes it
+ * (compile, trainOnBatch with tf.train.adam), on tfjs WASM (gradients), and through `engineStep`, which gets the
+ * plan and the packed starting weights; the current backend must be 'cpu'.
+ */
+export async function compareStep(
+  build: () => Promise<tf.LayersModel>, x: tf.Tensor, labels: Uint32Array, classes: number, learningRate: number,
+  engineStep: (plan: EnginePlan, start: { params: Float32Array; state: Float32Array }) => Promise<EngineStep>,
+): Promise<StepResult> {
+  const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), classes);
+  const wasm = await gradientsOn('wasm', build, x, y);
+  const cpu = await gradientsOn('cpu', build, x, y);
+  const model = await build();
+  const plan = planMobileNetV1(model, classes);
+  const before = await packWeights(plan, model);
+  model.compile({ optimizer: tf.train.adam(learningRate), loss: 'categoricalCrossentropy' });
+  expect(await model.trainOnBatch(x, y) as number).toBeCloseTo(cpu.loss, 5);
+  const engine = await engineStep(plan, before);
+  expect(engine.metrics.steps).toBe(1);
+  const engineGrads = unpackWeights(plan, engine.gradients, new Float32Array(plan.stateCount));
+  const after = unpackWeights(plan, engine.params, engine.state);
+  const initial = unpackWeights(plan, before.params, before.state);
+  expect(cpu.grads.size).toBe(plan.params.length);
+  const gradients = new Map([...cpu.grads].map(([name, expected]) => [name, { cpu: expected, engine: engineGrads.get(name)!.values, wasm: wasm.grads.get(name)! }]));
+  const weights = new Map(await Promise.all(model.weights.map(async (w) => [w.originalName, {
+    tfjs: await w.read().data() as Float32Array, engine: after.get(w.originalName)!.values, before: initial.get(w.originalName)!.values, trainable: w.trainable,
+  }] as const)));
+  model.dispose();
+  y.dispose();
+  const { lossSum, samples } = engine.metrics;
+  return { plan, dispatches: engine.dispatches, lossError: Math.abs(lossSum / samples - cpu.loss) / cpu.loss, gradients, weights };
+}
+
+/**
+ * Checks a step of the small v2 (a short chain on random data: held to a single kernel's bound, gradients and
+ * weights alike); returns the worst errors, in words.
+ */
+export function expectSmallV2Step(result: StepResult): string {
+  expect(result.plan.steps.map((s) => s.kind).filter((k) => k === 'add' || k === 'bn-linear' || k === 'dense'))
+    .toEqual(['bn-linear', 'bn-linear', 'add', 'bn-linear', 'add', 'dense', 'dense']);
+  expect(result.lossError).toBeLessThan(TOLERANCE);
+  const worst = { gradient: 0, wasm: 0, weight: 0, state: 0 };
+  for (const [name, g] of result.gradients) {
+    const error = relativeError(g.engine, g.cpu);
+    [worst.gradient, worst.wasm] = [Math.max(worst.gradient, error), Math.max(worst.wasm, relativeError(g.wasm, g.cpu))];
+    expect(error, `gradient of ${name}`).toBeLessThan(TOLERANCE);
+  }
+  for (const [name, w] of result.weights) {
+    const error = relativeError(w.engine, w.tfjs);
+    worst[w.trainable ? 'weight' : 'state'] = Math.max(worst[w.trainable ? 'weight' : 'state'], error);
+    expect(error, `${name} after the step`).toBeLessThan(TOLERANCE);
+  }
+  const e = (v: number) => v.toExponential(2);
+  return `loss ${e(result.lossError)} from tfjs; worst relative error: gradients ${e(worst.gradient)} (tfjs WASM against CPU: ${e(worst.wasm)}), weights ${e(worst.weight)}, moving statistics ${e(worst.state)}`;
+}
+
+/** The Teachable Machine backbone rebuilt at `size` px, split as the app splits it (the last `blocks` trained). */
+export async function teachableSplit(files: TeachableMachineFiles, size: number, blocks: number, classes: number): Promise<SplitModel> {
+  const backbone = await loadBackbone(tf.io.fromMemory(teachableBackboneArtifacts(files)), size);
+  return splitBackbone(backbone, blocks, { numClasses: classes, dropoutRate: 0, seed: 1 });
 }
 
 /**

@@ -8,15 +8,14 @@ import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { packWeights, planMobileNetV1, unpackWeights } from '../../../../../src/core/engine/plan.ts';
+import { packWeights, planMobileNetV1 } from '../../../../../src/core/engine/plan.ts';
 import { WasmEngineTrainer } from '../../../../../src/core/engine/wasm/trainer.ts';
-import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../../../../src/core/training/mobilenet.ts';
+import { FINE_TUNE_BN_MOMENTUM, preprocess } from '../../../../../src/core/training/mobilenet.ts';
 import { Random } from '../../../../../src/core/training/random.ts';
 import { registerWasmTrainingKernels } from '../../../../../src/core/training/wasm-training.ts';
-import { expectTeachableStep, smallV2, type StepResult } from '../../../../engine-v2.ts';
-import { teachableBackboneArtifacts } from '../../../../../datasets/teachable-machine.ts';
+import { compareStep, expectSmallV2Step, expectTeachableStep, smallV2, teachableSplit, type StepResult } from '../../../../engine-v2.ts';
 import { teachableFiles, TM_DIR } from '../../../model-fixtures.ts';
-import { engineWasm, relativeError, sketches, TOLERANCE, tfjsGradients, uniform } from './reference.ts';
+import { engineWasm, relativeError, sketches, TOLERANCE, uniform } from './reference.ts';
 import { nodeThreads } from './threads-node.ts';
 
 const CLASSES = 3, LEARNING_RATE = 0.001, TM_SIZE = 64;
@@ -36,74 +35,26 @@ beforeAll(async () => {
   wasm = await engineWasm();
 });
 
-/** tfjs's gradients of one training call of a model `build` makes afresh (the same weights), on `backend`. */
-async function gradientsOf(backend: 'cpu' | 'wasm', build: () => Promise<tf.LayersModel>, x: tf.Tensor, y: tf.Tensor) {
-  await tf.setBackend(backend);
-  const model = await build();
-  const [onBackend, labels] = [tf.tensor(await x.data(), x.shape), tf.tensor(await y.data(), y.shape)];
-  const result = await tfjsGradients(model, onBackend, labels);
-  tf.dispose([onBackend, labels]);
-  model.dispose();
-  await tf.setBackend('cpu');
-  return result;
+/** One step of the model `build` makes on the engine's CPU path, against tfjs. */
+function step(build: () => Promise<tf.LayersModel>, x: tf.Tensor, labels: Uint32Array): Promise<StepResult> {
+  return compareStep(build, x, labels, CLASSES, LEARNING_RATE, async (plan, start) => {
+    const engine = await WasmEngineTrainer.create(wasm, plan, { batch: labels.length, momentum: FINE_TUNE_BN_MOMENTUM });
+    engine.setWeights(start.params, start.state);
+    engine.step(await x.data() as Float32Array, labels, LEARNING_RATE);
+    const result = { metrics: await engine.readMetrics(), gradients: await engine.readGradients(), ...await engine.readWeights(), dispatches: 0 };
+    engine.destroy();
+    return result;
+  });
 }
 
-/** One step of the model `build` makes (afresh each call, the same weights) on tfjs CPU, tfjs WASM and the engine. */
-async function step(build: () => Promise<tf.LayersModel>, x: tf.Tensor, labels: Uint32Array): Promise<StepResult> {
-  const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
-  const wasmReference = await gradientsOf('wasm', build, x, y);
-  const cpu = await gradientsOf('cpu', build, x, y);
-  const model = await build();
-  const plan = planMobileNetV1(model, CLASSES);
-  const before = await packWeights(plan, model);
-  model.compile({ optimizer: tf.train.adam(LEARNING_RATE), loss: 'categoricalCrossentropy' });
-  expect(await model.trainOnBatch(x, y) as number).toBeCloseTo(cpu.loss, 5);
-
-  const engine = await WasmEngineTrainer.create(wasm, plan, { batch: labels.length, momentum: FINE_TUNE_BN_MOMENTUM });
-  engine.setWeights(before.params, before.state);
-  engine.step(await x.data() as Float32Array, labels, LEARNING_RATE);
-  const metrics = await engine.readMetrics();
-  expect(metrics.steps).toBe(1);
-  const engineGrads = unpackWeights(plan, await engine.readGradients(), new Float32Array(plan.stateCount));
-  const { params, state } = await engine.readWeights();
-  const after = unpackWeights(plan, params, state);
-  const initial = unpackWeights(plan, before.params, before.state);
-  expect(cpu.grads.size).toBe(plan.params.length);
-  const gradients = new Map([...cpu.grads].map(([name, expected]) => [name, { cpu: expected, engine: engineGrads.get(name)!.values, wasm: wasmReference.grads.get(name)! }]));
-  const weights = new Map(await Promise.all(model.weights.map(async (w) => [w.originalName, {
-    tfjs: await w.read().data() as Float32Array, engine: after.get(w.originalName)!.values, before: initial.get(w.originalName)!.values, trainable: w.trainable,
-  }] as const)));
-  engine.destroy();
-  model.dispose();
-  y.dispose();
-  return { plan, dispatches: 0, lossError: Math.abs(metrics.lossSum / metrics.samples - cpu.loss) / cpu.loss, gradients, weights };
-}
-
-/** The Teachable Machine backbone rebuilt at `size` px, split as the app splits it (the last `blocks` trained). */
-async function teachableSplit(size: number, blocks: number): Promise<SplitModel> {
-  const backbone = await loadBackbone(tf.io.fromMemory(teachableBackboneArtifacts(await teachableFiles())), size);
-  return splitBackbone(backbone, blocks, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
-}
+/** The Teachable Machine backbone at `size` px, the last `blocks` trained. */
+const teachable = async (size: number, blocks: number) => teachableSplit(await teachableFiles(), size, blocks, CLASSES);
 
 describe('WasmEngineTrainer on MobileNet v2', () => {
   it('matches tfjs on one step of a small v2 network (padding folded, residual adds, linear BN, dense ReLU head without a last bias)', async () => {
     const x = tf.tidy(() => tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 7));
     const result = await step(() => smallV2(CLASSES, 8), x, Uint32Array.of(0, 1, 2, 1));
-    expect(result.plan.steps.map((s) => s.kind).filter((k) => k === 'add' || k === 'bn-linear' || k === 'dense'))
-      .toEqual(['bn-linear', 'bn-linear', 'add', 'bn-linear', 'add', 'dense', 'dense']);
-    expect(result.lossError).toBeLessThan(TOLERANCE);
-    const worst = { gradient: 0, weight: 0, state: 0 };
-    for (const [name, g] of result.gradients) {
-      const error = relativeError(g.engine, g.cpu);
-      worst.gradient = Math.max(worst.gradient, error);
-      expect(error, `gradient of ${name}`).toBeLessThan(TOLERANCE);
-    }
-    for (const [name, w] of result.weights) {
-      const error = relativeError(w.engine, w.tfjs);
-      worst[w.trainable ? 'weight' : 'state'] = Math.max(worst[w.trainable ? 'weight' : 'state'], error);
-      expect(error, `${name} after the step`).toBeLessThan(TOLERANCE);
-    }
-    console.log(`wasm engine small v2 step: worst relative error: gradients ${worst.gradient.toExponential(2)}, weights ${worst.weight.toExponential(2)}, moving statistics ${worst.state.toExponential(2)}`);
+    console.log(`wasm engine small v2 step: ${expectSmallV2Step(result)}`);
     x.dispose();
   });
 
@@ -144,18 +95,18 @@ describe('WasmEngineTrainer on MobileNet v2', () => {
 
   it.skipIf(!hasTeachable)(`matches tfjs on one whole-network step of the Teachable Machine backbone (../shared) at ${WHOLE_SIZE} px, to a kernel's bound`, async () => {
     const x = preprocess(sketches(WHOLE_BATCH, new Random(5)), 28, WHOLE_SIZE);
-    const result = await step(async () => (await teachableSplit(WHOLE_SIZE, 17)).trainable, x, Uint32Array.from({ length: WHOLE_BATCH }, (_, i) => i % CLASSES));
+    const result = await step(async () => (await teachable(WHOLE_SIZE, 17)).trainable, x, Uint32Array.from({ length: WHOLE_BATCH }, (_, i) => i % CLASSES));
     expect(result.plan.steps.filter((s) => s.kind === 'add')).toHaveLength(10);
     console.log(`wasm engine v2 step (Teachable Machine backbone, ${result.plan.steps.length} steps, batch ${WHOLE_BATCH}, ${WHOLE_SIZE} px): ${expectTeachableStep(result, 17, { gradient: TOLERANCE, belowWasm: true }, LEARNING_RATE)}`);
     x.dispose();
   }, 120_000);
 
   it.skipIf(!hasTeachable)('matches tfjs on one step of its last 3 blocks on cached features, cut at a residual add', async () => {
-    const split = await teachableSplit(TM_SIZE, 3);
+    const split = await teachable(TM_SIZE, 3);
     expect(split.cutLayer).toBe('block_14_add');
     const x = tf.tidy(() => split.frozen!.predict(preprocess(sketches(4, new Random(6)), 28, TM_SIZE)) as tf.Tensor);
     split.trainable.dispose();
-    const result = await step(async () => (await teachableSplit(TM_SIZE, 3)).trainable, x, Uint32Array.from({ length: 4 }, (_, i) => (i + 1) % CLASSES));
+    const result = await step(async () => (await teachable(TM_SIZE, 3)).trainable, x, Uint32Array.from({ length: 4 }, (_, i) => (i + 1) % CLASSES));
     // block_15's add reads the cached features themselves.
     expect(result.plan.steps.find((s) => s.kind === 'add')).toMatchObject({ name: 'block_15_add', skip: -1 });
     console.log(`wasm engine v2 step (the last 3 blocks on cached features): ${expectTeachableStep(result, 2, { gradient: TOLERANCE, belowWasm: false }, LEARNING_RATE)}`);
