@@ -7,10 +7,10 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { packWeights, planMobileNetV1, unpackWeights, type EnginePlan } from '../src/core/engine/plan.ts';
 import type { StepMetrics } from '../src/core/engine/step.ts';
-import { FINE_TUNE_BN_MOMENTUM, loadBackbone, splitBackbone, type SplitModel } from '../src/core/training/mobilenet.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../src/core/training/mobilenet.ts';
 import { Random } from '../src/core/training/random.ts';
 import { teachableBackboneArtifacts, type TeachableMachineFiles } from '../datasets/teachable-machine.ts';
-import { relativeError, tfjsGradients, TOLERANCE, uniform } from './engine-reference.ts';
+import { relativeError, sketches, tfjsGradients, TOLERANCE, uniform } from './engine-reference.ts';
 
 export interface StepResult {
   plan: EnginePlan;
@@ -104,6 +104,25 @@ export function expectSmallV2Step(result: StepResult): string {
 export async function teachableSplit(files: TeachableMachineFiles, size: number, blocks: number, classes: number): Promise<SplitModel> {
   const backbone = await loadBackbone(tf.io.fromMemory(teachableBackboneArtifacts(files)), size);
   return splitBackbone(backbone, blocks, { numClasses: classes, dropoutRate: 0, seed: 1 });
+}
+
+/**
+ * One step of the Teachable Machine backbone's last 3 blocks at `size` px on cached features (the app cuts at
+ * block_14_add, so block_15's add reads the features themselves), taken by `step` and held to a kernel's bound;
+ * returns the step and the worst errors, in words.
+ */
+export async function cachedFeaturesStep(
+  files: TeachableMachineFiles, size: number, classes: number, learningRate: number,
+  step: (build: () => Promise<tf.LayersModel>, x: tf.Tensor, labels: Uint32Array) => Promise<StepResult>,
+): Promise<{ result: StepResult; worst: string }> {
+  const split = await teachableSplit(files, size, 3, classes);
+  expect(split.cutLayer).toBe('block_14_add');
+  const x = tf.tidy(() => split.frozen!.predict(preprocess(sketches(4, new Random(6)), 28, size)) as tf.Tensor);
+  split.trainable.dispose();
+  const result = await step(async () => (await teachableSplit(files, size, 3, classes)).trainable, x, Uint32Array.from({ length: 4 }, (_, i) => (i + 1) % classes));
+  x.dispose();
+  expect(result.plan.steps.find((s) => s.kind === 'add')).toMatchObject({ name: 'block_15_add', skip: -1 });
+  return { result, worst: expectTeachableStep(result, 2, { gradient: TOLERANCE, belowWasm: false }, learningRate) };
 }
 
 /**
