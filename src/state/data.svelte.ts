@@ -7,7 +7,7 @@ import type { DataWorkerApi } from '../../workers/data.worker.ts';
 import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../core/data/categories.ts';
 import { toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
 import {
-  SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type DrawingPage, type ImportFile, type ImportProgress, type IngestProgress,
+  parseSavedDownload, SERVED_DATASET_ID, type CategoryProgress, type DownloadOptions, type DrawingPage, type ImportFile, type ImportProgress, type IngestProgress,
   type StoredDatasetSummary,
 } from '../core/ingest/ingest-protocol.ts';
 import { validateManifest } from '../core/data/manifest.ts';
@@ -88,9 +88,8 @@ export class DataState {
     // Offline the download would only fail: it stays pending and resumes at the next load with a network.
     if (pending === null || this.download !== null || !this.online) return;
     try {
-      // Written by `startDownload` below from a DownloadOptions value (named `perCategory` by earlier versions).
-      const saved = JSON.parse(pending) as DownloadOptions & { perCategory?: number };
-      const options: DownloadOptions = { manifestUrl: saved.manifestUrl, categories: saved.categories, maxPerCategory: saved.maxPerCategory ?? saved.perCategory ?? DEFAULT_PER_CATEGORY };
+      // Written by `startDownload` below.
+      const options = parseSavedDownload(pending, DEFAULT_PER_CATEGORY);
       this.maxPerCategory = options.maxPerCategory;
       this.selected.clear();
       for (const name of options.categories) this.selected.add(name);

@@ -29,6 +29,17 @@ export interface DownloadOptions {
   maxPerCategory: number;
 }
 
+/**
+ * A download's options as the page saved them for a reload to resume (JSON of a DownloadOptions; versions before
+ * the rename wrote `perCategory` for `maxPerCategory`); `fallbackPerCategory` where neither is there. Throws on
+ * text that is not such a value.
+ */
+export function parseSavedDownload(text: string, fallbackPerCategory: number): DownloadOptions {
+  const saved = JSON.parse(text) as Partial<DownloadOptions> & { perCategory?: number };
+  if (typeof saved.manifestUrl !== 'string' || !Array.isArray(saved.categories)) throw new Error('Not a saved download.');
+  return { manifestUrl: saved.manifestUrl, categories: saved.categories, maxPerCategory: saved.maxPerCategory ?? saved.perCategory ?? fallbackPerCategory };
+}
+
 export interface CategoryProgress {
   name: string;
   targetDrawings: number;

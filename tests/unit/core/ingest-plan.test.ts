@@ -1,10 +1,11 @@
 // src/core/ingest/plan.ts: what a download will fetch, in what order, and what it starts from, decided in Node
-// before any shard moves.
+// before any shard moves; and the saved options a reload resumes a download from (ingest-protocol.ts).
 import { describe, expect, it } from 'vitest';
 import { DataError } from '../../../src/core/errors.ts';
 import { shardKey } from '../../../src/core/data/database.ts';
 import type { DatasetManifest, ShardEntry } from '../../../src/core/data/manifest.ts';
 import type { StoredShard } from '../../../src/core/data/store.ts';
+import { parseSavedDownload } from '../../../src/core/ingest/ingest-protocol.ts';
 import { planDownload, type PlanRequest } from '../../../src/core/ingest/plan.ts';
 
 const URL_BASE = 'https://example.test/data/manifest.json';
@@ -65,5 +66,20 @@ describe('planDownload', () => {
     expect(unknown).toThrow(DataError);
     expect(unknown).toThrow('The served dataset has no "unicorn"; pick from the 2 categories it lists.');
     for (const maxPerCategory of [0, -5, 2.5]) expect(() => planDownload(request({ maxPerCategory }))).toThrow(/whole number of drawings per category/);
+  });
+});
+
+describe('parseSavedDownload', () => {
+  const options = { manifestUrl: URL_BASE, categories: ['cat', 'dog'] };
+
+  it('reads what the page saves, and what versions before the rename saved (perCategory)', () => {
+    expect(parseSavedDownload(JSON.stringify({ ...options, maxPerCategory: 500 }), 3000)).toEqual({ ...options, maxPerCategory: 500 });
+    expect(parseSavedDownload(JSON.stringify({ ...options, perCategory: 200 }), 3000)).toEqual({ ...options, maxPerCategory: 200 });
+    expect(parseSavedDownload(JSON.stringify(options), 3000)).toEqual({ ...options, maxPerCategory: 3000 });
+  });
+
+  it('refuses text that is not a saved download', () => {
+    expect(() => parseSavedDownload('{', 3000)).toThrow();
+    expect(() => parseSavedDownload(JSON.stringify({ categories: ['cat'] }), 3000)).toThrow(/Not a saved download/);
   });
 });
