@@ -17,7 +17,8 @@ import { BuildError, openSource } from './sources.ts';
 import { teachableBackboneArtifacts, TM_FOLDER } from './teachable-machine.ts';
 
 const MODEL_NAME = 'mobilenet_v1_0.25_224';
-const MODEL_URL = `https://storage.googleapis.com/tfjs-models/tfjs/${MODEL_NAME}/model.json`;
+/** Google's model.json for MODEL_NAME (backbones.ts: the backbone the app ships with). */
+const MODEL_URL = SERVED_BACKBONES.find((b) => b.dir === MODEL_NAME)!.canonicalUrl;
 /**
  * The stock ImageNet classifier for image upload: the same network as a TF-Hub GraphModel (1001 outputs).
  * The URL is the one @tensorflow-models/mobilenet loads for version 1, alpha 0.25 (`fromTFHub` adds
@@ -216,7 +217,7 @@ async function writeTeachableBackbone(folder: string, out: string): Promise<numb
   };
   await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
-  const json = JSON.stringify(modelJson);
+  const json = new TextEncoder().encode(JSON.stringify(modelJson));
   await writeFile(path.join(out, 'model.json'), json);
   await writeFile(path.join(out, 'weights.bin'), weights);
   return json.length + weights.length;
