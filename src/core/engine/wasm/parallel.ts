@@ -76,7 +76,6 @@ export class ParallelKernels {
     this.run('depthwise_backward_filter', ranges(channels, this.threads, LINE).map(([c0, c1]) => [x, dy, dw, batch, ...window, channels, c0, c1]));
   }
 
-  /** `scratch` holds normScratchFloats(channels) floats for each thread, one after another. */
   /** `scratch` holds normScratchFloats(channels) floats for each thread, one after another; `relu6` false: v2's linear normalization. */
   normForwardTraining(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number, relu6: boolean): void {
     const stride = this.normScratchFloats(channels) * 4;

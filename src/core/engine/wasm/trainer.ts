@@ -315,7 +315,9 @@ export class WasmEngineTrainer {
       const below = this.layers[i - 1];
       const x = below?.out ?? this.input;
       const needsInputGrad = i > 0;
-      let dx = below !== undefined && below.step.kind === 'add' ? below.grad : other(dy);
+      // Where this step writes its input's gradient: the add below's own buffer, else the ping-pong buffer `dy` is not.
+      const inputGrad = (dy: number) => (below !== undefined && below.step.kind === 'add' ? below.grad : other(dy));
+      let dx = inputGrad(dy);
       switch (step.kind) {
         // The add's gradient passes unchanged to the chain below it (and waits in its buffer for the skip's source).
         case 'add': dx = dy; break;
@@ -324,7 +326,7 @@ export class WasmEngineTrainer {
             // Through the ReLU into the buffer dx would use; dx then takes dy's, which is no longer needed.
             const dz = dx;
             k.relu_backward(dy, out, dz, 0, batch * step.units);
-            [dy, dx] = [dz, below !== undefined && below.step.kind === 'add' ? below.grad : other(dz)];
+            [dy, dx] = [dz, inputGrad(dz)];
           }
           if (step.bias) k.column_sum(dy, this.grad(step.bias), batch, step.units);
           this.matmulBackward(x, dy, dx, step.kernel, batch, step.inputs, step.units, needsInputGrad);
