@@ -8,12 +8,15 @@ The config's batchSize is the global batch (each of the W processes takes batchS
 learning-rate schedule and the epoch order are the app's whatever W is. Run from the repository root."""
 import argparse
 import datetime
+import faulthandler
 import json
 import math
 import os
 import platform
+import signal
 import socket
 import sys
+import threading
 import time
 
 import numpy as np
@@ -71,6 +74,23 @@ class Dist:
                     os.environ['GLOO_SOCKET_IFNAME'] = loopback
             dist.init_process_group('nccl' if cuda else 'gloo', timeout=datetime.timedelta(minutes=timeout_minutes))
 
+    def close(self, seconds=60):
+        """Leaves the job once every process is done (rank 0 has written the outputs by then). Tearing the process group
+        down sometimes never returns (pytorch/pytorch#75097), and then torchrun waits for this process forever: so the
+        teardown gets `seconds` on a thread of its own, and the process exits when it returns or the time is up."""
+        if self.world == 1:
+            return
+        dist.barrier()
+        teardown = threading.Thread(target=dist.destroy_process_group, daemon=True)
+        teardown.start()
+        teardown.join(seconds)
+        if teardown.is_alive():
+            print(f'rank {self.rank}: the process group did not shut down within {seconds} s; exiting anyway (the job is done)', file=sys.stderr, flush=True)
+        # os._exit: nothing is left to run, and an interpreter shutdown could wait on the stuck thread or gloo's own.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
     def sum(self, values):
         t = torch.tensor(values, dtype=torch.float64, device=self.device)
         if self.world > 1:
@@ -100,6 +120,9 @@ def batched_forward(run, inputs, device):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if hasattr(signal, 'SIGUSR1'):
+        # `kill -USR1 <pid>` prints where every thread of a stuck process is (the tests do it before killing a job).
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     job = Dist(args.timeout_minutes)
     if job.device.type == 'cpu' and (args.threads or 'OMP_NUM_THREADS' not in os.environ):
         # Cores shared out among this node's processes (torchrun sets OMP_NUM_THREADS=1 for several, unless told).
@@ -238,9 +261,7 @@ def main(argv=None):
         write_outputs(args, config, net, model_json, splits, dataset_hash, epochs, test, job,
                       {'load': load_seconds, 'cache': cache_seconds, 'train': train_seconds, 'evaluate': evaluate_seconds, 'total': time.time() - started},
                       inputs, cached, size)
-    if job.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    job.close()
 
 
 def write_outputs(args, config, net, model_json, splits, dataset_hash, epochs, test, job, seconds, inputs, cached, size):

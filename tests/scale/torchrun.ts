@@ -1,6 +1,6 @@
 // How the tests launch scale/train.py under torchrun on this machine (Node): the system Python (Debian's
 // python3-torch), a free port per job, the launcher flags torch 1.13 needs on Python 3.11, and a hard time limit.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -29,10 +29,22 @@ export async function torchrunArgs(processes: number): Promise<string[]> {
     '--redirects', '1:1', '--tee', '0:1', '-m', 'scale.train', '--timeout-minutes', '3'];
 }
 
+/** The processes of group `pgid`, one a line: pid, state, where the kernel has it waiting, command line. */
+function listGroup(pgid: number): string {
+  const ps = spawnSync('ps', ['-o', 'pid=,stat=,wchan:24=,args=', '-g', String(pgid)], { encoding: 'utf8' });
+  return ps.stdout ?? '';
+}
+
+/** scale/train.py's worker processes in group `pgid` (torchrun's agent names the module too, but runs torch.distributed.run). */
+function workersOf(pgid: number): number[] {
+  return listGroup(pgid).split('\n').filter((line) => /scale\.train/.test(line) && !/torch\.distributed\.run/.test(line))
+    .map((line) => Number.parseInt(line.trim(), 10)).filter((pid) => Number.isInteger(pid));
+}
+
 /**
  * Runs `PYTHON args` to the end and gives its stdout and stderr together. It never blocks the test runner's event
- * loop (execFileSync would, and then neither Playwright's nor Vitest's time limit can fire): past `timeoutMs` the
- * whole process group (torchrun and its workers) is killed and the promise rejects with what it printed.
+ * loop (execFileSync would, and then neither Playwright's nor Vitest's time limit can fire): past `timeoutMs` it lists the
+ * job's processes, asks scale/train.py's workers for their stacks, and 3 s later kills the whole process group (torchrun and its workers) and the promise rejects with what it printed.
  */
 export function runPython(args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs: number }): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -48,7 +60,21 @@ export function runPython(args: string[], options: { cwd: string; env?: Record<s
       }
     };
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; killGroup(); }, options.timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid === undefined) return killGroup();
+      // Before the kill, what each process of the job is doing: its state, and scale/train.py's Python stacks
+      // (it prints them on SIGUSR1). torchrun's agent is left out: SIGUSR1 would end it without a word.
+      output += `\n[runPython: past ${options.timeoutMs / 1000} s]\n${listGroup(child.pid)}`;
+      for (const pid of workersOf(child.pid)) {
+        try {
+          process.kill(pid, 'SIGUSR1');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      setTimeout(killGroup, 3000);
+    }, options.timeoutMs);
     child.on('error', (error) => { clearTimeout(timer); reject(new Error(`${PYTHON} could not start: ${error.message}`)); });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
