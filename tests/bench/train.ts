@@ -7,7 +7,8 @@
 // limits it to those backends. Then the WebGPU compute dispatches of one whole-network training step at 48 px, batch
 // 64, counted (`--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
 // a category, 2 epochs) trained by the engine (on WebGPU and on WebAssembly) and by tfjs (WASM) from the same
-// weights, seed and batches (`--skip-same-learning`); and CPU training side by side (tests/bench/wasm-engine.ts: the
+// weights, seed and batches, each scored on the same 10,000 held-out drawings, for each of `--same-learning-seeds 1,2,3`
+// (default 1; `--skip-same-learning`); and CPU training side by side (tests/bench/wasm-engine.ts: the
 // engine's WebAssembly path, tfjs WASM, PyTorch when /usr/bin/python3 has torch; `--skip-cpu`). Last line: JSON,
 // with `dispatchesPerStep: { engine, tfjs }`, `cpuSamplesPerSec: { engine, tfjs, native }` and `sameLearning`.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { runPipeline, type PipelineMetrics } from '../../datasets/pipeline.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/training/train-config.ts';
 import { DEFAULT_CATEGORIES } from '../../src/core/data/categories.ts';
+import { scoreExport, servedDrawings } from './held-out.ts';
 import { countDispatches, describeCounts } from './dispatches.ts';
 import { cpuBenchmark, type CpuBenchResult } from './wasm-engine.ts';
 
@@ -58,38 +60,55 @@ async function quality(dir: string, config: string): Promise<PipelineMetrics> {
   return runPipeline({ config, out: path.join(dir, 'quality'), log: (line) => { if (/epoch \d+:|backend|caching: Running|ingest:/.test(line)) console.log(`  ${line.trim()}`); } });
 }
 
-/** Drawings per category and epochs of the shortened quality run that compares the engine's learning with tfjs's. */
-const SAME_LEARNING = { maxPerCategory: 300, epochs: 2 };
+/**
+ * Drawings per category and epochs of the shortened quality run that compares the engine's learning with tfjs's, and
+ * how many of each category's next drawings (never trained on) score the three models side by side.
+ */
+const SAME_LEARNING = { maxPerCategory: 300, epochs: 2, heldOutPerCategory: 1000 };
 
-interface LearningRow { path: string; backend: string; valAccuracy: (number | null)[]; top1: number; samplesPerSec: number }
+interface LearningRow { seed: number; path: string; backend: string; valAccuracy: (number | null)[]; top1: number; heldOutTop1: number; samplesPerSec: number }
 
 /**
  * The shortened quality config on the engine's two paths (WebGPU; WebAssembly, where tfjs would run on WASM) and on
- * tfjs's own WASM path (the config's `engine: 'tfjs'`), side by side: same weights, seed, batches and augmentation.
+ * tfjs's own WASM path (the config's `engine: 'tfjs'`), side by side: same weights, seed, batches and augmentation,
+ * once per seed. Each model is scored on its run's own test split and on the same held-out drawings (the next
+ * `heldOutPerCategory` of each category), where the three are compared: the run's test split (about 30 drawings a
+ * category) is too small to tell half a point.
  */
-async function sameLearning(dir: string): Promise<{ rows: LearningRow[]; top1DifferencePoints: { webgpu: number; wasm: number } }> {
+async function sameLearning(dir: string, seeds: number[]): Promise<{ rows: LearningRow[]; heldOutDrawings: number; heldOutTop1DifferencePoints: { webgpu: number[]; wasm: number[]; meanWebgpu: number; meanWasm: number } }> {
   const base = parseConfig(JSON.parse(await readFile(path.join(ROOT, 'datasets', 'configs', 'quality.json'), 'utf8')));
+  const heldOut = await servedDrawings(base.dataset.categories, SAME_LEARNING.maxPerCategory, SAME_LEARNING.heldOutPerCategory);
+  console.log(`  held out: ${heldOut.labels.length} drawings (each category's drawings ${SAME_LEARNING.maxPerCategory}–${SAME_LEARNING.maxPerCategory + SAME_LEARNING.heldOutPerCategory - 1}), scored through Import on tfjs's WASM backend`);
   const rows: LearningRow[] = [];
   const variants = [['webgpu', 'auto', /WebGPU engine/], ['wasm', 'auto', /WebAssembly path/], ['wasm', 'tfjs', /^tfjs/]] as const;
-  for (const [backend, engine, expected] of variants) {
-    const config = { ...base, name: `same learning: ${engine} on ${backend}`, backend, engine, epochs: SAME_LEARNING.epochs, dataset: { ...base.dataset, maxPerCategory: SAME_LEARNING.maxPerCategory } };
-    const file = path.join(dir, `same-learning-${engine}-${backend}.json`);
-    await writeFile(file, JSON.stringify(config));
-    let trainedOn = '';
-    const m = await runPipeline({ config: file, out: path.join(dir, `same-learning-${engine}-${backend}`), log: (line) => { const on = / on (.+)$/.exec(line); if (/training:/.test(line) && on !== null) trainedOn = on[1]!; } });
-    if (!expected.test(trainedOn)) throw new Error(`The ${backend} run with engine '${engine}' trained on ${trainedOn}`);
-    const row = { path: trainedOn.split(':')[0]!, backend: m.backend?.name ?? backend, valAccuracy: m.epochs.map((e) => e.valAccuracy), top1: m.top1, samplesPerSec: round(m.samplesPerSec) };
-    console.log(`  ${row.path.padEnd(44)} validation ${row.valAccuracy.map((a) => `${((a ?? 0) * 100).toFixed(1)} %`).join(' → ')}, test top-1 ${(row.top1 * 100).toFixed(1)} % on ${m.counts.test} drawings, ${row.samplesPerSec} samples/s`);
-    rows.push(row);
+  const differences = { webgpu: [] as number[], wasm: [] as number[] };
+  for (const seed of seeds) {
+    const seedRows: LearningRow[] = [];
+    for (const [backend, engine, expected] of variants) {
+      const config = { ...base, name: `same learning: ${engine} on ${backend}, seed ${seed}`, backend, engine, seed, epochs: SAME_LEARNING.epochs, dataset: { ...base.dataset, maxPerCategory: SAME_LEARNING.maxPerCategory } };
+      const file = path.join(dir, `same-learning-${engine}-${backend}-${seed}.json`);
+      await writeFile(file, JSON.stringify(config));
+      let trainedOn = '';
+      const out = path.join(dir, `same-learning-${engine}-${backend}-${seed}`);
+      const m = await runPipeline({ config: file, out, log: (line) => { const on = / on (.+)$/.exec(line); if (/training:/.test(line) && on !== null) trainedOn = on[1]!; } });
+      if (!expected.test(trainedOn)) throw new Error(`The ${backend} run with engine '${engine}' trained on ${trainedOn}`);
+      const row = { seed, path: trainedOn.split(':')[0]!, backend: m.backend?.name ?? backend, valAccuracy: m.epochs.map((e) => e.valAccuracy), top1: m.top1, heldOutTop1: await scoreExport(path.join(out, 'model'), heldOut), samplesPerSec: round(m.samplesPerSec) };
+      console.log(`  seed ${seed} ${row.path.padEnd(44)} validation ${row.valAccuracy.map((a) => `${((a ?? 0) * 100).toFixed(1)} %`).join(' → ')}, test top-1 ${(row.top1 * 100).toFixed(1)} % on ${m.counts.test} drawings, held out ${(row.heldOutTop1 * 100).toFixed(2)} %, ${row.samplesPerSec} samples/s`);
+      seedRows.push(row);
+    }
+    const [gpu, cpu, tfjs] = seedRows as [LearningRow, LearningRow, LearningRow];
+    differences.webgpu.push(round((gpu.heldOutTop1 - tfjs.heldOutTop1) * 1000) / 10);
+    differences.wasm.push(round((cpu.heldOutTop1 - tfjs.heldOutTop1) * 1000) / 10);
+    rows.push(...seedRows);
   }
-  const [gpu, cpu, tfjs] = rows as [LearningRow, LearningRow, LearningRow];
-  const top1DifferencePoints = { webgpu: round((gpu.top1 - tfjs.top1) * 100), wasm: round((cpu.top1 - tfjs.top1) * 100) };
-  console.log(`  test top-1 against tfjs: WebGPU engine ${top1DifferencePoints.webgpu} points, WebAssembly engine ${top1DifferencePoints.wasm} points (target: within 0.5)`);
-  return { rows, top1DifferencePoints };
+  const mean = (xs: number[]): number => Math.round((xs.reduce((a, x) => a + x, 0) / xs.length) * 100) / 100;
+  const heldOutTop1DifferencePoints = { ...differences, meanWebgpu: mean(differences.webgpu), meanWasm: mean(differences.wasm) };
+  console.log(`  held-out top-1 against tfjs, seed by seed: WebGPU engine ${differences.webgpu.join(', ')} points (mean ${heldOutTop1DifferencePoints.meanWebgpu}), WebAssembly engine ${differences.wasm.join(', ')} points (mean ${heldOutTop1DifferencePoints.meanWasm}); target: within 0.5`);
+  return { rows, heldOutDrawings: heldOut.labels.length, heldOutTop1DifferencePoints };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'skip-cpu': { type: 'boolean', default: false }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'best.json') } } });
+  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'same-learning-seeds': { type: 'string', default: '1' }, 'skip-cpu': { type: 'boolean', default: false }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'best.json') } } });
   const dir = await mkdtemp(path.join(tmpdir(), 'doodle-lab-bench-train-'));
   try {
     console.log('Training benchmark — MobileNet v1 α=0.25, headless Chromium (SwiftShader WebGPU/WebGL on this CPU-only machine)');
@@ -138,8 +157,8 @@ async function main(): Promise<void> {
     if (!values['skip-cpu']) cpu = await cpuBenchmark({ steps: 20, tfjsSteps: 3, skipTfjs: false, skipNative: false, nativeRows: 800 });
     let learning: Awaited<ReturnType<typeof sameLearning>> | null = null;
     if (!values['skip-same-learning']) {
-      console.log(`Same learning: quality.json with ${SAME_LEARNING.maxPerCategory} drawings a category, ${SAME_LEARNING.epochs} epochs, on the engine and on tfjs`);
-      learning = await sameLearning(dir);
+      console.log(`Same learning: quality.json with ${SAME_LEARNING.maxPerCategory} drawings a category, ${SAME_LEARNING.epochs} epochs, on the engine and on tfjs, seeds ${values['same-learning-seeds']}`);
+      learning = await sameLearning(dir, values['same-learning-seeds'].split(',').map(Number));
     }
     console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep, cpuSamplesPerSec: cpu?.cpuSamplesPerSec ?? null, cpu, sameLearning: learning }));
   } finally {

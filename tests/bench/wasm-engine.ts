@@ -1,8 +1,8 @@
-// `npm run bench:wasm` (Node): training samples/s on the CPU for MobileNet v1 α=0.25, whole network, 48 px, batch
-// 64, real weights (public/assets) and real drawings (../shared's Quick, Draw! .npy files): the engine's WASM path
+// `npm run bench:wasm` (Node): training samples/s on the CPU for MobileNet v1 α=0.25 (or `--model FOLDER`, another
+// backbone `npm run assets` serves, such as mobilenet_v2_0.35_224), whole network, 48 px, batch 64, real weights (public/assets) and real drawings (../shared's Quick, Draw! .npy files): the engine's WASM path
 // (src/core/engine/wasm) on one thread and on one thread a core (worker_threads, as the app's isolated pages run it),
 // tfjs on its WASM backend (the app's CPU path before the engine), and PyTorch on the same machine when
-// /usr/bin/python3 has torch (../shared/gpu/torch_peer.py, one epoch). Last line: JSON with
+// /usr/bin/python3 has torch (../shared/gpu/torch_peer.py, one epoch; MobileNet v1 only). Last line: JSON with
 // `cpuSamplesPerSec: { engine, tfjs, native }` (engine: all cores; null for a column that could not run, with the
 // reason), `engineOneThread`, and, as other work may load the machine, each one's samples per second of its own CPU
 // time (`perCpuSecond`, all threads counted).
@@ -18,7 +18,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { DEFAULT_CATEGORIES } from '../../src/core/data/categories.ts';
 import { packWeights, planMobileNetV1 } from '../../src/core/engine/plan.ts';
 import { WasmEngineTrainer } from '../../src/core/engine/wasm/trainer.ts';
-import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone } from '../../src/core/training/mobilenet.ts';
+import { FINE_TUNE_BN_MOMENTUM, loadBackbone, preprocess, splitBackbone, type SplitModel } from '../../src/core/training/mobilenet.ts';
 import { decodeNpy } from '../../src/core/data/npy.ts';
 import { registerWasmTrainingKernels } from '../../src/core/training/wasm-training.ts';
 import { engineWasm } from '../unit/core/engine/wasm/reference.ts';
@@ -64,8 +64,14 @@ async function rate(step: (i: number) => Promise<void> | void, warmup: number, t
   return { wall: (timed * BATCH) / ((performance.now() - start) / 1000), cpu: (timed * BATCH) / ((cpu.user + cpu.system) / 1e6) };
 }
 
-async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number, threads: number): Promise<Rate> {
-  const split = splitBackbone(await loadBackbone(folderHandler(), SIZE), 13, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
+/** The served backbone in `modelDir`, whole network trainable, with a fresh head for the ten categories. */
+async function wholeNetwork(modelDir: string): Promise<SplitModel> {
+  const backbone = await loadBackbone(folderHandler(modelDir), SIZE);
+  return splitBackbone(backbone, backbone.blockEnds.length, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
+}
+
+async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number, threads: number, modelDir: string): Promise<Rate> {
+  const split = await wholeNetwork(modelDir);
   const plan = planMobileNetV1(split.trainable, CLASSES);
   const engine = await WasmEngineTrainer.create(await engineWasm(), plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM }, threads > 1 ? await nodeThreads(threads) : undefined);
   if (engine.threadFailure !== null) throw new Error(`the engine's threads did not start: ${engine.threadFailure}`);
@@ -80,11 +86,11 @@ async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], 
 }
 
 /** What the app's Trainer runs on tfjs's WASM backend: compile and trainOnBatch on the preprocessed batch. */
-async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number): Promise<Rate> {
+async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number, modelDir: string): Promise<Rate> {
   setWasmPaths(`${path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`);
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not start its WASM backend.');
-  const split = splitBackbone(await loadBackbone(folderHandler(), SIZE), 13, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
+  const split = await wholeNetwork(modelDir);
   split.trainable.compile({ optimizer: tf.train.adam(LEARNING_RATE), loss: 'categoricalCrossentropy' });
   const samplesPerSec = await rate(async (i) => {
     const { bitmaps, labels } = data[i % data.length]!;
@@ -120,9 +126,9 @@ interface NativeRun {
  * torch_peer.py for one epoch on `rowsPerCategory` drawings a category with `threads` threads: its epoch's samples/s
  * (augmentation included), or why not. The peer is stopped once the epoch's line is out (its evaluation is not timed).
  */
-async function nativeRate(rowsPerCategory: number, threads: number): Promise<NativeRun> {
+async function nativeRate(rowsPerCategory: number, threads: number, modelDir: string): Promise<NativeRun> {
   if (!existsSync(PYTHON) || !existsSync(TORCH_PEER)) return { samplesPerSec: null, perCpuSecond: null, note: `skipped: ${PYTHON} or ${TORCH_PEER} is missing` };
-  const env = { ...process.env, MODEL_DIR: MOBILENET_DIR, DATA_DIR: NPY_DIR, HIDDEN_DIR: NPY_DIR, SIZE: String(SIZE), BATCH: String(BATCH), EPOCHS: '1', MAX_ROWS: String(rowsPerCategory), THREADS: String(threads), DEVICE: 'cpu' };
+  const env = { ...process.env, MODEL_DIR: modelDir, DATA_DIR: NPY_DIR, HIDDEN_DIR: NPY_DIR, SIZE: String(SIZE), BATCH: String(BATCH), EPOCHS: '1', MAX_ROWS: String(rowsPerCategory), THREADS: String(threads), DEVICE: 'cpu' };
   const child = spawn(PYTHON, [TORCH_PEER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   let cpuAtStart: number | null = null, cpuAtEpoch: number | null = null;
@@ -154,10 +160,11 @@ async function nativeRate(rowsPerCategory: number, threads: number): Promise<Nat
  * OpenMP threads can wait on each other far longer than they compute (measured here: 796 samples/s on one thread,
  * 20 on two), so the faster of the two is the native figure.
  */
-async function bestNativeRate(rowsPerCategory: number): Promise<NativeRun> {
+async function bestNativeRate(rowsPerCategory: number, modelDir: string): Promise<NativeRun> {
+  if (!path.basename(modelDir).startsWith('mobilenet_v1')) return { samplesPerSec: null, perCpuSecond: null, note: 'skipped: torch_peer.py builds MobileNet v1 only' };
   const runs = [];
   for (const threads of [...new Set([1, cpus().length])]) {
-    const run = await nativeRate(rowsPerCategory, threads);
+    const run = await nativeRate(rowsPerCategory, threads, modelDir);
     console.log(`  native (PyTorch CPU, ${threads} thread${threads === 1 ? '' : 's'}): ${run.samplesPerSec === null ? run.note : `${run.samplesPerSec} samples/s (${run.perCpuSecond?.toFixed(0) ?? '?'} per CPU-second)`}`);
     runs.push(run);
     if (run.samplesPerSec === null) return run;
@@ -166,7 +173,11 @@ async function bestNativeRate(rowsPerCategory: number): Promise<NativeRun> {
   return { samplesPerSec: best.samplesPerSec, perCpuSecond: best.perCpuSecond, note: `torch_peer.py, 1 epoch of ${rowsPerCategory} drawings × ${CLASSES} categories (80 % train), best of ${runs.map((r) => `${r.samplesPerSec} (${r.note})`).join(' and ')}` };
 }
 
-export interface CpuBenchOptions { steps: number; tfjsSteps: number; skipTfjs: boolean; skipNative: boolean; nativeRows: number }
+export interface CpuBenchOptions {
+  steps: number; tfjsSteps: number; skipTfjs: boolean; skipNative: boolean; nativeRows: number;
+  /** A folder under public/assets/models/ (default: MobileNet v1 α=0.25's). */
+  model?: string;
+}
 
 export interface CpuBenchResult {
   /** engine: on one thread a core. */
@@ -181,14 +192,16 @@ export interface CpuBenchResult {
 
 /** The three columns side by side in this process (bench:train runs it too). */
 export async function cpuBenchmark(options: CpuBenchOptions): Promise<CpuBenchResult> {
-  console.log(`CPU training benchmark — MobileNet v1 α=0.25, whole network, ${SIZE} px, batch ${BATCH}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
+  const modelDir = options.model === undefined ? MOBILENET_DIR : path.join(path.dirname(MOBILENET_DIR), options.model);
+  if (!existsSync(path.join(modelDir, 'model.json'))) throw new Error(`${modelDir} has no model.json: npm run assets serves the backbones it can get`);
+  console.log(`CPU training benchmark — ${path.basename(modelDir)}, whole network, ${SIZE} px, batch ${BATCH}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
   await tf.setBackend('cpu');
   const data = await drawings(8);
-  const engineOneThread = await engineRate(data, options.steps, 1);
+  const engineOneThread = await engineRate(data, options.steps, 1, modelDir);
   const engineThreads = cpus().length;
-  const engine = engineThreads > 1 ? await engineRate(data, options.steps, engineThreads) : engineOneThread;
-  const tfjs = options.skipTfjs ? null : await tfjsRate(data, options.tfjsSteps);
-  const native: NativeRun = options.skipNative ? { samplesPerSec: null, perCpuSecond: null, note: 'skipped (--skip-native)' } : await bestNativeRate(options.nativeRows);
+  const engine = engineThreads > 1 ? await engineRate(data, options.steps, engineThreads, modelDir) : engineOneThread;
+  const tfjs = options.skipTfjs ? null : await tfjsRate(data, options.tfjsSteps, modelDir);
+  const native: NativeRun = options.skipNative ? { samplesPerSec: null, perCpuSecond: null, note: 'skipped (--skip-native)' } : await bestNativeRate(options.nativeRows, modelDir);
   const ratio = native.samplesPerSec === null ? null : Math.round((engine.wall / native.samplesPerSec) * 100) / 100;
   if (ratio !== null) console.log(`  engine / native: ${ratio}× (target ≥ 0.5×)`);
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
@@ -200,9 +213,9 @@ export async function cpuBenchmark(options: CpuBenchOptions): Promise<CpuBenchRe
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, 'tfjs-steps': { type: 'string', default: '3' }, 'skip-tfjs': { type: 'boolean', default: false }, 'skip-native': { type: 'boolean', default: false }, 'native-rows': { type: 'string', default: '800' } } });
-  const result = await cpuBenchmark({ steps: Number(values.steps), tfjsSteps: Number(values['tfjs-steps']), skipTfjs: values['skip-tfjs'], skipNative: values['skip-native'], nativeRows: Number(values['native-rows']) });
-  console.log(JSON.stringify({ bench: 'wasm-engine', inputSizePx: SIZE, batchSize: BATCH, mode: 'whole', ...result }));
+  const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, 'tfjs-steps': { type: 'string', default: '3' }, 'skip-tfjs': { type: 'boolean', default: false }, 'skip-native': { type: 'boolean', default: false }, 'native-rows': { type: 'string', default: '800' }, model: { type: 'string' } } });
+  const result = await cpuBenchmark({ steps: Number(values.steps), tfjsSteps: Number(values['tfjs-steps']), skipTfjs: values['skip-tfjs'], skipNative: values['skip-native'], nativeRows: Number(values['native-rows']), ...(values.model === undefined ? {} : { model: values.model }) });
+  console.log(JSON.stringify({ bench: 'wasm-engine', model: values.model ?? path.basename(MOBILENET_DIR), inputSizePx: SIZE, batchSize: BATCH, mode: 'whole', ...result }));
 }
 
 // Run as `npm run bench:wasm`; imported by bench:train for its CPU section.
