@@ -38,7 +38,8 @@ export async function servedDrawings(categories: readonly string[], from: number
 
 /**
  * Top-1 on `drawings` of an exported model (the pipeline's model/ folder), loaded through the app's Import code; the
- * model's classes are matched to the drawings' categories by name.
+ * model's classes are matched to the drawings' categories by name. One view a drawing: a config's test-time
+ * augmentation is not applied (the same-learning config has none).
  */
 export async function scoreExport(modelDir: string, drawings: Drawings): Promise<number> {
   const files = await Promise.all(['model.json', 'weights.bin', 'metadata.json'].map(async (name) => ({ name, bytes: new Uint8Array(await readFile(path.join(modelDir, name))).buffer })));
