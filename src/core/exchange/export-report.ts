@@ -9,7 +9,8 @@ import type { TestTimeAugmentation } from '../training/augment.ts';
 import { predictProbabilities } from '../training/mobilenet.ts';
 import type { WeightPrecision } from './quantize.ts';
 import type { RunRecord } from '../training/run-protocol.ts';
-import type { LabeledBitmaps, Trainer } from '../training/training.ts';
+import type { LabeledBitmaps } from '../training/training.ts';
+import { INFERENCE_BATCH, type RunModel } from '../training/run-model.ts';
 
 export interface ExportOptions {
   precision: WeightPrecision;
@@ -42,11 +43,9 @@ export interface ExportDownload {
 /** The run's test split as read now, with the fingerprint of the drawings it came from. */
 export type ReadTestSplit = () => Promise<{ test: LabeledBitmaps; imageSizePx: number; datasetHash: string }>;
 
-const EVALUATION_BATCH = 256;
-
-export async function exportForDownload(trainer: Trainer, run: RunRecord, options: ExportOptions, readTest: ReadTestSplit): Promise<ExportDownload> {
-  const chosen = await exportModel(trainer, run, options.precision);
-  const float32 = options.precision === 'float32' ? chosen : await exportModel(trainer, run, 'float32');
+export async function exportForDownload(trained: RunModel, run: RunRecord, options: ExportOptions, readTest: ReadTestSplit): Promise<ExportDownload> {
+  const chosen = await exportModel(trained, run, options.precision);
+  const float32 = options.precision === 'float32' ? chosen : await exportModel(trained, run, 'float32');
   const files: DownloadFile[] = options.zip
     ? [{ name: `${fileStem(run.config.name)}-${options.precision}.zip`, bytes: zipExport(chosen) }]
     : [
@@ -92,7 +91,7 @@ export async function top1OfExport(files: ExportedFiles, test: LabeledBitmaps, i
   }));
   try {
     const inputSizePx = model.inputs[0]!.shape[1] as number; // exports are built at a fixed square input size
-    const probabilities = await predictProbabilities(model, test.bitmaps, { imageSizePx, inputSizePx, batch: EVALUATION_BATCH }, testTimeAugmentation);
+    const probabilities = await predictProbabilities(model, test.bitmaps, { imageSizePx, inputSizePx, batch: INFERENCE_BATCH }, testTimeAugmentation);
     return evaluate(probabilities, test.labels, labels).top1;
   } finally {
     model.dispose();

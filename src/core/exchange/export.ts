@@ -4,10 +4,9 @@
 // zipped into one. Runs in the trainer worker.
 import * as tf from '@tensorflow/tfjs';
 import { zipSync } from 'fflate';
-import { inferenceModel } from '../training/mobilenet.ts';
 import { quantizeWeights, type WeightPrecision } from './quantize.ts';
 import type { RunRecord } from '../training/run-protocol.ts';
-import type { Trainer } from '../training/training.ts';
+import type { RunModel } from '../training/run-model.ts';
 
 export interface ExportedFiles {
   'model.json': string;
@@ -38,8 +37,8 @@ export const PREPROCESSING: ExportMetadata['preprocessing'] = {
   scale: 'value / 127.5 - 1',
 };
 
-export async function exportModel(trainer: Trainer, run: RunRecord, precision: WeightPrecision = 'float32'): Promise<ExportedFiles> {
-  const model = inferenceModel(trainer.backbone, trainer.split);
+export async function exportModel(trained: RunModel, run: RunRecord, precision: WeightPrecision = 'float32'): Promise<ExportedFiles> {
+  const model = trained.inference;
   let artifacts: tf.io.ModelArtifacts | null = null;
   await model.save(tf.io.withSaveHandler(async (a) => {
     artifacts = a;

@@ -6,9 +6,9 @@ import { averageViews, testTimeViews, type TestTimeAugmentation } from '../train
 import type { EngineClassifier } from '../engine/classifier.ts';
 import { topK } from './metrics.ts';
 import { BITMAP_SIDE_PX } from '../data/render.ts';
-import { inferenceModel, loadBackbone, preprocess } from '../training/mobilenet.ts';
+import { preprocess } from '../training/mobilenet.ts';
 import type { CheckpointRecord, RunRecord } from '../training/run-protocol.ts';
-import { Trainer } from '../training/training.ts';
+import { RunModel } from '../training/run-model.ts';
 
 /** What classification needs of a model, whether trained here or imported. */
 export interface Classifier {
@@ -25,7 +25,8 @@ export interface Classifier {
 }
 
 export interface LoadedModel extends Classifier {
-  trainer: Trainer;
+  /** The run's network and weights (what export writes out); `model` is its `inference`. */
+  run: RunModel;
 }
 
 export interface Guess {
@@ -34,20 +35,10 @@ export interface Guess {
 }
 
 export async function loadRunModel(run: RunRecord, checkpoint: Pick<CheckpointRecord, 'weights'>, handler: tf.io.IOHandler): Promise<LoadedModel> {
-  const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
-  const backbone = await loadBackbone(handler, run.config.inputSizePx);
-  const trainer = new Trainer(run.config, backbone, { classNames: run.labels, imageSizePx: BITMAP_SIDE_PX, train: none, validation: none, test: none });
-  try {
-    await trainer.loadWeights({ weights: checkpoint.weights, optimizer: [] });
-  } catch (error) {
-    trainer.dispose();
-    throw error;
-  }
-  const model = inferenceModel(trainer.backbone, trainer.split);
-  // The inference model only re-wires the trainer's layers; disposing the trainer frees every variable.
+  const model = await RunModel.load(run.config, handler, run.labels.length, checkpoint.weights);
   return {
-    model, trainer, labels: run.labels, inputSizePx: run.config.inputSizePx, inkOnWhite: false, testTimeAugmentation: run.config.testTimeAugmentation,
-    dispose: () => trainer.dispose(),
+    model: model.inference, run: model, labels: run.labels, inputSizePx: run.config.inputSizePx, inkOnWhite: false, testTimeAugmentation: run.config.testTimeAugmentation,
+    dispose: () => model.dispose(),
   };
 }
 

@@ -7,14 +7,15 @@ import { chooseBackend } from '../training/backend.ts';
 import { messageOf } from '../errors.ts';
 import type { EvaluationResult } from './metrics.ts';
 import { evaluateWithMistakes } from './mistakes.ts';
-import { loadBackbone, predictProbabilities } from '../training/mobilenet.ts';
+import { predictProbabilities } from '../training/mobilenet.ts';
 import { loadChecked } from '../exchange/model-import.ts';
 import type { CheckpointRecord, EvaluateProgress, ImportedRun, RunRecord } from '../training/run-protocol.ts';
 import type { RunStore } from '../training/runs.ts';
 import type { DrawingStore } from '../data/store.ts';
 import type { TrainConfig } from '../training/train-config.ts';
 import { loadTrainingData } from '../training/training-data.ts';
-import { INFERENCE_BATCH, Trainer, type TrainingData } from '../training/training.ts';
+import { INFERENCE_BATCH, RunModel } from '../training/run-model.ts';
+import type { TrainingData } from '../training/training.ts';
 
 export interface EvaluateDeps {
   drawings: DrawingStore;
@@ -52,26 +53,19 @@ export async function reevaluateRun(runId: string, deps: EvaluateDeps): Promise<
   return updated;
 }
 
-/** The run's checkpoint on its test split, through the Trainer as at the end of training. */
+/** The run's checkpoint on its test split: its network and weights alone, scored with its test-time augmentation. */
 async function evaluateCheckpoint(run: RunRecord, checkpoint: CheckpointRecord, data: TrainingData, deps: EvaluateDeps): Promise<EvaluationResult> {
   const { config } = run;
-  // Only the test split is needed: empty training and validation splits keep the frozen-feature cache small,
-  // while evaluation takes the same path (cache, then trainable part) as at the end of training.
-  const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
-  const trainer = new Trainer(config, await loadBackbone(deps.modelHandler(config.model.url), config.inputSizePx), { ...data, train: none, validation: none });
+  const model = await RunModel.load(config, deps.modelHandler(config.model.url), data.classNames.length, checkpoint.weights);
   try {
-    await trainer.loadWeights({ weights: checkpoint.weights, optimizer: [] });
-    if (trainer.usesCache) {
-      await trainer.cacheFeatures((done, total) => deps.onProgress({ kind: 'phase', phase: 'caching', detail: `Frozen features: ${done} / ${total}` }));
-    }
     deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${data.test.labels.length} drawings` });
-    return await trainer.evaluateSplit('test');
+    return scoreTest(await model.predict(data.test.bitmaps, data.imageSizePx), data);
   } finally {
-    trainer.dispose();
+    model.dispose();
   }
 }
 
-/** The imported model's scores on the test split as stored here, predicted in batches as the Trainer predicts. */
+/** The imported model's scores on the test split as stored here. */
 async function evaluateImported(imported: ImportedRun, { inputSizePx, testTimeAugmentation }: TrainConfig, data: TrainingData, deps: EvaluateDeps): Promise<EvaluationResult> {
   deps.onProgress({ kind: 'phase', phase: 'evaluating', detail: `Test split: ${data.test.labels.length} drawings` });
   const stored = await deps.runs.getModel(imported.modelId);
@@ -81,10 +75,12 @@ async function evaluateImported(imported: ImportedRun, { inputSizePx, testTimeAu
   }
   const model = await loadChecked(stored);
   try {
-    const { bitmaps, labels } = data.test;
-    const probabilities = await predictProbabilities(model, bitmaps, { imageSizePx: data.imageSizePx, inputSizePx, batch: INFERENCE_BATCH }, testTimeAugmentation);
-    return evaluateWithMistakes(probabilities, labels, data.classNames, bitmaps, data.imageSizePx ** 2);
+    return scoreTest(await predictProbabilities(model, data.test.bitmaps, { imageSizePx: data.imageSizePx, inputSizePx, batch: INFERENCE_BATCH }, testTimeAugmentation), data);
   } finally {
     model.dispose();
   }
+}
+
+function scoreTest(probabilities: Float32Array, { test, classNames, imageSizePx }: TrainingData): EvaluationResult {
+  return evaluateWithMistakes(probabilities, test.labels, classNames, test.bitmaps, imageSizePx ** 2);
 }

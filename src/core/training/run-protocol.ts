@@ -105,4 +105,4 @@ export type TrainProgress =
   | { kind: 'error'; message: string };
 
 /** Progress of evaluating a finished run again (src/core/inference/reevaluate.ts). */
-export type EvaluateProgress = { kind: 'phase'; phase: 'loading' | 'caching' | 'evaluating'; detail: string };
+export type EvaluateProgress = { kind: 'phase'; phase: 'loading' | 'evaluating'; detail: string };

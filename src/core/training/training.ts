@@ -1,4 +1,4 @@
-// The training loop: owns the split model, the cached outputs of its frozen part, the optimizer and the
+// The training loop: owns the run's model (run-model.ts), the cached outputs of its frozen part, the optimizer and the
 // random stream; trains batch by batch so it can pause, checkpoint mid-epoch, resume exactly and stop.
 // Runs in the trainer worker (and in Node tests on the cpu backend). Every tensor is tidied or disposed here.
 import * as tf from '@tensorflow/tfjs';
@@ -7,10 +7,11 @@ import { EngineBridge } from '../engine/bridge.ts';
 import type { CpuEngine } from '../engine/wasm/threads.ts';
 import type { EvaluationResult } from '../inference/metrics.ts';
 import { evaluateWithMistakes } from '../inference/mistakes.ts';
-import { FINE_TUNE_BN_MOMENTUM, preprocess, splitBackbone, type Backbone, type SplitModel } from './mobilenet.ts';
+import { FINE_TUNE_BN_MOMENTUM, preprocess, type Backbone, type SplitModel } from './mobilenet.ts';
 import { epochOrder, Random } from './random.ts';
 import type { CheckpointRecord, EpochMetrics, StoredTensor, TrainProgress } from './run-protocol.ts';
-import { learningRateAt, trainableBlocksOf, type TrainConfig } from './train-config.ts';
+import { INFERENCE_BATCH, RunModel } from './run-model.ts';
+import { learningRateAt, type TrainConfig } from './train-config.ts';
 
 export interface LabeledBitmaps {
   /** `labels.length` bitmaps of imageSizePx², back to back. */
@@ -40,9 +41,6 @@ export interface TrainHooks {
   checkpointEverySec: number;
 }
 
-/** Batches for feature caching and evaluation; large batches amortise per-op cost on emulated GPUs. */
-export const INFERENCE_BATCH = 256;
-
 /** How long the engine's loss and accuracy may stay unread on the GPU while training (see `takeTally`). */
 const METRICS_EVERY_MS = 500;
 
@@ -50,7 +48,8 @@ const METRICS_EVERY_MS = 500;
 type Tally = { lossSum: number; correct: number; samples: number };
 
 export class Trainer {
-  readonly split: SplitModel;
+  /** The network being trained, with its weights: what checkpoints store and what the engine starts from. */
+  readonly model: RunModel;
   private features: Map<Part, Float32Array> | null = null;
   /** The splits, and under test-time 'flip' the mirror images of validation and test. */
   private readonly parts: Map<Part, LabeledBitmaps>;
@@ -63,9 +62,8 @@ export class Trainer {
   /** When the engine's metrics were last read back. */
   private lastRead = 0;
 
-  constructor(readonly config: TrainConfig, readonly backbone: Backbone, readonly data: TrainingData) {
-    const blocks = trainableBlocksOf(config, backbone.blockEnds.length);
-    this.split = splitBackbone(backbone, blocks, { numClasses: data.classNames.length, dropoutRate: config.dropoutRate, seed: config.seed });
+  constructor(readonly config: TrainConfig, backbone: Backbone, readonly data: TrainingData) {
+    this.model = new RunModel(config, backbone, data.classNames.length);
     this.featureShape = this.split.trainable.inputs[0]!.shape.slice(1) as number[];
     this.optimizer = tf.train.adam(config.learningRate);
     this.split.trainable.compile({ optimizer: this.optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
@@ -75,6 +73,14 @@ export class Trainer {
         this.parts.set(`${name}-mirrored`, { bitmaps: mirrorBitmaps(data[name].bitmaps, data.imageSizePx), labels: data[name].labels });
       }
     }
+  }
+
+  get split(): SplitModel {
+    return this.model.split;
+  }
+
+  get backbone(): Backbone {
+    return this.model.backbone;
   }
 
   /** Whether training inputs are cached outputs of a frozen part (so augmentation cannot be applied). */
@@ -338,9 +344,9 @@ export class Trainer {
   async saveWeights(): Promise<{ weights: StoredTensor[]; optimizer: StoredTensor[] }> {
     if (this.engine !== null) {
       await this.engine.syncToModel();
-      return { weights: await this.modelWeights(), optimizer: await this.engine.adamWeights() };
+      return { weights: await this.model.readWeights(), optimizer: await this.engine.adamWeights() };
     }
-    const weights = await this.modelWeights();
+    const weights = await this.model.readWeights();
     const named = await this.optimizer.getWeights();
     const optimizer = await Promise.all(named.map(async ({ name, tensor }) => ({ name, shape: tensor.shape, data: copyOut(await tensor.data()) })));
     // The first entry (the step count) is a scalar made for this call; the rest are the optimizer's own variables.
@@ -348,22 +354,9 @@ export class Trainer {
     return { weights, optimizer };
   }
 
-  private async modelWeights(): Promise<StoredTensor[]> {
-    return Promise.all(this.split.trainable.weights.map(async (w) => ({
-      name: w.originalName, shape: w.shape as number[], data: copyOut(await w.read().data()),
-    })));
-  }
-
   /** Restores weights and optimizer state saved by `saveWeights` on a model built from the same config. */
   async loadWeights(checkpoint: Pick<Checkpoint, 'weights' | 'optimizer'>): Promise<void> {
-    const variables = this.split.trainable.weights;
-    if (checkpoint.weights.length !== variables.length) throw new Error(`The checkpoint has ${checkpoint.weights.length} weights; this model has ${variables.length}.`);
-    const tensors = checkpoint.weights.map((w, i) => {
-      if (w.name !== variables[i]!.originalName) throw new Error(`Checkpoint weight ${w.name} does not match ${variables[i]!.originalName}.`);
-      return tf.tensor(new Float32Array(w.data), w.shape);
-    });
-    this.split.trainable.setWeights(tensors);
-    tf.dispose(tensors);
+    this.model.setWeights(checkpoint.weights);
     if (checkpoint.optimizer.length > 0) {
       // setWeights keeps the tensors it is given as the optimizer's variables' values; it disposes nothing of ours.
       const named = checkpoint.optimizer.map((w) => ({ name: w.name, tensor: tf.tensor(new Float32Array(w.data), w.shape) }));
@@ -391,10 +384,7 @@ export class Trainer {
 
   /** Frees every variable: the backbone's, the head's and the optimizer's. The backbone is unusable after. */
   dispose(): void {
-    // The split models share layers with the backbone, and tfjs's per-layer reference counts would free the
-    // frozen layers twice; disposing each distinct variable once is exact.
-    const variables = new Set([...this.backbone.features.weights, ...this.split.trainable.weights]);
-    for (const variable of variables) variable.dispose();
+    this.model.dispose();
     this.optimizer.dispose();
     this.engine?.destroy();
   }

@@ -6,12 +6,11 @@ import { unzipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clusterBundle } from '../../../src/core/exchange/cluster-export.ts';
 import { exportModel } from '../../../src/core/exchange/export.ts';
-import { loadBackbone } from '../../../src/core/training/mobilenet.ts';
 import { checkModelFiles } from '../../../src/core/exchange/model-import.ts';
 import { newRun } from '../../../src/core/training/run-session.ts';
 import type { DatasetRecord } from '../../../src/core/data/database.ts';
 import { parseConfig, PRESETS } from '../../../src/core/training/train-config.ts';
-import { Trainer } from '../../../src/core/training/training.ts';
+import { RunModel } from '../../../src/core/training/run-model.ts';
 import { folderHandler } from '../model-fixtures.ts';
 
 beforeAll(async () => {
@@ -21,11 +20,10 @@ beforeAll(async () => {
 describe('export for a cluster', () => {
   it('bundles config, dataset selection, README and weights the app can import again', async () => {
     const config = parseConfig({ ...PRESETS['tiny'], name: 'tiny / big', inputSizePx: 32, dataset: { datasetId: 'quickdraw', categories: ['cat', 'The Eiffel Tower'], maxPerCategory: 20 } });
-    const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
-    const trainer = new Trainer(config, await loadBackbone(folderHandler(), 32), { classNames: config.dataset.categories, imageSizePx: 28, train: none, validation: none, test: none });
+    const model = await RunModel.load(config, folderHandler(), config.dataset.categories.length);
     const run = { ...newRun(config), datasetHash: 'abc123', counts: { train: 24, validation: 8, test: 8 } };
-    const files = await exportModel(trainer, run);
-    trainer.dispose();
+    const files = await exportModel(model, run);
+    model.dispose();
     const dataset: DatasetRecord = {
       datasetId: 'quickdraw', label: 'Quick, Draw!', source: 'https://example.org/assets/data/quickdraw/manifest.json', manifestSha256: 'fff', updatedAt: 0,
       shards: [

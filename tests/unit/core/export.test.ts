@@ -50,7 +50,7 @@ beforeAll(async () => {
   const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
   trainer = new Trainer(config, await loadBackbone(folderHandler(), 32), { classNames: config.dataset.categories, imageSizePx: 28, train: none, validation: none, test: bars(20) });
   run = newRun(config);
-  for (const precision of ['float32', 'float16', 'uint8'] as const) exports.set(precision, await exportModel(trainer, run, precision));
+  for (const precision of ['float32', 'float16', 'uint8'] as const) exports.set(precision, await exportModel(trainer.model, run, precision));
   input = tf.randomUniform([4, 32, 32, 3], -1, 1, 'float32', 3);
   const floatModel = await tf.loadLayersModel(tf.io.fromMemory(checkModelFiles(filesOf(exports.get('float32')!)).artifacts));
   expected = (await (floatModel.predict(input) as tf.Tensor).data()) as Float32Array;
@@ -131,7 +131,7 @@ describe('export report', () => {
     const floatTop1 = (await trainer.evaluateSplit('test')).top1;
     const before = tf.memory().numTensors;
     const readTest = async () => ({ test: trainer.data.test, imageSizePx: 28, datasetHash: run.datasetHash });
-    const { files, report } = await exportForDownload(trainer, run, { precision: 'uint8', zip: true }, readTest);
+    const { files, report } = await exportForDownload(trainer.model, run, { precision: 'uint8', zip: true }, readTest);
     expect(tf.memory().numTensors).toBe(before);
     expect(files.map((f) => f.name)).toEqual(['doodle-lab-tiny-uint8.zip']);
     expect(report).toMatchObject({ precision: 'uint8', float32WeightBytes: exports.get('float32')!['weights.bin'].byteLength, weightBytes: exports.get('uint8')!['weights.bin'].byteLength, downloadBytes: files[0]!.bytes.byteLength });
@@ -144,7 +144,7 @@ describe('export report', () => {
     scores.dispose();
     imported.dispose();
 
-    const loose = await exportForDownload(trainer, run, { precision: 'float16', zip: false }, async () => ({ ...(await readTest()), datasetHash: 'changed' }));
+    const loose = await exportForDownload(trainer.model, run, { precision: 'float16', zip: false }, async () => ({ ...(await readTest()), datasetHash: 'changed' }));
     expect(loose.files.map((f) => f.name)).toEqual(['model.json', 'weights.bin', 'metadata.json']);
     expect(loose.report.accuracy).toBeNull();
     expect(loose.report.accuracyNote).toMatch(/stored drawings changed/);

@@ -6,11 +6,10 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportModel } from '../../../src/core/exchange/export.ts';
-import { inferenceModel, loadBackbone } from '../../../src/core/training/mobilenet.ts';
 import { checkModelFiles, importedRun, loadChecked, ModelImportError, type ModelFile } from '../../../src/core/exchange/model-import.ts';
 import { newRun } from '../../../src/core/training/run-session.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/training/train-config.ts';
-import { Trainer } from '../../../src/core/training/training.ts';
+import { RunModel } from '../../../src/core/training/run-model.ts';
 import { folderHandler } from '../model-fixtures.ts';
 
 const TM_DIR = path.resolve(import.meta.dirname, '..', '..', '..', '..', 'shared', 'models', 'teachable-machine-mobilenet_v2_0.35_224');
@@ -23,22 +22,21 @@ beforeAll(async () => {
 
 async function ownExport(mode: Partial<TrainConfig> = {}): Promise<{ files: ModelFile[]; expected: Float32Array; input: tf.Tensor; twoStage: Float32Array }> {
   const config = parseConfig({ ...PRESETS['tiny'], inputSizePx: 32, ...mode });
-  const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
-  const trainer = new Trainer(config, await loadBackbone(folderHandler(), 32), { classNames: config.dataset.categories, imageSizePx: 28, train: none, validation: none, test: none });
+  const model = await RunModel.load(config, folderHandler(), config.dataset.categories.length);
   const run = newRun(config);
-  const exported = await exportModel(trainer, run);
+  const exported = await exportModel(model, run);
   const input = tf.randomUniform([4, 32, 32, 3], -1, 1, 'float32', 3);
-  const out = inferenceModel(trainer.backbone, trainer.split).predict(input) as tf.Tensor;
+  const out = model.inference.predict(input) as tf.Tensor;
   const expected = (await out.data()) as Float32Array;
   // The same input through the two models training uses: frozen part (if any), then the trainable part.
   const staged = tf.tidy(() => {
-    const features = trainer.split.frozen === null ? input : trainer.split.frozen.predict(input) as tf.Tensor;
-    return trainer.split.trainable.predict(features) as tf.Tensor;
+    const features = model.split.frozen === null ? input : model.split.frozen.predict(input) as tf.Tensor;
+    return model.split.trainable.predict(features) as tf.Tensor;
   });
   const twoStage = (await staged.data()) as Float32Array;
   staged.dispose();
   out.dispose();
-  trainer.dispose();
+  model.dispose();
   return {
     files: [file('model.json', exported['model.json']), { name: 'weights.bin', bytes: exported['weights.bin'] }, file('metadata.json', exported['metadata.json'])],
     expected, input, twoStage,

@@ -1,10 +1,12 @@
 // The trainer on the cpu backend with the real MobileNet v1 0.25 weights and tiny generated data: model
-// building, frozen BatchNormalization, exact resume from a checkpoint, and no tensor leaks.
+// building, frozen BatchNormalization, exact resume from a checkpoint, no tensor leaks, and a run's model loaded
+// from its checkpoint without a Trainer (RunModel).
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mirrorBitmaps } from '../../../src/core/training/augment.ts';
 import { inferenceModel, loadBackbone, preprocess, splitBackbone } from '../../../src/core/training/mobilenet.ts';
 import { Random } from '../../../src/core/training/random.ts';
+import { RunModel } from '../../../src/core/training/run-model.ts';
 import { parseConfig, PRESETS, type TrainConfig } from '../../../src/core/training/train-config.ts';
 import { Trainer, type Checkpoint, type TrainHooks, type TrainingData } from '../../../src/core/training/training.ts';
 import { folderHandler } from '../model-fixtures.ts';
@@ -165,6 +167,33 @@ describe('Trainer', () => {
     const result = await t.evaluateSplit('test');
     expect(result.count).toBe(3);
     t.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+});
+
+describe('RunModel', () => {
+  it.each(['head', 'last-blocks'] as const)('loads a %s run\'s checkpoint alone and guesses what its Trainer scored, rejects a foreign checkpoint, frees everything', async (mode) => {
+    const c = config({ mode, trainableBlocks: 2, epochs: 1, testTimeAugmentation: 'flip' });
+    const t = await trainer(c);
+    await t.cacheFeatures(() => {});
+    await t.train(hooks([]));
+    const scored = await t.predictSplit('test');
+    const { weights } = await t.saveWeights();
+    t.dispose();
+
+    const baseline = tf.memory().numTensors;
+    const model = await RunModel.load(c, folderHandler(), 3, weights);
+    expect(model.split.frozen).not.toBeNull();
+    const guessed = await model.predict(t.data.test.bitmaps, 28);
+    expect(guessed).toHaveLength(scored.length);
+    // The Trainer scores cached features through the trainable part; RunModel runs the composed model.
+    guessed.forEach((p, i) => expect(p).toBeCloseTo(scored[i]!, 5));
+    expect(await model.readWeights()).toEqual(weights);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
+
+    await expect(RunModel.load(c, folderHandler(), 3, weights.slice(1))).rejects.toThrow(`The checkpoint has ${weights.length - 1} weights; this model has ${weights.length}.`);
+    await expect(RunModel.load(config({ mode: 'whole' }), folderHandler(), 3, weights)).rejects.toThrow(/weights; this model has|does not match/);
     expect(tf.memory().numTensors).toBe(baseline);
   });
 });
