@@ -8,7 +8,7 @@
 // 64, counted (`--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
 // a category, 2 epochs) trained by the engine (on WebGPU and on WebAssembly) and by tfjs (WASM) from the same
 // weights, seed and batches, each scored on the same 10,000 held-out drawings, for each of `--same-learning-seeds 1,2,3`
-// (default 1; `--skip-same-learning`); and CPU training side by side (tests/bench/wasm-engine.ts: the
+// (default 1; `--same-learning-paths wasm` leaves the slow SwiftShader WebGPU runs out; `--skip-same-learning`); and CPU training side by side (tests/bench/wasm-engine.ts: the
 // engine's WebAssembly path, tfjs WASM, PyTorch when /usr/bin/python3 has torch; `--skip-cpu`). Last line: JSON,
 // with `dispatchesPerStep: { engine, tfjs }`, `cpuSamplesPerSec: { engine, tfjs, native }` and `sameLearning`.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -75,16 +75,18 @@ interface LearningRow { seed: number; path: string; backend: string; valAccuracy
  * `heldOutPerCategory` of each category), where the three are compared: the run's test split (about 30 drawings a
  * category) is too small to tell half a point.
  */
-async function sameLearning(dir: string, seeds: number[]): Promise<{ rows: LearningRow[]; heldOutDrawings: number; heldOutTop1DifferencePoints: { webgpu: number[]; wasm: number[]; meanWebgpu: number; meanWasm: number } }> {
+async function sameLearning(dir: string, seeds: number[], paths: readonly string[]): Promise<{ rows: LearningRow[]; heldOutDrawings: number; heldOutTop1DifferencePoints: { webgpu: number[]; wasm: number[]; meanWebgpu: number | null; meanWasm: number | null } }> {
   const base = parseConfig(JSON.parse(await readFile(path.join(ROOT, 'datasets', 'configs', 'quality.json'), 'utf8')));
   const heldOut = await servedDrawings(base.dataset.categories, SAME_LEARNING.maxPerCategory, SAME_LEARNING.heldOutPerCategory);
   console.log(`  held out: ${heldOut.labels.length} drawings (each category's drawings ${SAME_LEARNING.maxPerCategory}–${SAME_LEARNING.maxPerCategory + SAME_LEARNING.heldOutPerCategory - 1}), scored through Import on tfjs's WASM backend`);
   const rows: LearningRow[] = [];
-  const variants = [['webgpu', 'auto', /WebGPU engine/], ['wasm', 'auto', /WebAssembly path/], ['wasm', 'tfjs', /^tfjs/]] as const;
+  // [the --same-learning-paths name, the config's backend and engine, what the trainer must report]; tfjs, the reference, always runs.
+  const variants = ([['webgpu', 'webgpu', 'auto', /WebGPU engine/], ['wasm', 'wasm', 'auto', /WebAssembly path/], ['tfjs', 'wasm', 'tfjs', /^tfjs/]] as const)
+    .filter(([name]) => name === 'tfjs' || paths.includes(name));
   const differences = { webgpu: [] as number[], wasm: [] as number[] };
   for (const seed of seeds) {
-    const seedRows: LearningRow[] = [];
-    for (const [backend, engine, expected] of variants) {
+    const seedRows = new Map<string, LearningRow>();
+    for (const [name, backend, engine, expected] of variants) {
       const config = { ...base, name: `same learning: ${engine} on ${backend}, seed ${seed}`, backend, engine, seed, epochs: SAME_LEARNING.epochs, dataset: { ...base.dataset, maxPerCategory: SAME_LEARNING.maxPerCategory } };
       const file = path.join(dir, `same-learning-${engine}-${backend}-${seed}.json`);
       await writeFile(file, JSON.stringify(config));
@@ -94,21 +96,23 @@ async function sameLearning(dir: string, seeds: number[]): Promise<{ rows: Learn
       if (!expected.test(trainedOn)) throw new Error(`The ${backend} run with engine '${engine}' trained on ${trainedOn}`);
       const row = { seed, path: trainedOn.split(':')[0]!, backend: m.backend?.name ?? backend, valAccuracy: m.epochs.map((e) => e.valAccuracy), top1: m.top1, heldOutTop1: await scoreExport(path.join(out, 'model'), heldOut), samplesPerSec: round(m.samplesPerSec) };
       console.log(`  seed ${seed} ${row.path.padEnd(44)} validation ${row.valAccuracy.map((a) => `${((a ?? 0) * 100).toFixed(1)} %`).join(' → ')}, test top-1 ${(row.top1 * 100).toFixed(1)} % on ${m.counts.test} drawings, held out ${(row.heldOutTop1 * 100).toFixed(2)} %, ${row.samplesPerSec} samples/s`);
-      seedRows.push(row);
+      seedRows.set(name, row);
     }
-    const [gpu, cpu, tfjs] = seedRows as [LearningRow, LearningRow, LearningRow];
-    differences.webgpu.push(round((gpu.heldOutTop1 - tfjs.heldOutTop1) * 1000) / 10);
-    differences.wasm.push(round((cpu.heldOutTop1 - tfjs.heldOutTop1) * 1000) / 10);
-    rows.push(...seedRows);
+    const tfjs = seedRows.get('tfjs')!;
+    for (const name of ['webgpu', 'wasm'] as const) {
+      const row = seedRows.get(name);
+      if (row !== undefined) differences[name].push(Math.round((row.heldOutTop1 - tfjs.heldOutTop1) * 10000) / 100);
+    }
+    rows.push(...seedRows.values());
   }
-  const mean = (xs: number[]): number => Math.round((xs.reduce((a, x) => a + x, 0) / xs.length) * 100) / 100;
+  const mean = (xs: number[]): number | null => (xs.length === 0 ? null : Math.round((xs.reduce((a, x) => a + x, 0) / xs.length) * 100) / 100);
   const heldOutTop1DifferencePoints = { ...differences, meanWebgpu: mean(differences.webgpu), meanWasm: mean(differences.wasm) };
-  console.log(`  held-out top-1 against tfjs, seed by seed: WebGPU engine ${differences.webgpu.join(', ')} points (mean ${heldOutTop1DifferencePoints.meanWebgpu}), WebAssembly engine ${differences.wasm.join(', ')} points (mean ${heldOutTop1DifferencePoints.meanWasm}); target: within 0.5`);
+  console.log(`  held-out top-1 against tfjs, seed by seed: WebGPU engine ${differences.webgpu.join(', ') || '—'} points (mean ${heldOutTop1DifferencePoints.meanWebgpu ?? '—'}), WebAssembly engine ${differences.wasm.join(', ') || '—'} points (mean ${heldOutTop1DifferencePoints.meanWasm ?? '—'}); target: within 0.5`);
   return { rows, heldOutDrawings: heldOut.labels.length, heldOutTop1DifferencePoints };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'same-learning-seeds': { type: 'string', default: '1' }, 'skip-cpu': { type: 'boolean', default: false }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'best.json') } } });
+  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'same-learning-seeds': { type: 'string', default: '1' }, 'same-learning-paths': { type: 'string', default: 'webgpu,wasm' }, 'skip-cpu': { type: 'boolean', default: false }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'best.json') } } });
   const dir = await mkdtemp(path.join(tmpdir(), 'doodle-lab-bench-train-'));
   try {
     console.log('Training benchmark — MobileNet v1 α=0.25, headless Chromium (SwiftShader WebGPU/WebGL on this CPU-only machine)');
@@ -158,7 +162,7 @@ async function main(): Promise<void> {
     let learning: Awaited<ReturnType<typeof sameLearning>> | null = null;
     if (!values['skip-same-learning']) {
       console.log(`Same learning: quality.json with ${SAME_LEARNING.maxPerCategory} drawings a category, ${SAME_LEARNING.epochs} epochs, on the engine and on tfjs, seeds ${values['same-learning-seeds']}`);
-      learning = await sameLearning(dir, values['same-learning-seeds'].split(',').map(Number));
+      learning = await sameLearning(dir, values['same-learning-seeds'].split(',').map(Number), values['same-learning-paths'].split(','));
     }
     console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep, cpuSamplesPerSec: cpu?.cpuSamplesPerSec ?? null, cpu, sameLearning: learning }));
   } finally {
