@@ -7,10 +7,10 @@
 // limits it to those backends. Then the WebGPU compute dispatches of one whole-network training step at 48 px, batch
 // 64, counted (`--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
 // a category, 2 epochs) trained by the engine (on WebGPU and on WebAssembly) and by tfjs (WASM) from the same
-// weights, seed and batches, each scored on the same 10,000 held-out drawings, for each of `--same-learning-seeds 1,2,3`
-// (default 1; `--same-learning-paths wasm` leaves the slow SwiftShader WebGPU runs out; `--skip-same-learning`); and CPU training side by side (tests/bench/wasm-engine.ts: the
-// engine's WebAssembly path, tfjs WASM, PyTorch when /usr/bin/python3 has torch; `--skip-cpu`). Last line: JSON,
-// with `dispatchesPerStep: { engine, tfjs }`, `cpuSamplesPerSec: { engine, tfjs, native }` and `sameLearning`.
+// weights, seed and batches, each scored on the same 10,000 held-out drawings, for each of `--same-learning-seeds
+// 1,2,3` (default 1; `--same-learning-paths wasm` leaves out the slow SwiftShader WebGPU runs; `--skip-same-learning`);
+// and CPU training side by side (tests/bench/wasm-engine.ts: the engine's WebAssembly path, tfjs WASM, PyTorch when
+// /usr/bin/python3 has torch; `--skip-cpu`). Last line: JSON, with `dispatchesPerStep: { engine, tfjs }`, `cpuSamplesPerSec: { engine, tfjs, native }` and `sameLearning`.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -43,8 +43,9 @@ function workersOf(pgid: number): number[] {
 
 /**
  * Runs `PYTHON args` to the end and gives its stdout and stderr together. It never blocks the test runner's event
- * loop (execFileSync would, and then neither Playwright's nor Vitest's time limit can fire): past `timeoutMs` it lists the
- * job's processes, asks scale/train.py's workers for their stacks, and 3 s later kills the whole process group (torchrun and its workers) and the promise rejects with what it printed.
+ * loop (execFileSync would, and then neither Playwright's nor Vitest's time limit can fire). Past `timeoutMs` it
+ * lists the job's processes, asks scale/train.py's workers for their stacks, 3 s later kills the whole process group
+ * (torchrun and its workers), and the promise rejects with what it printed.
  */
 export function runPython(args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs: number }): Promise<string> {
   return new Promise((resolve, reject) => {
