@@ -94,7 +94,7 @@ async function exportedRun(runId: string, siteUrl: string): Promise<{ run: RunRe
   const { runs } = await open();
   const { run, model: loaded } = await loadStoredRun(runs, runId, modelHandler(siteUrl), ensureBackend);
   try {
-    return { run, files: await exportModel(loaded.run, run) };
+    return { run, files: await exportModel(loaded.runModel, run) };
   } finally {
     loaded.dispose();
   }
@@ -180,7 +180,7 @@ const api = {
     const { runs, drawings } = await open();
     const { run, model: loaded } = await loadStoredRun(runs, runId, modelHandler(siteUrl), ensureBackend);
     try {
-      const result = await exportForDownload(loaded.run, run, options, async () => {
+      const result = await exportForDownload(loaded.runModel, run, options, async () => {
         const { data, datasetHash } = await loadTrainingData(drawings, run.config);
         return { test: data.test, imageSizePx: data.imageSizePx, datasetHash };
       });

@@ -26,7 +26,7 @@ export interface Classifier {
 
 export interface LoadedModel extends Classifier {
   /** The run's network and weights (what export writes out); `model` is its `inference`. */
-  run: RunModel;
+  runModel: RunModel;
 }
 
 export interface Guess {
@@ -37,7 +37,7 @@ export interface Guess {
 export async function loadRunModel(run: RunRecord, checkpoint: Pick<CheckpointRecord, 'weights'>, handler: tf.io.IOHandler): Promise<LoadedModel> {
   const model = await RunModel.load(run.config, handler, run.labels.length, checkpoint.weights);
   return {
-    model: model.inference, run: model, labels: run.labels, inputSizePx: run.config.inputSizePx, inkOnWhite: false, testTimeAugmentation: run.config.testTimeAugmentation,
+    model: model.inference, runModel: model, labels: run.labels, inputSizePx: run.config.inputSizePx, inkOnWhite: false, testTimeAugmentation: run.config.testTimeAugmentation,
     dispose: () => model.dispose(),
   };
 }
