@@ -41,7 +41,7 @@ export class RunModel {
   /** The trainable part's weights (frozen ones are the backbone's), as checkpoints store them. */
   async readWeights(): Promise<StoredTensor[]> {
     return Promise.all(this.split.trainable.weights.map(async (w) => ({
-      name: w.originalName, shape: w.shape as number[], data: Float32Array.from(await w.read().data()).buffer,
+      name: w.originalName, shape: w.shape as number[], data: copyOut(await w.read().data()),
     })));
   }
 
@@ -69,4 +69,9 @@ export class RunModel {
     const variables = new Set([...this.backbone.features.weights, ...this.split.trainable.weights]);
     for (const variable of variables) variable.dispose();
   }
+}
+
+/** A tensor's values as the ArrayBuffer a StoredTensor keeps (a copy, f32). */
+export function copyOut(values: ArrayLike<number>): ArrayBuffer {
+  return Float32Array.from(values).buffer;
 }

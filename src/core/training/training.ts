@@ -10,7 +10,7 @@ import { evaluateWithMistakes } from '../inference/mistakes.ts';
 import { FINE_TUNE_BN_MOMENTUM, preprocess, type Backbone, type SplitModel } from './mobilenet.ts';
 import { epochOrder, Random } from './random.ts';
 import type { CheckpointRecord, EpochMetrics, StoredTensor, TrainProgress } from './run-protocol.ts';
-import { INFERENCE_BATCH, RunModel } from './run-model.ts';
+import { copyOut, INFERENCE_BATCH, RunModel } from './run-model.ts';
 import { learningRateAt, type TrainConfig } from './train-config.ts';
 
 export interface LabeledBitmaps {
@@ -388,8 +388,4 @@ export class Trainer {
     this.optimizer.dispose();
     this.engine?.destroy();
   }
-}
-
-function copyOut(values: ArrayLike<number>): ArrayBuffer {
-  return Float32Array.from(values).buffer;
 }
