@@ -169,48 +169,57 @@ def is_augmenting(options):
 
 
 def _js_round(x):
-    return np.floor(x + 0.5)
+    """Math.round for a float64 tensor."""
+    return torch.floor(x + 0.5)
 
 
 def augment_bitmaps(bitmaps, options, seed, image_numbers):
     """augment.ts augmentBitmaps for `bitmaps` [n, s, s] uint8, image i being number image_numbers[i] of the run's
     augmentation stream (Random(seed), five draws per image: scale, angle, dx, dy, thicken; and flip where the options
-    mirror), vectorised."""
-    n, size, _ = bitmaps.shape
+    mirror), vectorised. A tensor is warped where it lies (on a GPU: on the GPU, so the CPU only draws the n × 6 random
+    numbers and cannot starve it) and comes back as a tensor; a numpy array comes back as one."""
+    as_numpy = not torch.is_tensor(bitmaps)
+    images = torch.from_numpy(np.ascontiguousarray(bitmaps)) if as_numpy else bitmaps
+    n, size, _ = images.shape
+    device = images.device
     numbers = np.asarray(image_numbers, dtype=np.int64)
     per = _draws_per_image(options)
     draws = mulberry32(seed, numbers[:, None] * per + np.arange(per)[None, :])
-    sym = lambda col, magnitude: (draws[:, col] * 2 - 1) * magnitude
+    sym = lambda col, magnitude: (draws[:, col] * 2 - 1) * magnitude  # noqa: E731
+    # Per image, in numpy float64 as the app's Math does; per pixel, torch float64 in the app's order of operations.
     scale = 1 + sym(0, options['scale'])
     angle = (sym(1, options['rotationDeg']) * math.pi) / 180
-    dx, dy = sym(2, options['translatePx']), sym(3, options['translatePx'])
-    thicken = draws[:, 4] < options['thickenProbability']
-    mirror = np.where(draws[:, 5] < options['flipProbability'], -1.0, 1.0) if per == 6 else np.ones(n)
+    per_image = lambda values: torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64)).to(device)[:, None, None]  # noqa: E731
+    dx, dy = per_image(sym(2, options['translatePx'])), per_image(sym(3, options['translatePx']))
+    thicken = torch.from_numpy(draws[:, 4] < options['thickenProbability']).to(device)
+    mirror = per_image(np.where(draws[:, 5] < options['flipProbability'], -1.0, 1.0) if per == 6 else np.ones(n))
     centre = (size - 1) / 2
-    cos, sin = (np.cos(angle) / scale)[:, None, None], (np.sin(angle) / scale)[:, None, None]
-    ys, xs = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing='ij')
-    u = mirror[:, None, None] * (xs[None] - centre) - dx[:, None, None]
-    v = ys[None] - centre - dy[:, None, None]
+    cos, sin = per_image(np.cos(angle) / scale), per_image(np.sin(angle) / scale)
+    axis = torch.arange(size, dtype=torch.float64, device=device)
+    ys, xs = axis[None, :, None], axis[None, None, :]
+    u = mirror * (xs - centre) - dx
+    v = ys - centre - dy
     sx, sy = cos * u + sin * v + centre, -sin * u + cos * v + centre
-    x0, y0 = np.floor(sx), np.floor(sy)
+    x0, y0 = torch.floor(sx), torch.floor(sy)
     fx, fy = sx - x0, sy - y0
-    src = bitmaps.astype(np.float64)
-    batch = np.arange(n)[:, None, None]
+    src = images.to(torch.float64)
+    batch = torch.arange(n, device=device)[:, None, None]
 
     def at(x, y):
         inside = (x >= 0) & (y >= 0) & (x < size) & (y < size)
-        xi, yi = np.clip(x, 0, size - 1).astype(np.int64), np.clip(y, 0, size - 1).astype(np.int64)
-        return np.where(inside, src[batch, yi, xi], 0.0)
+        xi, yi = x.clamp(0, size - 1).long(), y.clamp(0, size - 1).long()
+        return torch.where(inside, src[batch, yi, xi], torch.zeros((), dtype=torch.float64, device=device))
 
     value = (1 - fx) * (1 - fy) * at(x0, y0) + fx * (1 - fy) * at(x0 + 1, y0) \
         + (1 - fx) * fy * at(x0, y0 + 1) + fx * fy * at(x0 + 1, y0 + 1)
     warped = _js_round(value)
-    if thicken.any():
-        padded = np.pad(warped[thicken], ((0, 0), (1, 1), (1, 1)))
-        biggest = np.max(np.stack([padded[:, 1 + j:1 + j + size, 1 + i:1 + i + size] for j in (-1, 0, 1) for i in (-1, 0, 1)]), axis=0)
+    if bool(thicken.any()):
         own = warped[thicken]
+        padded = torch.nn.functional.pad(own, (1, 1, 1, 1))
+        biggest = torch.stack([padded[:, 1 + j:1 + j + size, 1 + i:1 + i + size] for j in (-1, 0, 1) for i in (-1, 0, 1)]).amax(0)
         warped[thicken] = _js_round(own + (biggest - own) / 2)
-    return warped.astype(np.uint8)
+    out = warped.to(torch.uint8)
+    return out.numpy() if as_numpy else out
 
 
 # ---- preprocessing (src/core/training/mobilenet.ts preprocess) ----

@@ -177,15 +177,21 @@ def main(argv=None):
     batches = math.ceil(train_count / batch_size)
     augmenting = not cached and recipe.is_augmenting(config['augmentation'])
 
+    # The training inputs (uint8 drawings, or the frozen part's outputs) stay on the device when they fit in a quarter
+    # of its memory: a step then gathers, augments and resizes its batch there, and the CPU only draws the batch's
+    # random numbers (recipe.augment_bitmaps), so it cannot starve a GPU.
+    train_pool, train_labels = inputs['train'], labels['train']
+    if cuda and train_pool.element_size() * train_pool.numel() < torch.cuda.get_device_properties(job.device).total_memory // 4:
+        train_pool, train_labels = train_pool.to(job.device), train_labels.to(job.device)
+
     def train_input(sample_indices, sample_positions, epoch):
+        x = train_pool[sample_indices].to(job.device)
         if cached:
-            return to_device(inputs['train'][sample_indices].to(job.device))
-        bitmaps = inputs['train'][sample_indices].numpy()
+            return to_device(x)
         if augmenting:
             # Draw numbers follow the app's single augmentation stream: five per image trained, epoch after epoch.
-            bitmaps = recipe.augment_bitmaps(bitmaps, config['augmentation'], config['seed'], epoch * train_count + sample_positions)
-        # Resized and scaled on the device: the float64 resize is cheap there and the upload stays uint8.
-        return to_device(recipe.preprocess(torch.from_numpy(bitmaps).to(job.device), size))
+            x = recipe.augment_bitmaps(x, config['augmentation'], config['seed'], epoch * train_count + sample_positions)
+        return to_device(recipe.preprocess(x, size))
 
     def evaluate(part):
         """Loss, correct top-1 and top-3, and the confusion matrix over a split, each process scoring its share."""
@@ -220,7 +226,7 @@ def main(argv=None):
     train_seconds = 0.0
     net.train()
     for epoch in range(config['epochs']):
-        order = torch.from_numpy(recipe.epoch_order(train_count, config['seed'], epoch))
+        order = torch.from_numpy(recipe.epoch_order(train_count, config['seed'], epoch)).to(train_pool.device)
         t = time.time()
         # Summed on the device and read once an epoch: a read every step would make the GPU wait for the CPU.
         loss_sum = torch.zeros((), dtype=torch.float64, device=job.device)
@@ -230,8 +236,8 @@ def main(argv=None):
             pos = positions[b * local_batch:(b + 1) * local_batch]
             if len(pos) == 0:
                 raise SystemExit('internal: a process ran out of samples before the last batch')
-            idx = order[pos % train_count]
-            x, y = train_input(idx, pos.numpy(), epoch), labels['train'][idx].to(job.device)
+            idx = order[(pos % train_count).to(order.device)]
+            x, y = train_input(idx, pos.numpy(), epoch), train_labels[idx].to(job.device)
             for group in optimizer.param_groups:
                 group['lr'] = recipe.learning_rate_at(config, epoch * batches + b, config['epochs'] * batches)
             logits = model(x)

@@ -7,6 +7,7 @@ import os
 import unittest
 
 import numpy as np
+import torch
 
 from scale import recipe
 
@@ -54,6 +55,11 @@ class RecipeMatchesTheApp(unittest.TestCase):
             self.assertFalse(np.array_equal(theirs, source), 'the augmented fixture should differ from its source')
             # Both sides do the same float64 arithmetic in the same order, so every pixel is the same.
             np.testing.assert_array_equal(recipe.augment_bitmaps(source, case['options'], case['seed'], numbers), theirs)
+            # A tensor (as scale/train.py passes, on the GPU when it has one) is warped where it lies, to the same pixels.
+            for device in ['cpu'] + (['cuda'] if torch.cuda.is_available() else []):
+                warped = recipe.augment_bitmaps(torch.from_numpy(source.copy()).to(device), case['options'], case['seed'], numbers)
+                self.assertEqual(warped.device.type, device)
+                np.testing.assert_array_equal(warped.cpu().numpy(), theirs, device)
 
     def test_preprocess_gives_the_same_input_tensor(self):
         for case in self.fx['preprocess']:
