@@ -1,7 +1,11 @@
 """`npm run bench:scale`: the cluster trainer's samples/s per process beside the native reference's on the same machine,
 recipe and drawings, and what augmenting a batch costs. Prints one line per figure; the last line is JSON.
 
-  python3 -m scale.bench [--size 48] [--batch 64] [--epochs 2] [--rows 3000] [--source DIR] [--peer FILE] [--threads N]
+  python3 -m scale.bench [--size 48] [--batch 64] [--epochs 2] [--rows 3000] [--source DIR] [--model-dir DIR]
+                         [--peer FILE] [--threads N]
+
+On a lent GPU (no Node there): `npm run bench:gpu-kit` here, then, carrying .gpu-kit, `python3 -m scale.bench
+--model-dir .gpu-kit/model --source .gpu-kit/quickdraw --peer .gpu-kit/torch_peer.py`.
 
 - scale/train.py (one process, `python3 -m scale.train`) trains datasets/configs/quality.json at the given size, batch
   and epochs; the reference is ../shared/gpu/torch_peer.py (PyTorch, the same Google weights and a similar recipe, its
@@ -35,9 +39,13 @@ def parse_args(argv):
     p.add_argument('--epochs', type=int, default=2)
     p.add_argument('--rows', type=int, default=3000, help='drawings a category (10 categories)')
     p.add_argument('--source', default=os.path.join(SHARED, 'quickdraw', 'numpy_bitmap'), help='folder of <category>.npy')
+    p.add_argument('--model-dir', default=MODEL_DIR, help='MobileNet v1 α=0.25 in tfjs LayersModel format')
     p.add_argument('--peer', default=os.path.join(SHARED, 'gpu', 'torch_peer.py'))
     p.add_argument('--threads', type=int, default=os.cpu_count() or 1, help='CPU threads of each trainer (CPU only)')
-    return p.parse_args(argv)
+    opts = p.parse_args(argv)
+    # The trainers run from the repository root; a relative path means the caller's working directory.
+    opts.source, opts.model_dir, opts.peer = (os.path.abspath(x) for x in (opts.source, opts.model_dir, opts.peer))
+    return opts
 
 
 def json_lines(text):
@@ -61,7 +69,7 @@ def scale_rate(opts, threads, work):
         json.dump(config, f)
     out = os.path.join(work, 'scale-out')
     run([sys.executable, '-m', 'scale.train', '--config', config_path, '--train-source', opts.source, '--out', out,
-         '--model-dir', MODEL_DIR, '--threads', str(threads)])
+         '--model-dir', opts.model_dir, '--threads', str(threads)])
     with open(os.path.join(out, 'metrics.json'), encoding='utf-8') as f:
         metrics = json.load(f)
     return metrics['epochs'][-1]['samplesPerSec'], metrics['trainedWith']['device'], metrics['counts']['train']
@@ -70,7 +78,7 @@ def scale_rate(opts, threads, work):
 def peer_rate(opts, threads, device):
     if not os.path.exists(opts.peer):
         return None, f'{opts.peer} is missing'
-    env = {'MODEL_DIR': MODEL_DIR, 'DATA_DIR': opts.source, 'HIDDEN_DIR': opts.source, 'SIZE': str(opts.size),
+    env = {'MODEL_DIR': opts.model_dir, 'DATA_DIR': opts.source, 'HIDDEN_DIR': opts.source, 'SIZE': str(opts.size),
            'BATCH': str(opts.batch), 'EPOCHS': str(opts.epochs), 'MAX_ROWS': str(opts.rows), 'THREADS': str(threads),
            'DEVICE': device}
     epochs = [line for line in json_lines(run([sys.executable, opts.peer], env)) if line.get('phase') == 'torch-epoch']
@@ -99,7 +107,7 @@ def main(argv=None):
     device = 'cuda' if cuda else 'cpu'
     threads = opts.threads
     print(f'bench:scale: {opts.size} px, batch {opts.batch}, {opts.epochs} epochs, {opts.rows} drawings × 10 categories, '
-          f'{"CUDA: " + torch.cuda.get_device_name() if cuda else f"CPU, {threads} threads"}, torch {torch.__version__}', flush=True)
+          f'{"CUDA: " + torch.cuda.get_device_name() if cuda else f"CPU, {threads} thread" + ("s" if threads != 1 else "")}, torch {torch.__version__}', flush=True)
 
     sample = np.load(os.path.join(opts.source, 'cat.npy'), mmap_mode='r')[:64].reshape(-1, 28, 28).copy()
     torch.set_num_threads(1)
