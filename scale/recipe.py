@@ -189,12 +189,14 @@ def augment_bitmaps(bitmaps, options, seed, image_numbers):
     # Per image, in numpy float64 as the app's Math does; per pixel, torch float64 in the app's order of operations.
     scale = 1 + sym(0, options['scale'])
     angle = (sym(1, options['rotationDeg']) * math.pi) / 180
-    per_image = lambda values: torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64)).to(device)[:, None, None]  # noqa: E731
-    dx, dy = per_image(sym(2, options['translatePx'])), per_image(sym(3, options['translatePx']))
-    thicken = torch.from_numpy(draws[:, 4] < options['thickenProbability']).to(device)
-    mirror = per_image(np.where(draws[:, 5] < options['flipProbability'], -1.0, 1.0) if per == 6 else np.ones(n))
+    mirror = np.where(draws[:, 5] < options['flipProbability'], -1.0, 1.0) if per == 6 else np.ones(n)
+    thickened = draws[:, 4] < options['thickenProbability']
+    per_image = torch.from_numpy(np.stack([np.cos(angle) / scale, np.sin(angle) / scale, sym(2, options['translatePx']),
+                                           sym(3, options['translatePx']), mirror, thickened], 1))
+    # One copy to a GPU, from pinned memory and asynchronous: a plain copy there waits for all queued work first.
+    per_image = per_image.pin_memory().to(device, non_blocking=True) if device.type == 'cuda' else per_image
+    cos, sin, dx, dy, mirror, thicken = (per_image[:, i, None, None] for i in range(6))
     centre = (size - 1) / 2
-    cos, sin = per_image(np.cos(angle) / scale), per_image(np.sin(angle) / scale)
     axis = torch.arange(size, dtype=torch.float64, device=device)
     ys, xs = axis[None, :, None], axis[None, None, :]
     u = mirror * (xs - centre) - dx
@@ -213,11 +215,11 @@ def augment_bitmaps(bitmaps, options, seed, image_numbers):
     value = (1 - fx) * (1 - fy) * at(x0, y0) + fx * (1 - fy) * at(x0 + 1, y0) \
         + (1 - fx) * fy * at(x0, y0 + 1) + fx * fy * at(x0 + 1, y0 + 1)
     warped = _js_round(value)
-    if bool(thicken.any()):
-        own = warped[thicken]
-        padded = torch.nn.functional.pad(own, (1, 1, 1, 1))
+    if thickened.any():
+        # Every image is thickened and the chosen ones kept: selecting them first would make a GPU report their count.
+        padded = torch.nn.functional.pad(warped, (1, 1, 1, 1))
         biggest = torch.stack([padded[:, 1 + j:1 + j + size, 1 + i:1 + i + size] for j in (-1, 0, 1) for i in (-1, 0, 1)]).amax(0)
-        warped[thicken] = _js_round(own + (biggest - own) / 2)
+        warped = torch.where(thicken > 0, _js_round(warped + (biggest - warped) / 2), warped)
     out = warped.to(torch.uint8)
     return out.numpy() if as_numpy else out
 

@@ -184,8 +184,15 @@ def main(argv=None):
     if cuda and train_pool.element_size() * train_pool.numel() < torch.cuda.get_device_properties(job.device).total_memory // 4:
         train_pool, train_labels = train_pool.to(job.device), train_labels.to(job.device)
 
+    positions_there = positions.to(train_pool.device)
+
+    def onto_device(t):
+        """`t` on the job's device. A step's copies to a GPU are pinned and asynchronous: a plain one waits for all the
+        work queued there, and the CPU could no longer run ahead of the GPU."""
+        return t if t.device == job.device else t.pin_memory().to(job.device, non_blocking=True)
+
     def train_input(sample_indices, sample_positions, epoch):
-        x = train_pool[sample_indices].to(job.device)
+        x = onto_device(train_pool[sample_indices])
         if cached:
             return to_device(x)
         if augmenting:
@@ -236,8 +243,8 @@ def main(argv=None):
             pos = positions[b * local_batch:(b + 1) * local_batch]
             if len(pos) == 0:
                 raise SystemExit('internal: a process ran out of samples before the last batch')
-            idx = order[(pos % train_count).to(order.device)]
-            x, y = train_input(idx, pos.numpy(), epoch), train_labels[idx].to(job.device)
+            idx = order[positions_there[b * local_batch:(b + 1) * local_batch] % train_count]
+            x, y = train_input(idx, pos.numpy(), epoch), onto_device(train_labels[idx])
             for group in optimizer.param_groups:
                 group['lr'] = recipe.learning_rate_at(config, epoch * batches + b, config['epochs'] * batches)
             logits = model(x)
