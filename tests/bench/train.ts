@@ -1,5 +1,6 @@
 // `npm run bench:train` (Node): samples/s per fine-tuning mode and backend on a small slice of the served
-// Quick, Draw! data, then the quality run (datasets/configs/best.json, the recipe search's best: 10 categories × 3000)
+// Quick, Draw! data, then the quality run (datasets/configs/best.json, the recipe search's best: 10 categories × 3000;
+// `--quality-config datasets/configs/fast.json` for the quicker one)
 // against issue 15's targets, ≥ 95 % top-1 on held-out drawings and ≥ 94 % within 30 minutes here, with the time it
 // took and its time to accuracy (validation accuracy after each epoch against minutes since the run started;
 // `--quality-config <file>` runs another config there, such as datasets/configs/quality.json). Everything goes through the headless
