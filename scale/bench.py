@@ -85,10 +85,10 @@ def peer_rate(opts, threads, device):
     return epochs[-1]['samplesPerSec'], os.path.relpath(opts.peer, REPO)
 
 
-def augment_rate(bitmaps, device, seconds=3.0):
-    """Bitmaps/s of recipe.augment_bitmaps (quality.json's options, mirroring too) on batches of 64 on `device`."""
+def augment_rate(batch, device, seconds=3.0):
+    """Bitmaps/s of recipe.augment_bitmaps (quality.json's options, mirroring too) on `batch` (numpy) on `device`."""
     options = {'scale': 0.1, 'rotationDeg': 10, 'translatePx': 1.5, 'thickenProbability': 0.2, 'flipProbability': 0.5}
-    batch = bitmaps[:64] if device == 'numpy' else torch.from_numpy(bitmaps[:64]).to(device)
+    batch = batch if device == 'numpy' else torch.from_numpy(batch).to(device)
     sync = (lambda: torch.cuda.synchronize()) if device == 'cuda' else (lambda: None)  # noqa: E731
     rate = 0.0
     for _ in range(2):  # the first round warms up
@@ -106,8 +106,9 @@ def main(argv=None):
     cuda = torch.cuda.is_available()
     device = 'cuda' if cuda else 'cpu'
     threads = opts.threads
+    hardware = f'CUDA: {torch.cuda.get_device_name()}' if cuda else f'CPU, {threads} thread{"s" if threads != 1 else ""}'
     print(f'bench:scale: {opts.size} px, batch {opts.batch}, {opts.epochs} epochs, {opts.rows} drawings × 10 categories, '
-          f'{"CUDA: " + torch.cuda.get_device_name() if cuda else f"CPU, {threads} thread" + ("s" if threads != 1 else "")}, torch {torch.__version__}', flush=True)
+          f'{hardware}, torch {torch.__version__}', flush=True)
 
     sample = np.load(os.path.join(opts.source, 'cat.npy'), mmap_mode='r')[:64].reshape(-1, 28, 28).copy()
     torch.set_num_threads(1)
