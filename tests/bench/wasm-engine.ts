@@ -1,5 +1,5 @@
 // `npm run bench:wasm` (Node): training samples/s on the CPU for MobileNet v1 α=0.25 (or `--model FOLDER`, another
-// backbone `npm run assets` serves, such as mobilenet_v2_0.35_224), whole network, 48 px, batch 64, real weights (public/assets) and real drawings (../shared's Quick, Draw! .npy files): the engine's WASM path
+// backbone `npm run assets` serves, such as mobilenet_v2_0.35_224), whole network, 48 px (or `--size PX`), batch 64, real weights (public/assets) and real drawings (../shared's Quick, Draw! .npy files): the engine's WASM path
 // (src/core/engine/wasm) on one thread and on one thread a core (worker_threads, as the app's isolated pages run it),
 // tfjs on its WASM backend (the app's CPU path before the engine), and PyTorch on the same machine when
 // /usr/bin/python3 has torch (../shared/gpu/torch_peer.py, one epoch; MobileNet v1 only). Last line: JSON with
@@ -29,7 +29,7 @@ const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const NPY_DIR = path.resolve(ROOT, '..', 'shared', 'quickdraw', 'numpy_bitmap');
 const TORCH_PEER = path.resolve(ROOT, '..', 'shared', 'gpu', 'torch_peer.py');
 const PYTHON = '/usr/bin/python3';
-const SIZE = 48, BATCH = 64, LEARNING_RATE = 0.001;
+const DEFAULT_SIZE = 48, BATCH = 64, LEARNING_RATE = 0.001;
 const CLASSES = DEFAULT_CATEGORIES.length;
 
 /** `batches` batches of real drawings, the ten default categories in turn, with their labels. */
@@ -65,13 +65,13 @@ async function rate(step: (i: number) => Promise<void> | void, warmup: number, t
 }
 
 /** The served backbone in `modelDir`, whole network trainable, with a fresh head for the ten categories. */
-async function wholeNetwork(modelDir: string): Promise<SplitModel> {
-  const backbone = await loadBackbone(folderHandler(modelDir), SIZE);
+async function wholeNetwork(modelDir: string, size: number): Promise<SplitModel> {
+  const backbone = await loadBackbone(folderHandler(modelDir), size);
   return splitBackbone(backbone, backbone.blockEnds.length, { numClasses: CLASSES, dropoutRate: 0, seed: 1 });
 }
 
-async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number, threads: number, modelDir: string): Promise<Rate> {
-  const split = await wholeNetwork(modelDir);
+async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number, threads: number, modelDir: string, size: number): Promise<Rate> {
+  const split = await wholeNetwork(modelDir, size);
   const plan = planMobileNetV1(split.trainable, CLASSES);
   const engine = await WasmEngineTrainer.create(await engineWasm(), plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM }, threads > 1 ? await nodeThreads(threads) : undefined);
   if (engine.threadFailure !== null) throw new Error(`the engine's threads did not start: ${engine.threadFailure}`);
@@ -86,15 +86,15 @@ async function engineRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], 
 }
 
 /** What the app's Trainer runs on tfjs's WASM backend: compile and trainOnBatch on the preprocessed batch. */
-async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number, modelDir: string): Promise<Rate> {
+async function tfjsRate(data: { bitmaps: Uint8Array; labels: Uint32Array }[], steps: number, modelDir: string, size: number): Promise<Rate> {
   setWasmPaths(`${path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`);
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not start its WASM backend.');
-  const split = await wholeNetwork(modelDir);
+  const split = await wholeNetwork(modelDir, size);
   split.trainable.compile({ optimizer: tf.train.adam(LEARNING_RATE), loss: 'categoricalCrossentropy' });
   const samplesPerSec = await rate(async (i) => {
     const { bitmaps, labels } = data[i % data.length]!;
-    const x = preprocess(bitmaps, 28, SIZE);
+    const x = preprocess(bitmaps, 28, size);
     const y = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), CLASSES);
     await split.trainable.trainOnBatch(x, y);
     tf.dispose([x, y]);
@@ -126,9 +126,11 @@ interface NativeRun {
  * torch_peer.py for one epoch on `rowsPerCategory` drawings a category with `threads` threads: its epoch's samples/s
  * (augmentation included), or why not. The peer is stopped once the epoch's line is out (its evaluation is not timed).
  */
-async function nativeRate(rowsPerCategory: number, threads: number, modelDir: string): Promise<NativeRun> {
+async function nativeRate(rowsPerCategory: number, threads: number, modelDir: string, size: number): Promise<NativeRun> {
   if (!existsSync(PYTHON) || !existsSync(TORCH_PEER)) return { samplesPerSec: null, perCpuSecond: null, note: `skipped: ${PYTHON} or ${TORCH_PEER} is missing` };
-  const env = { ...process.env, MODEL_DIR: modelDir, DATA_DIR: NPY_DIR, HIDDEN_DIR: NPY_DIR, SIZE: String(SIZE), BATCH: String(BATCH), EPOCHS: '1', MAX_ROWS: String(rowsPerCategory), THREADS: String(threads), DEVICE: 'cpu' };
+  // torch_peer.py builds the network from ALPHA, the width in the folder's name (mobilenet_v1_0.75_224).
+  const alpha = /^mobilenet_v1_([\d.]+)_/.exec(path.basename(modelDir))?.[1] ?? '0.25';
+  const env = { ...process.env, MODEL_DIR: modelDir, ALPHA: alpha, DATA_DIR: NPY_DIR, HIDDEN_DIR: NPY_DIR, SIZE: String(size), BATCH: String(BATCH), EPOCHS: '1', MAX_ROWS: String(rowsPerCategory), THREADS: String(threads), DEVICE: 'cpu' };
   const child = spawn(PYTHON, [TORCH_PEER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   let cpuAtStart: number | null = null, cpuAtEpoch: number | null = null;
@@ -160,11 +162,11 @@ async function nativeRate(rowsPerCategory: number, threads: number, modelDir: st
  * OpenMP threads can wait on each other far longer than they compute (measured here: 796 samples/s on one thread,
  * 20 on two), so the faster of the two is the native figure.
  */
-async function bestNativeRate(rowsPerCategory: number, modelDir: string): Promise<NativeRun> {
+async function bestNativeRate(rowsPerCategory: number, modelDir: string, size: number): Promise<NativeRun> {
   if (!path.basename(modelDir).startsWith('mobilenet_v1')) return { samplesPerSec: null, perCpuSecond: null, note: 'skipped: torch_peer.py builds MobileNet v1 only' };
   const runs = [];
   for (const threads of [...new Set([1, cpus().length])]) {
-    const run = await nativeRate(rowsPerCategory, threads, modelDir);
+    const run = await nativeRate(rowsPerCategory, threads, modelDir, size);
     console.log(`  native (PyTorch CPU, ${threads} thread${threads === 1 ? '' : 's'}): ${run.samplesPerSec === null ? run.note : `${run.samplesPerSec} samples/s (${run.perCpuSecond?.toFixed(0) ?? '?'} per CPU-second)`}`);
     runs.push(run);
     if (run.samplesPerSec === null) return run;
@@ -177,6 +179,8 @@ export interface CpuBenchOptions {
   steps: number; tfjsSteps: number; skipTfjs: boolean; skipNative: boolean; nativeRows: number;
   /** A folder under public/assets/models/ (default: MobileNet v1 α=0.25's). */
   model?: string;
+  /** Input side in pixels (default 48). */
+  size?: number;
 }
 
 export interface CpuBenchResult {
@@ -193,15 +197,21 @@ export interface CpuBenchResult {
 /** The three columns side by side in this process (bench:train runs it too). */
 export async function cpuBenchmark(options: CpuBenchOptions): Promise<CpuBenchResult> {
   const modelDir = options.model === undefined ? MOBILENET_DIR : path.join(path.dirname(MOBILENET_DIR), options.model);
+  const size = options.size ?? DEFAULT_SIZE;
   if (!existsSync(path.join(modelDir, 'model.json'))) throw new Error(`${modelDir} has no model.json: npm run assets serves the backbones it can get`);
-  console.log(`CPU training benchmark — ${path.basename(modelDir)}, whole network, ${SIZE} px, batch ${BATCH}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
+  console.log(`CPU training benchmark — ${path.basename(modelDir)}, whole network, ${size} px, batch ${BATCH}; ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(2)}`);
   await tf.setBackend('cpu');
   const data = await drawings(8);
-  const engineOneThread = await engineRate(data, options.steps, 1, modelDir);
+  const engineOneThread = await engineRate(data, options.steps, 1, modelDir, size);
   const engineThreads = cpus().length;
-  const engine = engineThreads > 1 ? await engineRate(data, options.steps, engineThreads, modelDir) : engineOneThread;
-  const tfjs = options.skipTfjs ? null : await tfjsRate(data, options.tfjsSteps, modelDir);
-  const native: NativeRun = options.skipNative ? { samplesPerSec: null, perCpuSecond: null, note: 'skipped (--skip-native)' } : await bestNativeRate(options.nativeRows, modelDir);
+  const engine = engineThreads > 1 ? await engineRate(data, options.steps, engineThreads, modelDir, size) : engineOneThread;
+  // tfjs's own WASM heap can run out on wide networks at large inputs (MobileNet v1 α=0.75 at 128 px, batch 64):
+  // that column is then empty, and the others still run.
+  const tfjs = options.skipTfjs ? null : await tfjsRate(data, options.tfjsSteps, modelDir, size).catch((error: unknown) => {
+    console.log(`  tfjs (WASM backend): failed: ${error instanceof Error ? error.message : String(error)}`);
+    return null;
+  });
+  const native: NativeRun = options.skipNative ? { samplesPerSec: null, perCpuSecond: null, note: 'skipped (--skip-native)' } : await bestNativeRate(options.nativeRows, modelDir, size);
   const ratio = native.samplesPerSec === null ? null : Math.round((engine.wall / native.samplesPerSec) * 100) / 100;
   if (ratio !== null) console.log(`  engine / native: ${ratio}× (target ≥ 0.5×)`);
   const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
@@ -213,9 +223,9 @@ export async function cpuBenchmark(options: CpuBenchOptions): Promise<CpuBenchRe
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, 'tfjs-steps': { type: 'string', default: '3' }, 'skip-tfjs': { type: 'boolean', default: false }, 'skip-native': { type: 'boolean', default: false }, 'native-rows': { type: 'string', default: '800' }, model: { type: 'string' } } });
-  const result = await cpuBenchmark({ steps: Number(values.steps), tfjsSteps: Number(values['tfjs-steps']), skipTfjs: values['skip-tfjs'], skipNative: values['skip-native'], nativeRows: Number(values['native-rows']), ...(values.model === undefined ? {} : { model: values.model }) });
-  console.log(JSON.stringify({ bench: 'wasm-engine', model: values.model ?? path.basename(MOBILENET_DIR), inputSizePx: SIZE, batchSize: BATCH, mode: 'whole', ...result }));
+  const { values } = parseArgs({ options: { steps: { type: 'string', default: '20' }, 'tfjs-steps': { type: 'string', default: '3' }, 'skip-tfjs': { type: 'boolean', default: false }, 'skip-native': { type: 'boolean', default: false }, 'native-rows': { type: 'string', default: '800' }, model: { type: 'string' }, size: { type: 'string', default: String(DEFAULT_SIZE) } } });
+  const result = await cpuBenchmark({ steps: Number(values.steps), tfjsSteps: Number(values['tfjs-steps']), skipTfjs: values['skip-tfjs'], skipNative: values['skip-native'], nativeRows: Number(values['native-rows']), size: Number(values.size), ...(values.model === undefined ? {} : { model: values.model }) });
+  console.log(JSON.stringify({ bench: 'wasm-engine', model: values.model ?? path.basename(MOBILENET_DIR), inputSizePx: Number(values.size), batchSize: BATCH, mode: 'whole', ...result }));
 }
 
 // Run as `npm run bench:wasm`; imported by bench:train for its CPU section.

@@ -18,7 +18,8 @@ export interface EngineKernels {
   depthwise_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
   depthwise_backward_input(dy: Ptr, w: Ptr, dx: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
   depthwise_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number, c0: number, c1: number): void;
-  gemm(c: Ptr, a: Ptr, strideARow: number, strideAInner: number, b: Ptr, ldb: number, m: number, n: number, k: number): void;
+  gemm(c: Ptr, a: Ptr, strideARow: number, strideAInner: number, b: Ptr, ldb: number, m: number, n: number, k: number, pack: Ptr): void;
+  gemm_pack_floats(n: number): number;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;
   add_bias(y: Ptr, bias: Ptr, m: number, n: number): void;
   column_sum(dy: Ptr, db: Ptr, m: number, n: number): void;

@@ -48,9 +48,15 @@ export class ParallelKernels {
     else for (const slice of slices) (this.k[kernel] as (...args: number[]) => void)(...slice);
   }
 
-  /** C[M×N] = A·B (kernels.ts gemm), split by rows of C. */
-  gemm(c: Ptr, a: Ptr, sai: number, sap: number, b: Ptr, ldb: number, m: number, n: number, k: number): void {
-    this.run('gemm', ranges(m, this.threads, 4).map(([i0, i1]) => [c + i0 * n * 4, a + i0 * sai * 4, sai, sap, b, ldb, i1 - i0, n, k]));
+  /** Floats of packing scratch each thread's share of a product with `n` columns needs (gemm.c's count, in whole lines). */
+  gemmPackFloats(n: number): number {
+    return Math.ceil(this.k.gemm_pack_floats(n) / LINE) * LINE;
+  }
+
+  /** C[M×N] = A·B (kernels.ts gemm), split by rows of C; `pack` holds gemmPackFloats(n) floats for each thread. */
+  gemm(c: Ptr, a: Ptr, sai: number, sap: number, b: Ptr, ldb: number, m: number, n: number, k: number, pack: Ptr): void {
+    const stride = this.gemmPackFloats(n) * 4;
+    this.run('gemm', ranges(m, this.threads, 4).map(([i0, i1], t) => [c + i0 * n * 4, a + i0 * sai * 4, sai, sap, b, ldb, i1 - i0, n, k, pack + t * stride]));
   }
 
   stemForward(x: Ptr, w: Ptr, y: Ptr, batch: number, window: Window, cout: number): void {

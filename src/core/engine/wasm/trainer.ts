@@ -40,6 +40,8 @@ export class WasmEngineTrainer {
   private readonly gradA: number;
   private readonly gradB: number;
   private readonly scratch: number;
+  /** Each thread's packing scratch for the matrix products (gemm.c), apart from `scratch`, which holds Wᵀ meanwhile. */
+  private readonly pack: number;
   /** For each step that a residual add reads as its skip, those adds' indices (the input's, −1, needs no gradient). */
   private readonly skipsInto = new Map<number, number[]>();
   /** Loss and accuracy sums since the last `readMetrics` (the fields of head.ts's METRIC, kept here in double). */
@@ -106,6 +108,8 @@ export class WasmEngineTrainer {
     this.gradA = memory.floats(largest);
     this.gradB = memory.floats(largest);
     this.scratch = memory.floats(scratch);
+    const columns = plan.steps.flatMap((step) => step.kind === 'pointwise' ? [step.cin, step.cout] : step.kind === 'dense' ? [step.inputs, step.units] : []);
+    this.pack = memory.floats(this.threadCount * Math.max(...columns.map((n) => this.par.gemmPackFloats(n))));
     memory.grow();
     this.memoryBytes = memory.bytes;
   }
@@ -273,7 +277,7 @@ export class WasmEngineTrainer {
         case 'add': par.add(x, this.layers[step.skip]?.out ?? this.input, out, batch * step.units); break;
         case 'conv': par.stemForward(x, this.param(step.kernel), out, batch, windowOf(step), step.cout); break;
         case 'depthwise': par.depthwiseForward(x, this.param(step.kernel), out, batch, windowOf(step), step.channels); break;
-        case 'pointwise': par.gemm(out, x, step.cin, 1, this.param(step.kernel), step.cout, batch * step.rows, step.cout, step.cin); break;
+        case 'pointwise': par.gemm(out, x, step.cin, 1, this.param(step.kernel), step.cout, batch * step.rows, step.cout, step.cin, this.pack); break;
         case 'bn-relu6': case 'bn-linear': {
           const [gamma, beta, mean, variance] = [this.param(step.gamma), this.param(step.beta), this.stateOf(step.movingMean), this.stateOf(step.movingVariance)];
           const rows = batch * step.pixels, relu6 = step.kind === 'bn-relu6';
@@ -293,7 +297,7 @@ export class WasmEngineTrainer {
           break;
         }
         case 'dense':
-          par.gemm(out, x, step.inputs, 1, this.param(step.kernel), step.units, batch, step.units, step.inputs);
+          par.gemm(out, x, step.inputs, 1, this.param(step.kernel), step.units, batch, step.units, step.inputs, this.pack);
           if (step.bias) k.add_bias(out, this.param(step.bias), batch, step.units);
           if (step.activation === 'relu') k.relu_forward(out, 0, batch * step.units);
           break;
@@ -358,10 +362,10 @@ export class WasmEngineTrainer {
 
   /** Y[m×n] = X[m×k]·W[k×n]: dW = Xᵀ·dY, and dX = dY·Wᵀ through Wᵀ transposed into the scratch. */
   private matmulBackward(x: number, dy: number, dx: number, kernel: WeightSlot, m: number, k: number, n: number, needsInputGrad: boolean): void {
-    this.par.gemm(this.grad(kernel), x, 1, k, dy, n, k, n, m);
+    this.par.gemm(this.grad(kernel), x, 1, k, dy, n, k, n, m, this.pack);
     if (!needsInputGrad) return;
     this.k.transpose(this.param(kernel), this.scratch, k, n);
-    this.par.gemm(dx, dy, n, 1, this.scratch, k, m, k, n);
+    this.par.gemm(dx, dy, n, 1, this.scratch, k, m, k, n, this.pack);
   }
 
   /** Floats of scratch the step's kernels need (one scratch buffer serves them in turn). */

@@ -40,19 +40,46 @@ function uniform(random: Random, length: number, magnitude = 1, offset = 0): Flo
   return Float32Array.from({ length }, () => offset + random.symmetric(magnitude));
 }
 
+/** A(i, p) · B(p, j) summed over p in order, each product and sum rounded to f32, as the kernel's lanes do. */
+function orderedProduct(a: Float32Array, sai: number, sap: number, b: Float32Array, m: number, n: number, kk: number): Float32Array {
+  const c = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < kk; p++) s = Math.fround(s + Math.fround(a[i * sai + p * sap]! * b[p * n + j]!));
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
+
 describe('gemm', () => {
   it('multiplies X·W and Xᵀ·dY through row tails, 8/4/1-column tails and inner sums longer than one chunk', () => {
     const random = new Random(1);
     const [m, kk, n] = [7, 300, 13];
     const x = uniform(random, m * kk), w = uniform(random, kk * n), dy = uniform(random, m * n);
-    const { ptr, read } = place({ x, w, dy, y: m * n, dw: kk * n });
-    k.gemm(ptr.y!, ptr.x!, kk, 1, ptr.w!, n, m, n, kk);
-    k.gemm(ptr.dw!, ptr.x!, 1, kk, ptr.dy!, n, kk, n, m);
+    const { ptr, read } = place({ x, w, dy, y: m * n, dw: kk * n, pack: k.gemm_pack_floats(n) });
+    k.gemm(ptr.y!, ptr.x!, kk, 1, ptr.w!, n, m, n, kk, ptr.pack!);
+    k.gemm(ptr.dw!, ptr.x!, 1, kk, ptr.dy!, n, kk, n, m, ptr.pack!);
     const [xt, wt, dyt] = [tf.tensor2d(x, [m, kk]), tf.tensor2d(w, [kk, n]), tf.tensor2d(dy, [m, n])];
     expect(relativeError(read('y'), tf.matMul(xt, wt).dataSync())).toBeLessThan(TOLERANCE / 10);
     expect(relativeError(read('dw'), tf.matMul(xt, dyt, true, false).dataSync())).toBeLessThan(TOLERANCE / 10);
     tf.dispose([xt, wt, dyt]);
   });
+
+  // Products with at least 32 rows copy B's panels into the scratch first, and with at least 32 columns each block
+  // of A's rows (gemm.c's packing); small ones read both in place. Either way every element is the same ordered sum.
+  for (const [m, kk, n] of [[7, 300, 13], [37, 600, 13], [7, 300, 45], [37, 600, 45]] as const) {
+    it(`gives ${m}×${kk}·${kk}×${n} the bits of an ordered f32 sum, copied into the scratch or read in place`, () => {
+      const random = new Random(m + n);
+      const x = uniform(random, m * kk), w = uniform(random, kk * n), dy = uniform(random, m * n);
+      const { ptr, read } = place({ x, w, dy, y: m * n, dw: kk * n, pack: k.gemm_pack_floats(n) });
+      k.gemm(ptr.y!, ptr.x!, kk, 1, ptr.w!, n, m, n, kk, ptr.pack!);
+      k.gemm(ptr.dw!, ptr.x!, 1, kk, ptr.dy!, n, kk, n, m, ptr.pack!);
+      expect(read('y')).toEqual(orderedProduct(x, kk, 1, w, m, n, kk));
+      expect(read('dw')).toEqual(orderedProduct(x, 1, kk, dy, kk, n, m));
+    });
+  }
 });
 
 describe('window convolutions', () => {
