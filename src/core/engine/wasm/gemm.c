@@ -7,8 +7,8 @@
 // strides. Where a panel is read again by many row blocks (M ≥ PACK_MIN), it is first copied into the scratch as
 // one contiguous run; where a 4-row block of A is read by many panels (N ≥ PACK_MIN), so is that block. The
 // microkernel then walks both sequentially. On this 2-core machine's V8 that made MobileNet v1 α=0.75's products at
-// 128 px 1.15–1.5× faster one by one, and its whole training step 1.14× (`npm run bench:wasm -- --model
-// mobilenet_v1_0.75_224 --size 128`; 1.05× for α=0.25 at 48 px, whose products are smaller). A copy moves values
+// 128 px 1.1–1.5× faster one by one, and its whole training step 1.14× on one thread (`npm run bench:wasm -- --model
+// mobilenet_v1_0.75_224 --size 128`; 1.07× for α=0.25 at 48 px, whose products are smaller). A copy moves values
 // without arithmetic and every sum runs in the same order, so the result has the same bits as without it.
 #include "kernels.h"
 
