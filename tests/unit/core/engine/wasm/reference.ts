@@ -13,7 +13,7 @@ export async function engineWasm(): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(ENGINE_WASM));
   } catch {
-    throw new Error(`${ENGINE_WASM} is missing: run \`npm run assets\` (or \`bash scripts/build-wasm.sh\`; it needs \`apt-get install -y clang lld\`).`);
+    throw new Error(`${ENGINE_WASM} is missing: run \`npm run assets\` (or \`bash scripts/build-wasm.sh\`; it needs \`apt-get install -y clang-19 lld-19\`).`);
   }
 }
 
