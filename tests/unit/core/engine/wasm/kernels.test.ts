@@ -161,6 +161,46 @@ describe('BatchNormalization + ReLU6, or linear (v2)', () => {
     tf.dispose([xt, gt, bt, dyt, mean, variance, mm, mv, dx!, dg!, db!]);
   });
 
+  // norm.c's order, which every build and thread split must keep: each channel's rows summed in f32 in blocks of 64
+  // rows, in order, the blocks added in double. 200 rows end in a short block; 28 channels split [0, 16) + [16, 28)
+  // reach a full register group of each sum and the single-vector tails.
+  it('sums each channel\'s rows in the fixed order: f32 within 64-row blocks, the blocks in double', () => {
+    const random = new Random(11);
+    const [rows, channels, epsilon, block] = [200, 28, 1e-3, 64];
+    const x = uniform(random, rows * channels, 2, 0.5), dy = uniform(random, rows * channels);
+    const gamma = uniform(random, channels, 2, 1), beta = uniform(random, channels, 1, 1);
+    const { ptr, read } = place({ x, dy, gamma, beta, y: x.length, dx: x.length, saved: 2 * channels, movingMean: channels, movingVariance: channels, dGamma: channels, dBeta: channels, scratch: k.norm_scratch_floats(channels) });
+    for (const [c0, c1] of [[0, 16], [16, channels]] as const) {
+      k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, epsilon, 1, c0, c1);
+      k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels, 1, c0, c1);
+    }
+    const f = Math.fround;
+    /** Σ_r term(r) for one channel in norm.c's order. */
+    const ordered = (term: (r: number) => number) => {
+      let total = 0;
+      for (let r0 = 0; r0 < rows; r0 += block) {
+        let partial = 0;
+        for (let r = r0; r < Math.min(rows, r0 + block); r++) partial = f(partial + term(r));
+        total += partial;
+      }
+      return total;
+    };
+    const [saved, dBeta, dGamma] = [read('saved'), read('dBeta'), read('dGamma')];
+    for (let c = 0; c < channels; c++) {
+      const at = (r: number) => x[r * channels + c]!;
+      const mean = f(ordered(at) / rows);
+      const variance = f(ordered((r) => f(f(at(r) - mean) ** 2)) / rows);
+      const scale = f(1 / f(Math.sqrt(f(variance + f(epsilon)))));
+      const xh = (r: number) => f(f(at(r) - mean) * scale);
+      const dz = (r: number) => {
+        const z = f(f(gamma[c]! * xh(r)) + beta[c]!);
+        return z > 0 && z <= 6 ? dy[r * channels + c]! : 0;
+      };
+      expect([saved[c], saved[channels + c]], `channel ${c}`).toEqual([mean, scale]);
+      expect([dBeta[c], dGamma[c]], `channel ${c}`).toEqual([f(ordered(dz)), f(ordered((r) => f(dz(r) * xh(r))))]);
+    }
+  });
+
   it('keeps the statistics of activations far from zero (mean 1,000, spread 1) to f32 precision', () => {
     const [rows, channels] = [2048, 8];
     const x = uniform(new Random(7), rows * channels, 1, 1000);
