@@ -81,19 +81,25 @@ EXPORT(stem_backward_filter) void stem_backward_filter(const float *x, const flo
     }
 }
 
-/** y[n, oh, ow, c] = Σ over the 3×3 window of x[…, c] · w[kh, kw, c]. */
+/**
+ * y[n, oh, ow, c] = Σ over the 3×3 window of x[…, c] · w[kh, kw, c], the taps summed row by row of the window.
+ * Channels in groups of 16 go output by output, each tap's filter loaded beside its input; the channels past the
+ * last group (all of them where C < 16) go four at a time along the whole output row with their nine filter vectors
+ * in registers, which made C = 8 four times and C = 24 1.5 times faster than running them output by output.
+ */
 EXPORT(depthwise_forward) void depthwise_forward(const float *x, const float *w, float *y, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C) {
+  const int C16 = C / 16 * 16;
   for (int n = 0; n < batch; n++)
     for (int oh = 0; oh < outH; oh++) {
       int kh0, kh1, ih0;
       taps(oh, stride, padTop, inH, &kh0, &kh1, &ih0);
+      const float *row = x + (n * inH + ih0) * inW * C;
+      float *out = y + (n * outH + oh) * outW * C;
       for (int ow = 0; ow < outW; ow++) {
         int kw0, kw1, iw0;
         taps(ow, stride, padLeft, inW, &kw0, &kw1, &iw0);
-        float *out = y + ((n * outH + oh) * outW + ow) * C;
-        const float *base = x + ((n * inH + ih0) * inW + iw0) * C;
-        int c = 0;
-        for (; c + 16 <= C; c += 16) {
+        const float *base = row + iw0 * C;
+        for (int c = 0; c < C16; c += 16) {
           f4 a0 = splat4(0.0f), a1 = a0, a2 = a0, a3 = a0;
           for (int kh = kh0; kh < kh1; kh++)
             for (int kw = kw0; kw < kw1; kw++) {
@@ -103,16 +109,37 @@ EXPORT(depthwise_forward) void depthwise_forward(const float *x, const float *w,
               a2 = madd(a2, load4(in + 8), load4(f + 8));
               a3 = madd(a3, load4(in + 12), load4(f + 12));
             }
-          store4(out + c, a0);
-          store4(out + c + 4, a1);
-          store4(out + c + 8, a2);
-          store4(out + c + 12, a3);
+          store4(out + ow * C + c, a0);
+          store4(out + ow * C + c + 4, a1);
+          store4(out + ow * C + c + 8, a2);
+          store4(out + ow * C + c + 12, a3);
         }
-        for (; c < C; c += 4) {
+      }
+      for (int c = C16; c < C; c += 4) {
+        const f4 w0 = load4(w + c), w1 = load4(w + C + c), w2 = load4(w + 2 * C + c), w3 = load4(w + 3 * C + c),
+          w4 = load4(w + 4 * C + c), w5 = load4(w + 5 * C + c), w6 = load4(w + 6 * C + c), w7 = load4(w + 7 * C + c),
+          w8 = load4(w + 8 * C + c);
+        for (int ow = 0; ow < outW; ow++) {
+          int kw0, kw1, iw0;
+          taps(ow, stride, padLeft, inW, &kw0, &kw1, &iw0);
+          const float *in = row + iw0 * C + c;
           f4 a = splat4(0.0f);
-          for (int kh = kh0; kh < kh1; kh++)
-            for (int kw = kw0; kw < kw1; kw++) a = madd(a, load4(base + (kh * inW + kw) * C + c), load4(w + (kh * 3 + kw) * C + c));
-          store4(out + c, a);
+          if (kh0 == 0 && kh1 == 3 && kw0 == 0 && kw1 == 3) {
+            const float *r1 = in + inW * C, *r2 = in + 2 * inW * C;
+            a = madd(a, load4(in), w0);
+            a = madd(a, load4(in + C), w1);
+            a = madd(a, load4(in + 2 * C), w2);
+            a = madd(a, load4(r1), w3);
+            a = madd(a, load4(r1 + C), w4);
+            a = madd(a, load4(r1 + 2 * C), w5);
+            a = madd(a, load4(r2), w6);
+            a = madd(a, load4(r2 + C), w7);
+            a = madd(a, load4(r2 + 2 * C), w8);
+          } else {
+            for (int kh = kh0; kh < kh1; kh++)
+              for (int kw = kw0; kw < kw1; kw++) a = madd(a, load4(in + (kh * inW + kw) * C), load4(w + (kh * 3 + kw) * C + c));
+          }
+          store4(out + ow * C + c, a);
         }
       }
     }
@@ -132,20 +159,23 @@ INLINE int taps_reading(int i, int stride, int pad, int outSize, int *ks, int *o
 }
 
 /**
- * dx[n, ih, iw, c] = Σ of dy[…, c]·w[kh, kw, c] over the outputs whose window read (ih, iw): gathered in registers,
- * up to 16 channels at a time, and written once.
+ * dx[n, ih, iw, c] = Σ of dy[…, c]·w[kh, kw, c] over the outputs whose window read (ih, iw): gathered in registers
+ * and written once, taps in the order taps_reading lists them. As in depthwise_forward, groups of 16 channels go
+ * position by position and the channels past the last group go four at a time along a whole input row with their
+ * filter vectors in registers.
  */
 EXPORT(depthwise_backward_input) void depthwise_backward_input(const float *dy, const float *w, float *dx, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C) {
   int kws[inW][3], ows[inW][3], nws[inW];
   for (int iw = 0; iw < inW; iw++) nws[iw] = taps_reading(iw, stride, padLeft, outW, kws[iw], ows[iw]);
+  const int C16 = C / 16 * 16;
   for (int n = 0; n < batch; n++)
     for (int ih = 0; ih < inH; ih++) {
       int khs[3], ohs[3];
       const int nh = taps_reading(ih, stride, padTop, outH, khs, ohs);
+      float *row = dx + (n * inH + ih) * inW * C;
       for (int iw = 0; iw < inW; iw++) {
-        float *out = dx + ((n * inH + ih) * inW + iw) * C;
-        int c = 0;
-        for (; c + 16 <= C; c += 16) {
+        float *out = row + iw * C;
+        for (int c = 0; c < C16; c += 16) {
           f4 a0 = splat4(0.0f), a1 = a0, a2 = a0, a3 = a0;
           for (int a = 0; a < nh; a++)
             for (int b = 0; b < nws[iw]; b++) {
@@ -160,24 +190,58 @@ EXPORT(depthwise_backward_input) void depthwise_backward_input(const float *dy, 
           store4(out + c + 8, a2);
           store4(out + c + 12, a3);
         }
-        for (; c < C; c += 4) {
+      }
+      for (int c = C16; c < C; c += 4) {
+        const f4 w0 = load4(w + c), w1 = load4(w + C + c), w2 = load4(w + 2 * C + c), w3 = load4(w + 3 * C + c),
+          w4 = load4(w + 4 * C + c), w5 = load4(w + 5 * C + c), w6 = load4(w + 6 * C + c), w7 = load4(w + 7 * C + c),
+          w8 = load4(w + 8 * C + c);
+        for (int iw = 0; iw < inW; iw++) {
           f4 acc = splat4(0.0f);
-          for (int a = 0; a < nh; a++)
-            for (int b = 0; b < nws[iw]; b++)
-              acc = madd(acc, load4(dy + ((n * outH + ohs[a]) * outW + ows[iw][b]) * C + c), load4(w + (khs[a] * 3 + kws[iw][b]) * C + c));
-          store4(out + c, acc);
+          if (nh == 3 && nws[iw] == 3) {
+            // Every tap reads (ih, iw) (stride 1, inside): taps_reading lists k = 0, 1, 2 in order on both axes.
+            const float *g0 = dy + ((n * outH + ohs[0]) * outW) * C + c, *g1 = dy + ((n * outH + ohs[1]) * outW) * C + c,
+              *g2 = dy + ((n * outH + ohs[2]) * outW) * C + c;
+            const int o0 = ows[iw][0] * C, o1 = ows[iw][1] * C, o2 = ows[iw][2] * C;
+            acc = madd(acc, load4(g0 + o0), w0);
+            acc = madd(acc, load4(g0 + o1), w1);
+            acc = madd(acc, load4(g0 + o2), w2);
+            acc = madd(acc, load4(g1 + o0), w3);
+            acc = madd(acc, load4(g1 + o1), w4);
+            acc = madd(acc, load4(g1 + o2), w5);
+            acc = madd(acc, load4(g2 + o0), w6);
+            acc = madd(acc, load4(g2 + o1), w7);
+            acc = madd(acc, load4(g2 + o2), w8);
+          } else {
+            for (int a = 0; a < nh; a++)
+              for (int b = 0; b < nws[iw]; b++)
+                acc = madd(acc, load4(dy + ((n * outH + ohs[a]) * outW + ows[iw][b]) * C + c), load4(w + (khs[a] * 3 + kws[iw][b]) * C + c));
+          }
+          store4(row + iw * C + c, acc);
         }
       }
     }
 }
 
 /**
- * dw[kh, kw, c] = Σ x · dy over every output position: one tap and up to 16 channels at a time, summed in registers
- * over one drawing's positions and then added to dw.
+ * acc_t += x(kh, kw) · d for each tap t = kh·3 + kw of [kh0, kh1) × [kw0, kw1), where x(kh, kw) is in[(kh·inW + kw)·C];
+ * `full` (all nine, a constant after inlining) drops the checks. Nine named accumulators, so they stay registers.
+ */
+#define FILTER_TAP(t, kh, kw) \
+  if (full || ((kh) >= kh0 && (kh) < kh1 && (kw) >= kw0 && (kw) < kw1)) acc##t = madd(acc##t, load4(in + ((kh) * inW + (kw)) * C), d);
+#define FILTER_TAPS \
+  FILTER_TAP(0, 0, 0) FILTER_TAP(1, 0, 1) FILTER_TAP(2, 0, 2) FILTER_TAP(3, 1, 0) FILTER_TAP(4, 1, 1) FILTER_TAP(5, 1, 2) \
+  FILTER_TAP(6, 2, 0) FILTER_TAP(7, 2, 1) FILTER_TAP(8, 2, 2)
+
+/**
+ * dw[kh, kw, c] = Σ x · dy over every output position, summed in registers over one drawing's positions (in row
+ * order) and then added to dw. Groups of 16 channels take one tap at a time; the channels past the last group (all
+ * of them where the range holds fewer than 16) take all nine taps in one sweep, four channels at a time, since one
+ * accumulator alone made each sum wait on the one before it.
  */
 EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C, int c0, int c1) {
+  const int c16 = c0 + (c1 - c0) / 16 * 16;
   for (int tap = 0; tap < 9; tap++) zero_floats(dw + tap * C + c0, c1 - c0);
-  for (int n = 0; n < batch; n++)
+  for (int n = 0; n < batch; n++) {
     for (int kh = 0; kh < 3; kh++) {
       int oh0, oh1;
       tap_outputs(kh, stride, padTop, inH, outH, &oh0, &oh1);
@@ -185,8 +249,7 @@ EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x,
         int ow0, ow1;
         tap_outputs(kw, stride, padLeft, inW, outW, &ow0, &ow1);
         float *f = dw + (kh * 3 + kw) * C;
-        int c = c0;
-        for (; c + 16 <= c1; c += 16) {
+        for (int c = c0; c < c16; c += 16) {
           f4 a0 = splat4(0.0f), a1 = a0, a2 = a0, a3 = a0;
           for (int oh = oh0; oh < oh1; oh++) {
             const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * C + c;
@@ -203,15 +266,29 @@ EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x,
           store4(f + c + 8, wasm_f32x4_add(load4(f + c + 8), a2));
           store4(f + c + 12, wasm_f32x4_add(load4(f + c + 12), a3));
         }
-        for (; c < c1; c += 4) {
-          f4 a = splat4(0.0f);
-          for (int oh = oh0; oh < oh1; oh++) {
-            const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * C + c;
-            const float *g = dy + ((n * outH + oh) * outW + ow0) * C + c;
-            for (int ow = ow0; ow < ow1; ow++, in += stride * C, g += C) a = madd(a, load4(in), load4(g));
-          }
-          store4(f + c, wasm_f32x4_add(load4(f + c), a));
-        }
       }
     }
+    for (int c = c16; c < c1; c += 4) {
+      f4 acc0 = splat4(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0, acc8 = acc0;
+      for (int oh = 0; oh < outH; oh++) {
+        int kh0, kh1, ih0;
+        taps(oh, stride, padTop, inH, &kh0, &kh1, &ih0);
+        for (int ow = 0; ow < outW; ow++) {
+          int kw0, kw1, iw0;
+          taps(ow, stride, padLeft, inW, &kw0, &kw1, &iw0);
+          const f4 d = load4(dy + ((n * outH + oh) * outW + ow) * C + c);
+          const float *in = x + ((n * inH + ih0) * inW + iw0) * C + c;
+          if (kh0 == 0 && kh1 == 3 && kw0 == 0 && kw1 == 3) {
+            const int full = 1;
+            FILTER_TAPS
+          } else {
+            const int full = 0;
+            FILTER_TAPS
+          }
+        }
+      }
+      const f4 sums[9] = {acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8};
+      for (int tap = 0; tap < 9; tap++) store4(dw + tap * C + c, wasm_f32x4_add(load4(dw + tap * C + c), sums[tap]));
+    }
+  }
 }
