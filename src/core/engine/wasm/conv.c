@@ -21,7 +21,28 @@ INLINE void tap_outputs(int k, int stride, int pad, int size, int outSize, int *
   *last = hi < 0 ? 0 : min_int(outSize, hi / stride + 1);
 }
 
-/** y[n, oh, ow, co] = Σ over the 3×3×3 window of x · w[kh, kw, ci, co]. */
+/** One output position's V vectors of filters from co: Σ over the window's taps and 3 input channels, in that order. */
+INLINE void stem_window(int V, const float *x, const float *w, float *out, int inW, int cout, int co, int kh0, int kh1, int kw0, int kw1) {
+  f4 acc[4];
+  for (int v = 0; v < V; v++) acc[v] = splat4(0.0f);
+  for (int kh = kh0; kh < kh1; kh++)
+    for (int kw = kw0; kw < kw1; kw++) {
+      const float *in = x + (kh * inW + kw) * 3;
+      const float *f = w + (kh * 3 + kw) * 3 * cout + co;
+      const f4 r = splat_at(in), g = splat_at(in + 1), b = splat_at(in + 2);
+      for (int v = 0; v < V; v++) {
+        acc[v] = madd(acc[v], r, load4(f + 4 * v));
+        acc[v] = madd(acc[v], g, load4(f + cout + 4 * v));
+        acc[v] = madd(acc[v], b, load4(f + 2 * cout + 4 * v));
+      }
+    }
+  for (int v = 0; v < V; v++) store4(out + co + 4 * v, acc[v]);
+}
+
+/**
+ * y[n, oh, ow, co] = Σ over the 3×3×3 window of x · w[kh, kw, ci, co], up to 16 filters at a time: their sums are
+ * independent, so they run side by side instead of each waiting on its own previous addition.
+ */
 EXPORT(stem_forward) void stem_forward(const float *x, const float *w, float *y, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout) {
   for (int n = 0; n < batch; n++)
     for (int oh = 0; oh < outH; oh++) {
@@ -31,25 +52,44 @@ EXPORT(stem_forward) void stem_forward(const float *x, const float *w, float *y,
         int kw0, kw1, iw0;
         taps(ow, stride, padLeft, inW, &kw0, &kw1, &iw0);
         float *out = y + ((n * outH + oh) * outW + ow) * cout;
-        for (int co = 0; co < cout; co += 4) {
-          f4 acc = splat4(0.0f);
-          for (int kh = kh0; kh < kh1; kh++)
-            for (int kw = kw0; kw < kw1; kw++) {
-              const float *in = x + ((n * inH + ih0 + kh) * inW + iw0 + kw) * 3;
-              const float *f = w + (kh * 3 + kw) * 3 * cout + co;
-              acc = madd(acc, splat_at(in), load4(f));
-              acc = madd(acc, splat_at(in + 1), load4(f + cout));
-              acc = madd(acc, splat_at(in + 2), load4(f + 2 * cout));
-            }
-          store4(out + co, acc);
+        const float *in = x + ((n * inH + ih0) * inW + iw0) * 3;
+        int co = 0;
+        for (; co + 16 <= cout; co += 16) stem_window(4, in, w, out, inW, cout, co, kh0, kh1, kw0, kw1);
+        if (co + 8 <= cout) {
+          stem_window(2, in, w, out, inW, cout, co, kh0, kh1, kw0, kw1);
+          co += 8;
         }
+        if (co < cout) stem_window(1, in, w, out, inW, cout, co, kh0, kh1, kw0, kw1);
       }
     }
 }
 
+/** dw[kh, kw, ·, co..co + 4V) += one drawing's Σ x · dy over the tap's outputs, three input channels × V vectors of
+ * filters in registers. */
+INLINE void stem_tap_sums(int V, const float *x, const float *dy, float *dw, int n, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout, int co, int kh, int kw, int oh0, int oh1, int ow0, int ow1) {
+  f4 a[2][3];
+  for (int v = 0; v < V; v++) a[v][0] = a[v][1] = a[v][2] = splat4(0.0f);
+  for (int oh = oh0; oh < oh1; oh++) {
+    const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * 3;
+    const float *g = dy + ((n * outH + oh) * outW + ow0) * cout + co;
+    for (int ow = ow0; ow < ow1; ow++, in += 3 * stride, g += cout) {
+      const f4 r = splat_at(in), gr = splat_at(in + 1), b = splat_at(in + 2);
+      for (int v = 0; v < V; v++) {
+        const f4 d = load4(g + 4 * v);
+        a[v][0] = madd(a[v][0], r, d);
+        a[v][1] = madd(a[v][1], gr, d);
+        a[v][2] = madd(a[v][2], b, d);
+      }
+    }
+  }
+  float *f = dw + (kh * 3 + kw) * 3 * cout + co;
+  for (int v = 0; v < V; v++)
+    for (int ci = 0; ci < 3; ci++) store4(f + ci * cout + 4 * v, wasm_f32x4_add(load4(f + ci * cout + 4 * v), a[v][ci]));
+}
+
 /**
- * dw[kh, kw, ci, co] = Σ x · dy over every output position: one tap and four filters at a time, summed in registers
- * over one drawing's positions and then added to dw.
+ * dw[kh, kw, ci, co] = Σ x · dy over every output position: one tap and eight (or four) filters at a time, summed
+ * in registers over one drawing's positions and then added to dw.
  */
 EXPORT(stem_backward_filter) void stem_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout, int c0, int c1) {
   for (int tap = 0; tap < 27; tap++) zero_floats(dw + tap * cout + c0, c1 - c0);
@@ -60,23 +100,9 @@ EXPORT(stem_backward_filter) void stem_backward_filter(const float *x, const flo
       for (int kw = 0; kw < 3; kw++) {
         int ow0, ow1;
         tap_outputs(kw, stride, padLeft, inW, outW, &ow0, &ow1);
-        for (int co = c0; co < c1; co += 4) {
-          f4 a0 = splat4(0.0f), a1 = a0, a2 = a0;
-          for (int oh = oh0; oh < oh1; oh++) {
-            const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * 3;
-            const float *g = dy + ((n * outH + oh) * outW + ow0) * cout + co;
-            for (int ow = ow0; ow < ow1; ow++, in += 3 * stride, g += cout) {
-              const f4 d = load4(g);
-              a0 = madd(a0, splat_at(in), d);
-              a1 = madd(a1, splat_at(in + 1), d);
-              a2 = madd(a2, splat_at(in + 2), d);
-            }
-          }
-          float *f = dw + (kh * 3 + kw) * 3 * cout + co;
-          store4(f, wasm_f32x4_add(load4(f), a0));
-          store4(f + cout, wasm_f32x4_add(load4(f + cout), a1));
-          store4(f + 2 * cout, wasm_f32x4_add(load4(f + 2 * cout), a2));
-        }
+        int co = c0;
+        for (; co + 8 <= c1; co += 8) stem_tap_sums(2, x, dy, dw, n, inH, inW, outH, outW, stride, padTop, padLeft, cout, co, kh, kw, oh0, oh1, ow0, ow1);
+        if (co < c1) stem_tap_sums(1, x, dy, dw, n, inH, inW, outH, outW, stride, padTop, padLeft, cout, co, kh, kw, oh0, oh1, ow0, ow1);
       }
     }
 }
