@@ -1,10 +1,10 @@
 // The engine's CPU kernels as the training step calls them, each split among the threads of a KernelPool (or run
 // whole on one thread): products by rows of the result, window convolutions' forward and input gradient by
-// drawings, filter gradients and BatchNormalization by channels, preprocessing by drawings, Adam by parameters.
-// No split changes the order of any sum, so every thread count gives the same bits (tests/unit/…/threads.test.ts).
-// Channel splits come in whole cache lines (16 floats; MemoryLayout aligns buffers to 64 bytes) and each thread
-// sums into scratch of its own: two cores writing into one cache line take turns owning it, which made the
-// BatchNormalization kernels slower on two threads than on one.
+// drawings, filter gradients by channels, BatchNormalization by rows in norm.c's blocks (its per-channel totals
+// between them on this thread), preprocessing by drawings, Adam by parameters. No split changes the order of any
+// sum, so every thread count gives the same bits (tests/unit/…/threads.test.ts). Channel splits come in whole cache
+// lines (16 floats; MemoryLayout aligns buffers to 64 bytes): two cores writing into one cache line take turns owning
+// it. BatchNormalization split by channels left α=0.25's 8- and 16-channel layers, its largest, on one thread.
 import type { EngineKernels } from './kernels.ts';
 import type { KernelPool, SplitKernel } from './threads.ts';
 
@@ -27,9 +27,9 @@ export function ranges(total: number, parts: number, align: number): [number, nu
 export class ParallelKernels {
   constructor(private readonly k: EngineKernels, private pool: KernelPool | null) {}
 
-  /** Floats of scratch each thread's BatchNormalization needs for `channels` (norm.c's count, in whole lines). */
-  normScratchFloats(channels: number): number {
-    return Math.ceil(this.k.norm_scratch_floats(channels) / LINE) * LINE;
+  /** Floats of scratch a BatchNormalization of `rows` × `channels` needs, shared by the threads (norm.c's count). */
+  normScratchFloats(rows: number, channels: number): number {
+    return this.k.norm_scratch_floats(rows, channels);
   }
 
   /** Threads each call is split among. */
@@ -82,20 +82,35 @@ export class ParallelKernels {
     this.run('depthwise_backward_filter', ranges(channels, this.threads, LINE).map(([c0, c1]) => [x, dy, dw, batch, ...window, channels, c0, c1]));
   }
 
-  /** `scratch` holds normScratchFloats(channels) floats for each thread, one after another; `relu6` false: v2's linear normalization. */
+  /** norm.c's blocks of `rows`, split among the threads: each thread's sums and rows in whole blocks. */
+  private normBlocks(rows: number): [number, number][] {
+    return ranges(Math.ceil(rows / this.k.norm_block_rows()), this.threads, 1);
+  }
+
+  /**
+   * The training forward (norm.c's norm_forward_training, phase by phase): block sums, the mean, block sums of the
+   * squared deviations, the variance and moving averages, then y, the sums and y split by rows. `scratch` holds
+   * normScratchFloats(rows, channels) floats; `relu6` false: v2's linear normalization.
+   */
   normForwardTraining(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, movingMean: Ptr, movingVariance: Ptr, scratch: Ptr, rows: number, channels: number, decay: number, epsilon: number, relu6: boolean): void {
-    const stride = this.normScratchFloats(channels) * 4;
-    this.run('norm_forward_training', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, y, gamma, beta, saved, movingMean, movingVariance, scratch + t * stride, rows, channels, decay, epsilon, Number(relu6), c0, c1]));
+    const blocks = this.normBlocks(rows);
+    this.run('norm_block_sums', blocks.map(([b0, b1]) => [x, 0, scratch, rows, channels, b0, b1]));
+    this.k.norm_mean(scratch, saved, rows, channels);
+    this.run('norm_block_sums', blocks.map(([b0, b1]) => [x, saved, scratch, rows, channels, b0, b1]));
+    this.k.norm_variance(scratch, saved, movingMean, movingVariance, rows, channels, decay, epsilon);
+    this.run('norm_apply', blocks.map(([b0, b1]) => [x, y, gamma, beta, saved, rows, channels, Number(relu6), b0, b1]));
   }
 
   normForwardInference(x: Ptr, y: Ptr, gamma: Ptr, beta: Ptr, movingMean: Ptr, movingVariance: Ptr, rows: number, channels: number, epsilon: number, relu6: boolean): void {
     this.run('norm_forward_inference', ranges(channels, this.threads, LINE).map(([c0, c1]) => [x, y, gamma, beta, movingMean, movingVariance, rows, channels, epsilon, Number(relu6), c0, c1]));
   }
 
-  /** `scratch` as for normForwardTraining. */
+  /** The backward pass (norm.c's norm_backward, phase by phase), split by rows as the forward; `scratch` as there. */
   normBackward(x: Ptr, dy: Ptr, gamma: Ptr, beta: Ptr, saved: Ptr, dx: Ptr, dGamma: Ptr, dBeta: Ptr, scratch: Ptr, rows: number, channels: number, relu6: boolean): void {
-    const stride = this.normScratchFloats(channels) * 4;
-    this.run('norm_backward', ranges(channels, this.threads, LINE).map(([c0, c1], t) => [x, dy, gamma, beta, saved, dx, dGamma, dBeta, scratch + t * stride, rows, channels, Number(relu6), c0, c1]));
+    const blocks = this.normBlocks(rows);
+    this.run('norm_grad_block_sums', blocks.map(([b0, b1]) => [x, dy, gamma, beta, saved, scratch, rows, channels, Number(relu6), b0, b1]));
+    this.k.norm_grad_totals(scratch, gamma, saved, dGamma, dBeta, rows, channels);
+    this.run('norm_grad_apply', blocks.map(([b0, b1]) => [x, dy, gamma, beta, saved, scratch, dx, rows, channels, Number(relu6), b0, b1]));
   }
 
   /** y = a + b over `count` floats (a residual add, or its gradient joining the chain's), split in whole lines. */

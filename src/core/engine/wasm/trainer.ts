@@ -373,7 +373,7 @@ export class WasmEngineTrainer {
     switch (step.kind) {
       case 'conv': case 'depthwise': return 0;
       case 'pointwise': return step.cin * step.cout;
-      case 'bn-relu6': case 'bn-linear': return this.threadCount * this.par.normScratchFloats(step.channels);
+      case 'bn-relu6': case 'bn-linear': return this.par.normScratchFloats(this.options.batch * step.pixels, step.channels);
       case 'pool': case 'dropout': case 'add': return 0;
       case 'dense': return step.inputs * step.units;
     }

@@ -138,10 +138,9 @@ describe('BatchNormalization + ReLU6, or linear (v2)', () => {
     gamma.set([0, 0]);
     beta.set([0, 6]);
     const movingMean = uniform(random, channels), movingVariance = uniform(random, channels, 0.5, 1);
-    const { ptr, read } = place({ x, gamma, beta, dy, movingMean, movingVariance, y: x.length, dx: x.length, saved: 2 * channels, dGamma: channels, dBeta: channels, scratch: k.norm_scratch_floats(channels) });
-    // Channels [8, 12) first, then [0, 8): threads split them so (parallel.ts), and neither range may touch the other's.
-    for (const [c0, c1] of [[8, channels], [0, 8]] as const) k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 1 - momentum, epsilon, Number(relu6), c0, c1);
-    for (const [c0, c1] of [[8, channels], [0, 8]] as const) k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels, Number(relu6), c0, c1);
+    const { ptr, read } = place({ x, gamma, beta, dy, movingMean, movingVariance, y: x.length, dx: x.length, saved: 2 * channels, dGamma: channels, dBeta: channels, scratch: k.norm_scratch_floats(rows, channels) });
+    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 1 - momentum, epsilon, Number(relu6));
+    k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels, Number(relu6));
 
     const [xt, gt, bt, dyt] = [tf.tensor2d(x, [rows, channels]), tf.tensor1d(gamma), tf.tensor1d(beta), tf.tensor2d(dy, [rows, channels])];
     const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
@@ -163,18 +162,23 @@ describe('BatchNormalization + ReLU6, or linear (v2)', () => {
   });
 
   // norm.c's order, which every build and thread split must keep: each channel's rows summed in f32 in blocks of 64
-  // rows, in order, the blocks added in double. 200 rows end in a short block; 28 channels split [0, 16) + [16, 28)
-  // reach a full register group of each sum and the single-vector tails.
+  // rows, in order, the blocks added in double. 200 rows end in a short block, and the phases run on the blocks
+  // [0, 1) and [1, 4) as two threads would (parallel.ts); 28 channels reach a full register group of each sum and
+  // the single-vector tails.
   it('sums each channel\'s rows in the fixed order: f32 within 64-row blocks, the blocks in double', () => {
     const random = new Random(11);
     const [rows, channels, epsilon, block] = [200, 28, 1e-3, 64];
     const x = uniform(random, rows * channels, 2, 0.5), dy = uniform(random, rows * channels);
     const gamma = uniform(random, channels, 2, 1), beta = uniform(random, channels, 1, 1);
-    const { ptr, read } = place({ x, dy, gamma, beta, y: x.length, dx: x.length, saved: 2 * channels, movingMean: channels, movingVariance: channels, dGamma: channels, dBeta: channels, scratch: k.norm_scratch_floats(channels) });
-    for (const [c0, c1] of [[0, 16], [16, channels]] as const) {
-      k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, epsilon, 1, c0, c1);
-      k.norm_backward(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.dx!, ptr.dGamma!, ptr.dBeta!, ptr.scratch!, rows, channels, 1, c0, c1);
+    const { ptr, read } = place({ x, dy, gamma, beta, y: x.length, dx: x.length, saved: 2 * channels, movingMean: channels, movingVariance: channels, dGamma: channels, dBeta: channels, scratch: k.norm_scratch_floats(rows, channels) });
+    const split = [[0, 1], [1, 4]] as const;
+    for (const center of [0, ptr.saved!]) {
+      for (const [b0, b1] of split) k.norm_block_sums(ptr.x!, center, ptr.scratch!, rows, channels, b0, b1);
+      if (center === 0) k.norm_mean(ptr.scratch!, ptr.saved!, rows, channels);
+      else k.norm_variance(ptr.scratch!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, rows, channels, 0.1, epsilon);
     }
+    for (const [b0, b1] of split) k.norm_grad_block_sums(ptr.x!, ptr.dy!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.scratch!, rows, channels, 1, b0, b1);
+    k.norm_grad_totals(ptr.scratch!, ptr.gamma!, ptr.saved!, ptr.dGamma!, ptr.dBeta!, rows, channels);
     const f = Math.fround;
     /** Σ_r term(r) for one channel in norm.c's order. */
     const ordered = (term: (r: number) => number) => {
@@ -207,9 +211,9 @@ describe('BatchNormalization + ReLU6, or linear (v2)', () => {
     const x = uniform(new Random(7), rows * channels, 1, 1000);
     const { ptr, read } = place({
       x, gamma: new Float32Array(channels).fill(1), beta: channels, y: x.length, saved: 2 * channels, movingMean: channels, movingVariance: channels,
-      scratch: k.norm_scratch_floats(channels),
+      scratch: k.norm_scratch_floats(rows, channels),
     });
-    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, 1e-3, 1, 0, channels);
+    k.norm_forward_training(ptr.x!, ptr.y!, ptr.gamma!, ptr.beta!, ptr.saved!, ptr.movingMean!, ptr.movingVariance!, ptr.scratch!, rows, channels, 0.1, 1e-3, 1);
     const saved = read('saved');
     for (let c = 0; c < channels; c++) {
       let sum = 0;
