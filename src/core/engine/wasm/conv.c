@@ -1,9 +1,9 @@
 // MobileNet v1's 3×3 window convolutions over NHWC activations: the stem (3 input channels, any stride) forward
 // and filter gradient, and the depthwise layer (stride 1 or 2) forward, input and filter gradients. Padding is
 // explicit (padTop, padLeft; taps past either edge read zero), as plan.ts computes TensorFlow's 'same'. Channel
-// counts are multiples of 4 (trainer.ts checks). Filter gradients sum one drawing at a time in registers and add
-// that to the total, which keeps f32 rounding near tfjs's double sums; they work on the channels [c0, c1) (threads
-// split the channels, the others split the batch), each channel's arithmetic the same whatever the split.
+// counts are multiples of 4 (trainer.ts checks). Filter gradients sum one drawing at a time in registers into a
+// sum of its own, and add_drawing_sums adds those in drawing order, which keeps f32 rounding near tfjs's double sums.
+// Threads split every kernel here by drawings, each drawing's arithmetic the same whatever the split.
 #include "kernels.h"
 
 /** The taps of output row/column `o` that land inside the input: [*first, *last) of 0..3. */
@@ -64,9 +64,9 @@ EXPORT(stem_forward) void stem_forward(const float *x, const float *w, float *y,
     }
 }
 
-/** dw[kh, kw, ·, co..co + 4V) += one drawing's Σ x · dy over the tap's outputs, three input channels × V vectors of
+/** sums[kh, kw, ·, co..co + 4V) = one drawing's Σ x · dy over the tap's outputs, three input channels × V vectors of
  * filters in registers. */
-INLINE void stem_tap_sums(int V, const float *x, const float *dy, float *dw, int n, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout, int co, int kh, int kw, int oh0, int oh1, int ow0, int ow1) {
+INLINE void stem_tap_sums(int V, const float *x, const float *dy, float *sums, int n, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout, int co, int kh, int kw, int oh0, int oh1, int ow0, int ow1) {
   f4 a[2][3];
   for (int v = 0; v < V; v++) a[v][0] = a[v][1] = a[v][2] = splat4(0.0f);
   for (int oh = oh0; oh < oh1; oh++) {
@@ -82,27 +82,28 @@ INLINE void stem_tap_sums(int V, const float *x, const float *dy, float *dw, int
       }
     }
   }
-  float *f = dw + (kh * 3 + kw) * 3 * cout + co;
+  float *f = sums + (kh * 3 + kw) * 3 * cout + co;
   for (int v = 0; v < V; v++)
-    for (int ci = 0; ci < 3; ci++) store4(f + ci * cout + 4 * v, wasm_f32x4_add(load4(f + ci * cout + 4 * v), a[v][ci]));
+    for (int ci = 0; ci < 3; ci++) store4(f + ci * cout + 4 * v, a[v][ci]);
 }
 
 /**
- * dw[kh, kw, ci, co] = Σ x · dy over every output position: one tap and eight (or four) filters at a time, summed
- * in registers over one drawing's positions and then added to dw.
+ * The stem's filter gradient, drawing by drawing: sums[n, kh, kw, ci, co] = Σ x · dy over drawing n's output positions
+ * for the drawings [n0, n1), one tap and eight (or four) filters at a time in registers; add_drawing_sums then adds
+ * the drawings' sums in order (threads split the drawings).
  */
-EXPORT(stem_backward_filter) void stem_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout, int c0, int c1) {
-  for (int tap = 0; tap < 27; tap++) zero_floats(dw + tap * cout + c0, c1 - c0);
-  for (int n = 0; n < batch; n++)
+EXPORT(stem_filter_sums) void stem_filter_sums(const float *x, const float *dy, float *sums, int n0, int n1, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int cout) {
+  for (int n = n0; n < n1; n++)
     for (int kh = 0; kh < 3; kh++) {
       int oh0, oh1;
       tap_outputs(kh, stride, padTop, inH, outH, &oh0, &oh1);
       for (int kw = 0; kw < 3; kw++) {
         int ow0, ow1;
         tap_outputs(kw, stride, padLeft, inW, outW, &ow0, &ow1);
-        int co = c0;
-        for (; co + 8 <= c1; co += 8) stem_tap_sums(2, x, dy, dw, n, inH, inW, outH, outW, stride, padTop, padLeft, cout, co, kh, kw, oh0, oh1, ow0, ow1);
-        if (co < c1) stem_tap_sums(1, x, dy, dw, n, inH, inW, outH, outW, stride, padTop, padLeft, cout, co, kh, kw, oh0, oh1, ow0, ow1);
+        float *drawing = sums + n * 27 * cout;
+        int co = 0;
+        for (; co + 8 <= cout; co += 8) stem_tap_sums(2, x, dy, drawing, n, inH, inW, outH, outW, stride, padTop, padLeft, cout, co, kh, kw, oh0, oh1, ow0, ow1);
+        if (co < cout) stem_tap_sums(1, x, dy, drawing, n, inH, inW, outH, outW, stride, padTop, padLeft, cout, co, kh, kw, oh0, oh1, ow0, ow1);
       }
     }
 }
@@ -259,23 +260,24 @@ EXPORT(depthwise_backward_input) void depthwise_backward_input(const float *dy, 
   FILTER_TAP(6, 2, 0) FILTER_TAP(7, 2, 1) FILTER_TAP(8, 2, 2)
 
 /**
- * dw[kh, kw, c] = Σ x · dy over every output position, summed in registers over one drawing's positions (in row
- * order) and then added to dw. Groups of 16 channels take one tap at a time; the channels past the last group (all
- * of them where the range holds fewer than 16) take all nine taps in one sweep, four channels at a time, since one
- * accumulator alone made each sum wait on the one before it.
+ * The depthwise filter gradient, drawing by drawing: sums[n, kh, kw, c] = Σ x · dy over drawing n's output positions
+ * (in row order, in registers) for the drawings [n0, n1); add_drawing_sums then adds the drawings' sums in order
+ * (threads split the drawings). Groups of 16 channels take one tap at a time; the channels past the last group (all
+ * of them where C < 16) take all nine taps in one sweep, four channels at a time, since one accumulator alone made
+ * each sum wait on the one before it.
  */
-EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x, const float *dy, float *dw, int batch, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C, int c0, int c1) {
-  const int c16 = c0 + (c1 - c0) / 16 * 16;
-  for (int tap = 0; tap < 9; tap++) zero_floats(dw + tap * C + c0, c1 - c0);
-  for (int n = 0; n < batch; n++) {
+EXPORT(depthwise_filter_sums) void depthwise_filter_sums(const float *x, const float *dy, float *sums, int n0, int n1, int inH, int inW, int outH, int outW, int stride, int padTop, int padLeft, int C) {
+  const int C16 = C / 16 * 16;
+  for (int n = n0; n < n1; n++) {
+    float *drawing = sums + n * 9 * C;
     for (int kh = 0; kh < 3; kh++) {
       int oh0, oh1;
       tap_outputs(kh, stride, padTop, inH, outH, &oh0, &oh1);
       for (int kw = 0; kw < 3; kw++) {
         int ow0, ow1;
         tap_outputs(kw, stride, padLeft, inW, outW, &ow0, &ow1);
-        float *f = dw + (kh * 3 + kw) * C;
-        for (int c = c0; c < c16; c += 16) {
+        float *f = drawing + (kh * 3 + kw) * C;
+        for (int c = 0; c < C16; c += 16) {
           f4 a0 = splat4(0.0f), a1 = a0, a2 = a0, a3 = a0;
           for (int oh = oh0; oh < oh1; oh++) {
             const float *in = x + ((n * inH + oh * stride - padTop + kh) * inW + ow0 * stride - padLeft + kw) * C + c;
@@ -287,14 +289,14 @@ EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x,
               a3 = madd(a3, load4(in + 12), load4(g + 12));
             }
           }
-          store4(f + c, wasm_f32x4_add(load4(f + c), a0));
-          store4(f + c + 4, wasm_f32x4_add(load4(f + c + 4), a1));
-          store4(f + c + 8, wasm_f32x4_add(load4(f + c + 8), a2));
-          store4(f + c + 12, wasm_f32x4_add(load4(f + c + 12), a3));
+          store4(f + c, a0);
+          store4(f + c + 4, a1);
+          store4(f + c + 8, a2);
+          store4(f + c + 12, a3);
         }
       }
     }
-    for (int c = c16; c < c1; c += 4) {
+    for (int c = C16; c < C; c += 4) {
       f4 acc0 = splat4(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0, acc8 = acc0;
       for (int oh = 0; oh < outH; oh++) {
         int kh0, kh1, ih0;
@@ -313,8 +315,20 @@ EXPORT(depthwise_backward_filter) void depthwise_backward_filter(const float *x,
           }
         }
       }
-      const f4 sums[9] = {acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8};
-      for (int tap = 0; tap < 9; tap++) store4(dw + tap * C + c, wasm_f32x4_add(load4(dw + tap * C + c), sums[tap]));
+      const f4 tap_sums[9] = {acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8};
+      for (int tap = 0; tap < 9; tap++) store4(drawing + tap * C + c, tap_sums[tap]);
     }
+  }
+}
+
+/**
+ * out[i] = Σ_n sums[n·count + i] for i < count (a multiple of 4), the drawings in order from zero: a filter gradient
+ * from its drawings' sums, as adding each drawing's sum to it in turn did.
+ */
+EXPORT(add_drawing_sums) void add_drawing_sums(const float *sums, float *out, int batch, int count) {
+  for (int i = 0; i < count; i += 4) {
+    f4 total = splat4(0.0f);
+    for (int n = 0; n < batch; n++) total = wasm_f32x4_add(total, load4(sums + n * count + i));
+    store4(out + i, total);
   }
 }

@@ -14,10 +14,11 @@ export interface EngineKernels {
   __stack_pointer?: WebAssembly.Global;
   preprocess(bitmaps: Ptr, out: Ptr, count: number, inSize: number, outSize: number): void;
   stem_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
-  stem_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number, c0: number, c1: number): void;
+  stem_filter_sums(x: Ptr, dy: Ptr, sums: Ptr, n0: number, n1: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, cout: number): void;
   depthwise_forward(x: Ptr, w: Ptr, y: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
   depthwise_backward_input(dy: Ptr, w: Ptr, dx: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
-  depthwise_backward_filter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number, c0: number, c1: number): void;
+  depthwise_filter_sums(x: Ptr, dy: Ptr, sums: Ptr, n0: number, n1: number, inH: number, inW: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, channels: number): void;
+  add_drawing_sums(sums: Ptr, out: Ptr, batch: number, count: number): void;
   gemm(c: Ptr, a: Ptr, strideARow: number, strideAInner: number, b: Ptr, ldb: number, m: number, n: number, k: number, pack: Ptr): void;
   gemm_pack_floats(n: number): number;
   transpose(src: Ptr, dst: Ptr, rows: number, cols: number): void;

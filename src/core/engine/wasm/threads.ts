@@ -48,7 +48,7 @@ export interface CpuEngine {
 
 /** The exports a slice may call: the kernels parallel.ts splits. */
 export const SPLIT_KERNELS = [
-  'gemm', 'stem_forward', 'stem_backward_filter', 'depthwise_forward', 'depthwise_backward_input', 'depthwise_backward_filter',
+  'gemm', 'stem_forward', 'stem_filter_sums', 'depthwise_forward', 'depthwise_backward_input', 'depthwise_filter_sums',
   'norm_block_sums', 'norm_apply', 'norm_forward_inference', 'norm_grad_block_sums', 'norm_grad_apply', 'preprocess', 'adam', 'add_forward',
 ] as const;
 export type SplitKernel = (typeof SPLIT_KERNELS)[number];

@@ -348,12 +348,12 @@ export class WasmEngineTrainer {
           break;
         case 'pointwise': this.matmulBackward(x, dy, dx, step.kernel, batch * step.rows, step.cin, step.cout, needsInputGrad); break;
         case 'depthwise':
-          par.depthwiseBackwardFilter(x, dy, this.grad(step.kernel), batch, windowOf(step), step.channels);
+          par.depthwiseBackwardFilter(x, dy, this.grad(step.kernel), batch, windowOf(step), step.channels, this.scratch);
           if (needsInputGrad) par.depthwiseBackwardInput(dy, this.param(step.kernel), dx, batch, windowOf(step), step.channels);
           break;
         case 'conv':
           if (needsInputGrad) throw new UnsupportedModelError(`${step.name}: the engine has no input gradient for a full convolution after the first layer.`);
-          par.stemBackwardFilter(x, dy, this.grad(step.kernel), batch, windowOf(step), step.cout);
+          par.stemBackwardFilter(x, dy, this.grad(step.kernel), batch, windowOf(step), step.cout, this.scratch);
           break;
       }
       dy = dx;
@@ -371,7 +371,9 @@ export class WasmEngineTrainer {
   /** Floats of scratch the step's kernels need (one scratch buffer serves them in turn). */
   private scratchOf(step: PlanStep): number {
     switch (step.kind) {
-      case 'conv': case 'depthwise': return 0;
+      // The filter gradients' per-drawing sums.
+      case 'conv': return this.options.batch * 27 * step.cout;
+      case 'depthwise': return this.options.batch * 9 * step.channels;
       case 'pointwise': return step.cin * step.cout;
       case 'bn-relu6': case 'bn-linear': return this.par.normScratchFloats(this.options.batch * step.pixels, step.channels);
       case 'pool': case 'dropout': case 'add': return 0;

@@ -90,13 +90,15 @@ describe('window convolutions', () => {
       const [batch, channels] = [3, 24];
       const { out, before } = samePadding(size, 3, stride, 'same');
       const x = uniform(random, batch * size * size * channels), w = uniform(random, 9 * channels), dy = uniform(random, batch * out * out * channels);
-      const { ptr, read } = place({ x, w, dy, y: dy.length, dx: x.length, dw: w.length });
-      const shape = [batch, size, size, out, out, stride, before, before, channels] as const;
+      const { ptr, read } = place({ x, w, dy, y: dy.length, dx: x.length, dw: w.length, sums: batch * w.length });
+      const window = [size, size, out, out, stride, before, before, channels] as const;
+      const shape = [batch, ...window] as const;
       k.depthwise_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
       k.depthwise_backward_input(ptr.dy!, ptr.w!, ptr.dx!, ...shape);
-      // In two channel ranges, as threads split it (parallel.ts): [0, 4) and [4, 24).
-      k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 0, 4);
-      k.depthwise_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 4, channels);
+      // The drawings' sums in two ranges, as threads split them (parallel.ts): [1, 3), then [0, 1).
+      k.depthwise_filter_sums(ptr.x!, ptr.dy!, ptr.sums!, 1, batch, ...window);
+      k.depthwise_filter_sums(ptr.x!, ptr.dy!, ptr.sums!, 0, 1, ...window);
+      k.add_drawing_sums(ptr.sums!, ptr.dw!, batch, w.length);
       const xt = tf.tensor4d(x, [batch, size, size, channels]), wt = tf.tensor4d(w, [3, 3, channels, 1]), dyt = tf.tensor4d(dy, [batch, out, out, channels]);
       const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.depthwiseConv2d(a, b, stride, 'same');
       const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a as tf.Tensor4D, b as tf.Tensor4D).mul(dyt).sum())([xt, wt]);
@@ -107,17 +109,19 @@ describe('window convolutions', () => {
     });
   }
 
-  // 8 filters (α=0.25); 28 reach every path: a group of 16, then 8, then 4 forward, and 4 then 8 at a time backward.
+  // 8 filters (α=0.25); 28 reach every path: a group of 16, then 8, then 4 forward, and 8 then 4 at a time backward.
   it.each([8, 28])('stem 3×3 from RGB at stride 2 on an odd size, %i filters: forward and filter gradient', (cout) => {
     const random = new Random(3);
     const [batch, size, stride] = [2, 9, 2];
     const { out, before } = samePadding(size, 3, stride, 'same');
     const x = uniform(random, batch * size * size * 3), w = uniform(random, 27 * cout), dy = uniform(random, batch * out * out * cout);
-    const { ptr, read } = place({ x, w, dy, y: dy.length, dw: w.length });
-    const shape = [batch, size, size, out, out, stride, before, before, cout] as const;
+    const { ptr, read } = place({ x, w, dy, y: dy.length, dw: w.length, sums: batch * w.length });
+    const window = [size, size, out, out, stride, before, before, cout] as const;
+    const shape = [batch, ...window] as const;
     k.stem_forward(ptr.x!, ptr.w!, ptr.y!, ...shape);
-    k.stem_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 4, cout);
-    k.stem_backward_filter(ptr.x!, ptr.dy!, ptr.dw!, ...shape, 0, 4);
+    k.stem_filter_sums(ptr.x!, ptr.dy!, ptr.sums!, 1, batch, ...window);
+    k.stem_filter_sums(ptr.x!, ptr.dy!, ptr.sums!, 0, 1, ...window);
+    k.add_drawing_sums(ptr.sums!, ptr.dw!, batch, w.length);
     const xt = tf.tensor4d(x, [batch, size, size, 3]), wt = tf.tensor4d(w, [3, 3, 3, cout]), dyt = tf.tensor4d(dy, [batch, out, out, cout]);
     const [dw] = tf.grads((b: tf.Tensor) => tf.conv2d(xt, b as tf.Tensor4D, stride, 'same').mul(dyt).sum())([wt]);
     expect(relativeError(read('y'), tf.conv2d(xt, wt, stride, 'same').dataSync())).toBeLessThan(TOLERANCE / 10);
