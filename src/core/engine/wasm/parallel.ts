@@ -1,10 +1,11 @@
 // The engine's CPU kernels as the training step calls them, each split among the threads of a KernelPool (or run
 // whole on one thread): products by rows of the result, window convolutions by drawings (a filter gradient as each
-// drawing's sum, added in drawing order on this thread), BatchNormalization by rows in norm.c's blocks (its
-// per-channel totals between them on this thread; in prediction by channels), preprocessing by drawings, Adam by parameters. No split changes
-// the order of any sum, so every thread count gives the same bits (tests/unit/…/threads.test.ts). Splits by channels
-// left α=0.25's 8- and 16-channel layers, its largest, on one thread; the residual adds' element splits come in whole
-// cache lines (16 floats; MemoryLayout aligns buffers to 64 bytes): two cores writing into one line take turns owning it.
+// drawing's sum, added in drawing order on this thread), BatchNormalization in training by rows in norm.c's blocks
+// (its per-channel totals between them on this thread) and in prediction by channels, preprocessing by drawings,
+// Adam by parameters. No split changes the order of any sum, so every thread count gives the same bits
+// (tests/unit/…/threads.test.ts). Splits by channels left α=0.25's 8- and 16-channel layers, its largest, on one
+// thread. Element and channel splits come in whole cache lines (16 floats; MemoryLayout aligns buffers to 64 bytes):
+// two cores writing into one line take turns owning it.
 import type { EngineKernels } from './kernels.ts';
 import type { KernelPool, SplitKernel } from './threads.ts';
 
@@ -64,7 +65,8 @@ export class ParallelKernels {
     this.run('stem_forward', ranges(batch, this.threads, 1).map(([n0, n1]) => [x + n0 * inH * inW * 3 * 4, w, y + n0 * outH * outW * cout * 4, n1 - n0, ...window, cout]));
   }
 
-  /** The stem's filter gradient: each drawing's sums into `scratch` (batch × 27 × cout floats), split by drawings, then added in order. */
+  /** The stem's filter gradient: each drawing's sums into `scratch` (batch × 27 × cout floats), split by drawings,
+   * then added in drawing order. */
   stemBackwardFilter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, window: Window, cout: number, scratch: Ptr): void {
     this.run('stem_filter_sums', ranges(batch, this.threads, 1).map(([n0, n1]) => [x, dy, scratch, n0, n1, ...window, cout]));
     this.k.add_drawing_sums(scratch, dw, batch, 27 * cout);
@@ -80,7 +82,8 @@ export class ParallelKernels {
     this.run('depthwise_backward_input', ranges(batch, this.threads, 1).map(([n0, n1]) => [dy + n0 * outH * outW * channels * 4, w, dx + n0 * inH * inW * channels * 4, n1 - n0, ...window, channels]));
   }
 
-  /** The depthwise filter gradient as the stem's: drawings' sums into `scratch` (batch × 9 × channels floats), then added in order. */
+  /** The depthwise filter gradient as the stem's: drawings' sums into `scratch` (batch × 9 × channels floats), then
+   * added in drawing order. */
   depthwiseBackwardFilter(x: Ptr, dy: Ptr, dw: Ptr, batch: number, window: Window, channels: number, scratch: Ptr): void {
     this.run('depthwise_filter_sums', ranges(batch, this.threads, 1).map(([n0, n1]) => [x, dy, scratch, n0, n1, ...window, channels]));
     this.k.add_drawing_sums(scratch, dw, batch, 9 * channels);
