@@ -20,5 +20,3 @@ INLINE f4 madd(f4 a, f4 b, f4 c) { return wasm_f32x4_add(a, wasm_f32x4_mul(b, c)
 INLINE int min_int(int a, int b) { return a < b ? a : b; }
 INLINE int max_int(int a, int b) { return a > b ? a : b; }
 
-/** Zeroes `count` floats (memory.fill with bulk memory). */
-INLINE void zero_floats(float *p, int count) { __builtin_memset(p, 0, (unsigned long)count * sizeof(float)); }
