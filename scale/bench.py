@@ -4,8 +4,8 @@ recipe and drawings, and what augmenting a batch costs. Prints one line per figu
   python3 -m scale.bench [--size 48] [--batch 64] [--epochs 2] [--rows 3000] [--source DIR] [--model-dir DIR]
                          [--peer FILE] [--threads N]
 
-On a lent GPU (no Node there): `npm run bench:gpu-kit` here, then, carrying .gpu-kit, `python3 -m scale.bench
---model-dir .gpu-kit/model --source .gpu-kit/quickdraw --peer .gpu-kit/torch_peer.py`.
+On a lent GPU (no Node there, no ../shared): `npm run bench:gpu-kit` here, then, carrying .gpu-kit, `bash
+.gpu-kit/run-all.sh`, whose scale phase runs this on the kit's weights, drawings and copy of torch_peer.py.
 
 - scale/train.py (one process, `python3 -m scale.train`) trains datasets/configs/quality.json at the given size, batch
   and epochs; the reference is ../shared/gpu/torch_peer.py (PyTorch, the same Google weights and a similar recipe, its

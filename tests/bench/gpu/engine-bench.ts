@@ -3,9 +3,9 @@
 // ../shared/gpu/device-run.sh. For MobileNet v1 α=0.25, whole network: samples/s of tfjs's WebGPU backend and of the
 // engine at 48 and 96 px with batch 64 and 256, dispatches a step, and the engine's guess latency for one drawing.
 // Every phase has a time budget, so a slow device still reports; results go to $OUT/engine-bench.json and stdout.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { folderHandler, startDawn } from './dawn.ts';
 
 const here = path.dirname(process.argv[1] ?? '.');
 const out = process.env['OUT'] ?? here;
@@ -13,12 +13,7 @@ const budgetSec = Number(process.env['BUDGET_SEC'] ?? 420);
 const started = performance.now();
 const elapsed = (): number => (performance.now() - started) / 1000;
 
-const webgpu = await import(pathToFileURL(path.join(process.env['WEBGPU_PKG'] ?? '', 'index.js')).href) as { create(flags: string[]): GPU; globals: object };
-Object.assign(globalThis, webgpu.globals);
-Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create([]) }, configurable: true });
-
-const tf = await import('@tensorflow/tfjs');
-await import('@tensorflow/tfjs-backend-webgpu');
+const { adapter } = await startDawn();
 const { Trainer } = await import('../../../src/core/training/training.ts');
 const { loadBackbone } = await import('../../../src/core/training/mobilenet.ts');
 const { parseConfig, PRESETS } = await import('../../../src/core/training/train-config.ts');
@@ -37,21 +32,9 @@ pass.dispatchWorkgroups = function (...args: Parameters<typeof dispatch>) {
   return dispatch.apply(this, args);
 };
 
-/** The model folder carried beside the bundle (model.json and its weight file). */
-function folderHandler(dir: string): import('@tensorflow/tfjs').io.IOHandler {
-  return {
-    async load() {
-      const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as import('@tensorflow/tfjs').io.ModelJSON;
-      const groups = json.weightsManifest ?? [];
-      const buffers = await Promise.all(groups.flatMap((g) => g.paths).map((p) => readFile(path.join(dir, p))));
-      return { modelTopology: json.modelTopology, weightSpecs: groups.flatMap((g) => g.weights), weightData: new Uint8Array(Buffer.concat(buffers)).buffer };
-    },
-  };
-}
-
 interface Row { path: 'tfjs' | 'engine'; inputSizePx: number; batch: number; samplesPerSec: number | null; dispatchesPerStep: number | null; note?: string }
 const rows: Row[] = [];
-const report: Record<string, unknown> = { adapter: null, rows, guessMs: null };
+const report: Record<string, unknown> = { adapter, rows, guessMs: null };
 
 async function save(): Promise<void> {
   await writeFile(path.join(out, 'engine-bench.json'), JSON.stringify(report, null, 2));
@@ -65,7 +48,7 @@ async function measure(inputSizePx: number, batch: number): Promise<void> {
   const labels = Int32Array.from({ length: count }, (_, i) => i % classes);
   const none = { bitmaps: new Uint8Array(0), labels: new Int32Array(0) };
   const config = parseConfig({ ...PRESETS['whole network'], inputSizePx, batchSize: batch, epochs: 1, dropoutRate: 0, augmentation: { scale: 0, rotationDeg: 0, translatePx: 0, thickenProbability: 0 } });
-  const trainer = new Trainer(config, await loadBackbone(folderHandler(path.join(here, 'model')), inputSizePx), { classNames: Array.from({ length: classes }, (_, i) => `c${i}`), imageSizePx: 28, train: { bitmaps, labels }, validation: none, test: none });
+  const trainer = new Trainer(config, await loadBackbone(folderHandler(path.join(here, 'models', 'mobilenet_v1_0.25_224')), inputSizePx), { classNames: Array.from({ length: classes }, (_, i) => `c${i}`), imageSizePx: 28, train: { bitmaps, labels }, validation: none, test: none });
   for (const which of ['tfjs', 'engine'] as const) {
     if (elapsed() > budgetSec) {
       rows.push({ path: which, inputSizePx, batch, samplesPerSec: null, dispatchesPerStep: null, note: 'time budget spent' });
@@ -89,7 +72,7 @@ async function measure(inputSizePx: number, batch: number): Promise<void> {
 async function guessLatency(): Promise<void> {
   const gpu = await GpuContext.create();
   if (gpu === null) return;
-  const trainer = new Trainer(parseConfig({ ...PRESETS['whole network'], inputSizePx: 48, dropoutRate: 0 }), await loadBackbone(folderHandler(path.join(here, 'model')), 48), { classNames: ['a', 'b', 'c'], imageSizePx: 28, train: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) }, validation: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) }, test: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) } });
+  const trainer = new Trainer(parseConfig({ ...PRESETS['whole network'], inputSizePx: 48, dropoutRate: 0 }), await loadBackbone(folderHandler(path.join(here, 'models', 'mobilenet_v1_0.25_224')), 48), { classNames: ['a', 'b', 'c'], imageSizePx: 28, train: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) }, validation: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) }, test: { bitmaps: new Uint8Array(0), labels: new Int32Array(0) } });
   const plan = planMobileNetV1(trainer.split.trainable, 3, { inference: true });
   const engine = new EngineTrainer(gpu, plan, { batch: 1, momentum: FINE_TUNE_BN_MOMENTUM });
   const weights = await packWeights(plan, trainer.split.trainable);
@@ -108,12 +91,7 @@ async function guessLatency(): Promise<void> {
   trainer.dispose();
 }
 
-await tf.setBackend('webgpu');
-await tf.ready();
-if (tf.getBackend() !== 'webgpu') throw new Error(`tfjs fell back to ${tf.getBackend()}: no WebGPU through Dawn here.`);
-const adapter = await navigator.gpu.requestAdapter();
-report['adapter'] = adapter === null ? null : `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim();
-console.log(`adapter: ${String(report['adapter'])}`);
+console.log(`adapter: ${String(adapter)}`);
 const sizes = (process.env['SIZES'] ?? '48x64,96x64,48x256,96x256').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 for (const [size, batch] of sizes) await measure(size, batch);
 await guessLatency();
