@@ -24,6 +24,80 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
 
 export const TOLERANCE = 1e-4;
 
+/** tf.train.adam's ε (the engines use the same: src/core/engine/head.ts adamCoefficients). */
+const ADAM_EPSILON = 1e-7;
+
+/**
+ * One weight tensor's first Adam step in an engine against tfjs's, in learning rates. Comparing the weights after the
+ * step cannot tell a missing update: one step moves each weight by about lr·sign(g), under any tolerance relative to
+ * the tensor's values. So the moves (after − before) are compared:
+ * - `own`: the largest gap between the engine's move and Adam's first move from the engine's own gradient,
+ *   −lr·g/(|g| + ε) (m̂ = g, v̂ = g² after one step): a weight left in place, or moved by another rule, is about 1 lr
+ *   off (the weights are f32, so rounding alone leaves ~1e-3 lr for weights up to ~8).
+ * - `reference`: the largest gap between the engine's move and tfjs's, over the elements whose tfjs gradient stands
+ *   `clear` (a fraction of the tensor's largest, ten times the gradient tolerance) of the two chains' rounding:
+ *   there both moves are near ±lr and differ by at most lr·(gradient tolerance)/clear; elsewhere rounding may flip a
+ *   sign, and `own` covers them.
+ * - `clearElements`: how many elements `reference` covered, so that a test can require some.
+ */
+export function adamStepGaps(
+  move: { before: ArrayLike<number>; engine: ArrayLike<number>; tfjs: ArrayLike<number> },
+  gradient: { engine: ArrayLike<number>; tfjs: ArrayLike<number> }, learningRate: number, clear: number,
+): { own: number; reference: number; clearElements: number } {
+  const n = move.before.length;
+  for (const values of [move.engine, move.tfjs, gradient.engine, gradient.tfjs]) expect(values.length).toBe(n);
+  let largest = 0;
+  for (let i = 0; i < n; i++) largest = Math.max(largest, Math.abs(gradient.tfjs[i]!));
+  let own = 0, reference = 0, clearElements = 0;
+  for (let i = 0; i < n; i++) {
+    const moved = move.engine[i]! - move.before[i]!;
+    const g = gradient.engine[i]!;
+    own = Math.max(own, Math.abs(moved + (learningRate * g) / (Math.abs(g) + ADAM_EPSILON)));
+    if (Math.abs(gradient.tfjs[i]!) >= clear * largest && largest > 0) {
+      clearElements++;
+      reference = Math.max(reference, Math.abs(moved - (move.tfjs[i]! - move.before[i]!)));
+    }
+  }
+  return { own: own / learningRate, reference: reference / learningRate, clearElements };
+}
+
+/** A plan's tensors by Keras name, as unpackWeights gives them. */
+type Unpacked = Map<string, { values: Float32Array }>;
+
+/**
+ * Every weight of `model` (tfjs's, after its step) against an engine's after the same step from `start`: moving
+ * statistics relative to tfjs's (TOLERANCE), trainable weights by their moves (adamStepGaps, with tfjs's gradients
+ * clear of rounding at ten times `gradientBound`: within 1e-2 lr of Adam's move from the engine's gradient, 0.1 lr of
+ * tfjs's). Returns the worst of each.
+ */
+export async function expectWeightsAfterStep(
+  model: tf.LayersModel, engine: { start: Unpacked; after: Unpacked; gradients: Unpacked }, gradients: Map<string, Float32Array>,
+  learningRate: number, gradientBound: number,
+): Promise<{ ownMove: number; referenceMove: number; state: number }> {
+  const worst = { ownMove: 0, referenceMove: 0, state: 0 };
+  let trainable = 0;
+  for (const weight of model.weights) {
+    const name = weight.originalName;
+    const tfjsAfter = await weight.read().data() as Float32Array;
+    const after = engine.after.get(name)!.values;
+    if (!weight.trainable) {
+      const error = relativeError(after, tfjsAfter);
+      worst.state = Math.max(worst.state, error);
+      expect(error, `${name} after the step`).toBeLessThan(TOLERANCE);
+      continue;
+    }
+    trainable++;
+    const gaps = adamStepGaps({ before: engine.start.get(name)!.values, engine: after, tfjs: tfjsAfter }, { engine: engine.gradients.get(name)!.values, tfjs: gradients.get(name)! }, learningRate, 10 * gradientBound);
+    worst.ownMove = Math.max(worst.ownMove, gaps.own);
+    worst.referenceMove = Math.max(worst.referenceMove, gaps.reference);
+    expect(gaps.own, `${name}'s move against Adam's from the engine's gradient, in lr`).toBeLessThan(1e-2);
+    expect(gaps.reference, `${name}'s move against tfjs's, in lr`).toBeLessThan(0.1);
+    expect(gaps.clearElements, `${name}: elements with a clear gradient`).toBeGreaterThan(0);
+  }
+  expect(trainable).toBe(gradients.size);
+  return worst;
+}
+
 /** Sketch-like bitmaps: a few random strokes of 255 on 0. */
 export function sketches(count: number, random: Random): Uint8Array {
   const bitmaps = new Uint8Array(count * 784);

@@ -30,11 +30,15 @@ function drawings(): { source: string; strokes: number[][][][] } {
   return { source: 'generated strokes', strokes: all };
 }
 
-async function replayAndTime(page: Page, strokes: number[][][]): Promise<{ times: number[]; backend: string }> {
+/** How long a stroke may wait for its guess; one that waits longer counts as this long (a lower bound), and is counted. */
+const STROKE_TIMEOUT_MS = 5000;
+
+async function replayAndTime(page: Page, strokes: number[][][]): Promise<{ times: number[]; timedOut: number; backend: string }> {
   const canvas = page.getByRole('img', { name: 'Drawing canvas' });
   const box = (await canvas.boundingBox())!;
   const at = (x: number, y: number): [number, number] => [box.x + 10 + (x / 256) * (box.width - 20), box.y + 10 + (y / 256) * (box.height - 20)];
   const times: number[] = [];
+  let timedOut = 0;
   for (const stroke of strokes) {
     await page.mouse.move(...at(stroke[0]![0]!, stroke[1]![0]!));
     await page.mouse.down();
@@ -59,12 +63,13 @@ async function replayAndTime(page: Page, strokes: number[][][]): Promise<{ times
     const ms = await page.waitForFunction(() => {
       const p = (window as unknown as { inferProbe: { up: number; changed: number | null } }).inferProbe;
       return p.changed === null ? null : p.changed - p.up;
-    }, null, { timeout: 5000 }).then((h) => h.jsonValue()).catch(() => null);
-    if (ms !== null) times.push(ms);
+    }, null, { timeout: STROKE_TIMEOUT_MS }).then((h) => h.jsonValue()).catch(() => null);
+    if (ms === null) timedOut++;
+    times.push(ms ?? STROKE_TIMEOUT_MS);
   }
   const backend = (await page.getByTestId('latency').textContent())?.match(/\(([\w, ]+)\)$/)?.[1] ?? 'unknown';
   await page.getByRole('button', { name: 'Clear' }).click();
-  return { times, backend };
+  return { times, timedOut, backend };
 }
 
 const percentile = (values: number[], p: number): number => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil((p / 100) * values.length) - 1)] ?? NaN;
@@ -90,16 +95,19 @@ async function main(): Promise<void> {
     await page.waitForFunction(() => !document.body.textContent?.includes('Loading the model'));
     const { source, strokes } = drawings();
     const times: number[] = [];
-    let backend = 'unknown';
+    let backend = 'unknown', timedOut = 0;
     for (const drawing of strokes) {
       const result = await replayAndTime(page, drawing);
       times.push(...result.times);
+      timedOut += result.timedOut;
       backend = result.backend;
     }
     const p50 = percentile(times, 50), p95 = percentile(times, 95), max = Math.max(...times);
     console.log(`Inference benchmark — pointer-up to updated Predictions on screen, ${times.length} strokes of ${strokes.length} drawings (${source}), ${config.inputSizePx} px model, ${backend} backend in the inference worker`);
-    console.log(`  p50 ${p50.toFixed(1)} ms · p95 ${p95.toFixed(1)} ms · max ${max.toFixed(1)} ms — target p95 ≤ ${TARGET_P95_MS} ms on CPU: ${p95 <= TARGET_P95_MS ? 'met' : 'MISSED'}`);
-    console.log(JSON.stringify({ p50Ms: round(p50), p95Ms: round(p95), maxMs: round(max), strokes: times.length, inputSizePx: config.inputSizePx, backend, targetP95Ms: TARGET_P95_MS, met: p95 <= TARGET_P95_MS }));
+    const met = p95 <= TARGET_P95_MS && timedOut === 0;
+    if (timedOut > 0) console.log(`  ${timedOut} strokes got no new guess within ${STROKE_TIMEOUT_MS} ms: counted as ${STROKE_TIMEOUT_MS} ms each, and the target as missed`);
+    console.log(`  p50 ${p50.toFixed(1)} ms · p95 ${p95.toFixed(1)} ms · max ${max.toFixed(1)} ms — target p95 ≤ ${TARGET_P95_MS} ms on CPU: ${met ? 'met' : 'MISSED'}`);
+    console.log(JSON.stringify({ p50Ms: round(p50), p95Ms: round(p95), maxMs: round(max), strokes: times.length, timedOut, inputSizePx: config.inputSizePx, backend, targetP95Ms: TARGET_P95_MS, met }));
   } finally {
     await browser.close();
     server.close();

@@ -64,9 +64,14 @@ describe('npm run pipeline', () => {
     expect(metrics.counts.train + metrics.counts.validation).toBe(CATEGORIES.length * TRAIN_ROWS);
     expect(metrics.confusion.flat().reduce((a, b) => a + b, 0)).toBe(metrics.counts.test);
     expect(metrics.perClass.map((c) => c.support)).toEqual([TEST_ROWS, TEST_ROWS, TEST_ROWS]);
-    expect(metrics.top3).toBe(1);
     expect(metrics.epochs).toHaveLength(3);
     expect(metrics.epochs.every((e) => Number.isFinite(e.loss))).toBe(true);
+    // It learns: the training loss falls, and the test drawings are guessed above chance (1/3; top-3 of 3 classes is
+    // 1 whatever the model). Measured on ../shared's drawings: loss 1.71 → 0.50 → 0.35, top-1 62.2 % (28 of 45);
+    // 0.5 leaves five drawings for another backend's rounding.
+    console.log(`pipeline: training loss ${metrics.epochs.map((e) => e.loss.toFixed(3)).join(' → ')}, test top-1 ${(metrics.top1 * 100).toFixed(1)} %`);
+    expect(metrics.epochs.at(-1)!.loss).toBeLessThan(metrics.epochs[0]!.loss);
+    expect(metrics.top1).toBeGreaterThan(0.5);
     expect(metrics.samplesPerSec).toBeGreaterThan(0);
     expect(metrics.secondsPerPhase.train).toBeGreaterThan(0);
     expect(['webgpu', 'webgl', 'wasm', 'cpu']).toContain(metrics.backend?.name);

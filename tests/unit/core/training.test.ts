@@ -152,6 +152,8 @@ describe('Trainer', () => {
     const mirrored = await probabilities(mirrorBitmaps(bitmaps, 28));
     expect(mirrored).not.toEqual(plain);
     const scored = await t.predictSplit('test');
+    expect(scored.length).toBeGreaterThan(0);
+    expect(scored).toHaveLength(plain.length);
     scored.forEach((p, i) => expect(p).toBeCloseTo((plain[i]! + mirrored[i]!) / 2, 5));
     t.dispose();
   });

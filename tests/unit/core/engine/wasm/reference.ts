@@ -22,4 +22,4 @@ export async function wholeModel(inputSizePx: number, classes: number): Promise<
   return splitBackbone(await loadBackbone(folderHandler(), inputSizePx), 13, { numClasses: classes, dropoutRate: 0, seed: 1 });
 }
 
-export { relativeError, sketches, tfjsGradients, TOLERANCE, uniform } from '../../../../engine-reference.ts';
+export { expectWeightsAfterStep, relativeError, sketches, tfjsGradients, TOLERANCE, uniform } from '../../../../engine-reference.ts';

@@ -45,6 +45,9 @@ describe.runIf(existsSync(WIDE_DIR))('the engine on MobileNet v1 α=0.75', () =>
 
     const step = async (threads: number) => {
       const engine = await WasmEngineTrainer.create(await engineWasm(), plan, { batch: BATCH, momentum: FINE_TUNE_BN_MOMENTUM }, threads > 1 ? await nodeThreads(threads) : undefined);
+      // Helpers that fail to start leave the engine on one thread, which would make the comparison below moot.
+      expect(engine.threadFailure).toBeNull();
+      expect(engine.threads).toBe(threads);
       engine.setWeights(start.params, start.state);
       engine.stepBitmaps(bitmaps, labels, 0.001);
       const out = { metrics: await engine.readMetrics(), gradients: await engine.readGradients(), ...(await engine.readWeights()) };
