@@ -21,11 +21,11 @@ describe('residual add', () => {
   it.each([2 * 7 * 7 * 37, 70_001])('forward and backward over %i floats', async (count) => {
     const random = new Random(count);
     const [a, b, dy, chain] = [uniform(random, count), uniform(random, count, 3), uniform(random, count), uniform(random, count)];
-    // The reference: the gradient of Σ dy·(a + b) with respect to a and b is dy for each; the skip's branch gets
-    // it on top of what reaches it along the chain (`chain`).
-    const [expectedY, expectedDa, expectedDb] = tf.tidy(() => {
-      const [da, db] = tf.grads((x: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(tf.add(x, z), tf.tensor1d(dy))))([tf.tensor1d(a), tf.tensor1d(b)]);
-      return [tf.add(a, b), da!, tf.add(db!, chain)].map((t) => t.dataSync() as Float32Array);
+    // The reference: the gradient of Σ dy·(a + b) with respect to b is dy; the skip's branch gets it on top of what
+    // reaches it along the chain (`chain`).
+    const [expectedY, expectedDb] = tf.tidy(() => {
+      const [, db] = tf.grads((x: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(tf.add(x, z), tf.tensor1d(dy))))([tf.tensor1d(a), tf.tensor1d(b)]);
+      return [tf.add(a, b), tf.add(db!, chain)].map((t) => t.dataSync() as Float32Array);
     });
     const buffers = { a: gpu.upload(a), b: gpu.upload(b), y: gpu.buffer(count), dy: gpu.upload(dy), chain: gpu.upload(chain) };
     const before = gpu.dispatches;
@@ -33,8 +33,8 @@ describe('residual add', () => {
     accumulate(gpu, { total: buffers.chain, addend: buffers.dy }, count);
     expect(gpu.dispatches - before).toBe(2);
     expect(relativeError(await gpu.read(buffers.y), expectedY!)).toBeLessThanOrEqual(TOLERANCE);
-    // The chain's branch takes dy itself (the engine passes the buffer on), so only the skip's sum is a kernel.
-    expect(relativeError(dy, expectedDa!)).toBe(0);
+    // The chain's branch takes dy itself (∂/∂a is dy: the engine passes the buffer on, which the whole v2 steps in
+    // step-v2.test.ts check against tfjs), so only the skip's sum is a kernel.
     expect(relativeError(await gpu.read(buffers.chain), expectedDb!)).toBeLessThanOrEqual(TOLERANCE);
     for (const buffer of Object.values(buffers)) buffer.destroy();
   });
