@@ -4,8 +4,8 @@
 // (Google's .npy files, one per category), split by the app's own code (training-data.ts reading them as if from the
 // store), and reports validation accuracy after each epoch against minutes since the script started (reading data,
 // loading weights and compiling kernels included), then top-1 and top-3 on the test split with the config's
-// test-time augmentation. Training stops at BUDGET_SEC, the learning-rate schedule still planned over the config's
-// epochs; the test figure is then the stopped model's, and says so. OVERRIDE (JSON) is merged into the config: a
+// test-time augmentation. Training stops once BUDGET_SEC have passed since the script started (the learning-rate
+// schedule still planned over the config's epochs); the test figure is then the stopped model's, and says so. OVERRIDE (JSON) is merged into the config: a
 // shortened run, or a tiny one to try the kit on SwiftShader. DATA is the folder of .npy files (run-all.sh unpacks the
 // kit's there). Results go to $OUT/time-to-accuracy.json and stdout.
 import { readFile, writeFile } from 'node:fs/promises';
