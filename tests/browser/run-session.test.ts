@@ -1,7 +1,9 @@
 // A whole run in the browser with real IndexedDB: the record and checkpoint land in the database, and a
-// WebGPU device lost mid-run falls back to the next backend and finishes from the last checkpoint.
+// WebGPU device lost mid-run falls back to the next backend and finishes from the last checkpoint, while a full
+// disk fails the run with its own message instead.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
+import '../../workers/wasm-backend.ts';
 import { afterEach, expect, test } from 'vitest';
 import type { TrainProgress } from '../../src/core/training/run-protocol.ts';
 import { executeRun, newRun } from '../../src/core/training/run-session.ts';
@@ -9,6 +11,7 @@ import type { RunStore } from '../../src/core/training/runs.ts';
 import type { DrawingStore } from '../../src/core/data/store.ts';
 import { parseConfig, PRESETS } from '../../src/core/training/train-config.ts';
 import { BAR_CATEGORIES, barStores } from './helpers.ts';
+import { quotaError } from '../../src/core/errors.ts';
 
 const CATEGORIES = BAR_CATEGORIES;
 let cleanup: (() => Promise<void>) | null = null;
@@ -91,4 +94,29 @@ test('every checkpoint lands after the run record that holds its epochs, so a re
   expect(run.status).toBe('done');
   expect(seen.map((s) => s.checkpointEpoch)).toEqual([1, 2, 3]);
   for (const { checkpointEpoch, storedEpochs } of seen) expect(storedEpochs).toBeGreaterThanOrEqual(checkpointEpoch);
+});
+
+test('a full disk at a checkpoint fails the run with the message that says what to free, without trying other backends', async () => {
+  const { drawings, runs } = await stores();
+  const config = parseConfig({
+    // WASM: a failure there used to move the run on to the CPU backend (the last one, which rethrows).
+    ...PRESETS['tiny'], backend: 'wasm', epochs: 3, batchSize: 16,
+    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
+  });
+  // The disk fills up after the first checkpoint: a storage failure, not the backend's.
+  let checkpoints = 0;
+  const fullRuns = Object.assign(Object.create(runs) as RunStore, {
+    putCheckpoint: async (checkpoint: Parameters<RunStore['putCheckpoint']>[0]) => {
+      if (++checkpoints > 1) throw quotaError('the checkpoint');
+      return runs.putCheckpoint(checkpoint);
+    },
+  });
+  const events: TrainProgress[] = [];
+  const run = await executeRun(newRun(config), {
+    drawings, runs: fullRuns, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go', onProgress: (p) => events.push(p),
+  });
+  expect(run.status).toBe('failed');
+  expect(run.error).toMatch(/storage is full .*Delete a dataset/);
+  expect(events.filter((e) => e.kind === 'backend').map((e) => e.kind === 'backend' && e.backend.name), 'one backend chosen, none tried after the failure').toEqual(['wasm']);
+  expect(checkpoints).toBe(2);
 });

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend } from './backend.ts';
 import type { CpuEngine } from '../engine/wasm/threads.ts';
-import { messageOf } from '../errors.ts';
+import { dataErrorCodeOf, isQuotaError, messageOf } from '../errors.ts';
 import { loadBackbone } from './mobilenet.ts';
 import { newId } from './random.ts';
 import type { BackendName, RunRecord, TrainProgress } from './run-protocol.ts';
@@ -135,8 +135,9 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
         return run;
       } catch (error) {
         // A lost WebGPU device or a WebGL context loss surfaces as an error from a kernel: go on from the last
-        // checkpoint on the next backend instead of losing the run.
-        if (run.backend.name === 'cpu') throw error;
+        // checkpoint on the next backend instead of losing the run. A storage error (a full disk writing a
+        // checkpoint, a damaged shard) is not the backend's: another backend would only fail at the same write.
+        if (run.backend.name === 'cpu' || dataErrorCodeOf(error) !== null || isQuotaError(error)) throw error;
         failed.push(run.backend.name);
         deps.onProgress({ kind: 'phase', phase: 'loading', detail: `${run.backend.name} failed (${messageOf(error)}); continuing from the last checkpoint on another backend` });
         trainer.dispose();
