@@ -236,8 +236,16 @@ export class DataState {
     }
   }
 
-  readDrawings(datasetId: string, category: string, offset: number, limit: number): Promise<DrawingPage> {
-    return this.api.readDrawings(datasetId, category, offset, limit);
+  /** A page of stored drawings, or null when it could not be read (a damaged shard): the banner then says why. */
+  async readDrawings(datasetId: string, category: string, offset: number, limit: number): Promise<DrawingPage | null> {
+    let page: DrawingPage | null = null;
+    await this.guard(async () => (page = await this.api.readDrawings(datasetId, category, offset, limit)));
+    return page;
+  }
+
+  /** Shows a failure that happened on the page itself (reading picked files) in the error banner. */
+  report(error: unknown): void {
+    this.error = toErrorInfo(error);
   }
 
   async importFiles(files: ImportFile[]): Promise<void> {
