@@ -1,6 +1,6 @@
 // A whole run in the browser with real IndexedDB: the record and checkpoint land in the database, and a
 // WebGPU device lost mid-run falls back to the next backend and finishes from the last checkpoint, while a full
-// disk fails the run with its own message instead.
+// disk fails the run with its own message instead, whether it stops a checkpoint or the run record that precedes it.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '../../workers/wasm-backend.ts';
@@ -119,4 +119,39 @@ test('a full disk at a checkpoint fails the run with the message that says what 
   expect(run.error).toMatch(/storage is full .*Delete a dataset/);
   expect(events.filter((e) => e.kind === 'backend').map((e) => e.kind === 'backend' && e.backend.name), 'one backend chosen, none tried after the failure').toEqual(['wasm']);
   expect(checkpoints).toBe(2);
+});
+
+test('a run record that cannot be written fails the run before a checkpoint gets ahead of it', async () => {
+  const { drawings, runs } = await stores();
+  const config = parseConfig({
+    ...PRESETS['tiny'], backend: 'cpu', epochs: 3, batchSize: 16,
+    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
+  });
+  // The disk fills up once epoch 1's record is stored: the record with epoch 2's metrics cannot be written.
+  let failedWrites = 0;
+  const checkpointEpochs: number[] = [];
+  const fullRuns = Object.assign(Object.create(runs) as RunStore, {
+    putRun: async (record: Parameters<RunStore['putRun']>[0]) => {
+      if (record.epochs.length >= 2 && record.status === 'running') {
+        failedWrites++;
+        throw quotaError('the run record');
+      }
+      return runs.putRun(record);
+    },
+    putCheckpoint: async (checkpoint: Parameters<RunStore['putCheckpoint']>[0]) => {
+      checkpointEpochs.push(checkpoint.epoch);
+      return runs.putCheckpoint(checkpoint);
+    },
+  });
+  const run = await executeRun(newRun(config), {
+    drawings, runs: fullRuns, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go', onProgress: () => {},
+  });
+  expect(failedWrites).toBe(1);
+  expect(run.status).toBe('failed');
+  expect(run.error).toMatch(/storage is full/);
+  // Epoch 2's checkpoint would have counted an epoch whose metrics are in no stored record.
+  expect(checkpointEpochs).toEqual([1]);
+  const stored = await runs.getRun(run.runId);
+  expect(stored?.status, 'the failure itself is stored (the record without epoch 2 fits)').toBe('failed');
+  expect(stored?.epochs.length).toBe(2);
 });

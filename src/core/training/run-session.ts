@@ -41,6 +41,8 @@ export function newRun(config: TrainConfig): RunRecord {
 /** Trains `run` (new, or resumed from its checkpoint) and returns its final record. Never throws: failures are recorded. */
 export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunRecord> {
   const { config } = run;
+  // Record writes go one after another. A failed one stays in `saves` for whoever waits next (the next checkpoint,
+  // the end of the run), so the run fails with the write's message instead of going on with its epochs unstored.
   let saves = Promise.resolve();
   const save = (): Promise<void> => (saves = saves.then(() => deps.runs.putRun(run)));
   const failed: BackendName[] = [];
@@ -108,14 +110,15 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
           onProgress: (progress) => {
             if (progress.kind === 'epoch') {
               run.epochs.push(progress.metrics);
-              void save();
+              // Handled here only so the browser does not report it: the next checkpoint waits for it and fails.
+              save().catch(() => undefined);
             }
             deps.onProgress(progress);
           },
           // The record with this epoch's metrics lands before the checkpoint that counts the epoch done, so a tab
           // closed in between leaves the record ahead (trimmed on resume), never behind (an epoch's metrics lost).
           saveCheckpoint: async (c) => {
-            await saves.catch(() => undefined);
+            await saves;
             await deps.runs.putCheckpoint({ ...c, runId: run.runId, savedAt: Date.now() });
           },
           betweenBatches: deps.betweenBatches,
@@ -147,7 +150,9 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
   } catch (error) {
     run.status = 'failed';
     run.error = messageOf(error);
-    await save().catch(() => undefined);
+    // One more try to store the failure, even after a record write failed (its chain holds that error).
+    await saves.catch(() => undefined);
+    await deps.runs.putRun(run).catch(() => undefined);
     deps.onProgress({ kind: 'error', message: run.error });
     return run;
   } finally {
