@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { chromiumLaunchOptions } from '../tests/chromium.ts';
-import { choosePerCategory, openFresh } from './helpers.ts';
+import { choosePerCategory, openFresh, openPage } from './helpers.ts';
 
 /** Selects just `names`, 1000 drawings each, and starts the download. */
 async function download(page: Page, names: string[]): Promise<void> {
@@ -145,4 +145,45 @@ test('a full disk gets a message that says what to free, and keeps what fit', as
     await context.close();
     disk.release();
   }
+});
+
+test('a newer version of the app upgrading the database: this page says to reload, and nothing stored is lost', async ({ page }) => {
+  await openFresh(page);
+  await storeAirplane(page);
+  // What a newer Doodle Lab in another tab does: opens the database at a higher version. This page's workers step
+  // aside (their connections close on versionchange), so the upgrade is not stuck behind them.
+  const newer = 99;
+  await page.evaluate((version) => new Promise<void>((resolve, reject) => {
+    const request = indexedDB.open('doodle-lab', version);
+    request.onsuccess = () => {
+      request.result.close();
+      resolve();
+    };
+    request.onerror = () => reject(request.error);
+    request.onblocked = () => reject(new Error('the app did not close its connections for the upgrade'));
+  }), newer);
+  // The Train page lists runs again when shown: the training worker opens a new connection and meets the newer version.
+  await openPage(page, 'Train');
+  await expect(page.getByRole('alert')).toContainText('A newer version of Doodle Lab has stored data in this browser');
+  await expect(page.getByRole('status').filter({ hasText: 'The stored runs could not be read' })).toBeVisible();
+  // After a reload (this page's files still the older version's) every page says why it shows nothing.
+  await page.reload();
+  await expect(page.getByRole('alert')).toContainText(/newer version of Doodle Lab.*reload the page/);
+  await openPage(page, 'Data');
+  await expect(page.getByRole('alert')).toContainText(/newer version of Doodle Lab.*reload the page/);
+  await expect(page.getByText('The stored drawings could not be listed')).toBeVisible();
+  await expect(page.getByText('Nothing stored yet')).toBeHidden();
+  await openPage(page, 'Play');
+  await expect(page.getByText('Your stored runs and models could not be read')).toBeVisible();
+  // The drawings are still there for the newer version.
+  const stored = await page.evaluate((version) => new Promise<number>((resolve, reject) => {
+    const request = indexedDB.open('doodle-lab', version);
+    request.onsuccess = () => {
+      const count = request.result.transaction('shards').objectStore('shards').count();
+      count.onsuccess = () => resolve(count.result);
+      count.onerror = () => reject(count.error);
+    };
+    request.onerror = () => reject(request.error);
+  }), newer);
+  expect(stored).toBeGreaterThan(0);
 });

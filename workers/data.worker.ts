@@ -10,30 +10,18 @@ import type {
 } from '../src/core/ingest/ingest-protocol.ts';
 import type { Strokes } from '../src/core/data/ndjson.ts';
 import { strokesToBitmap } from '../src/core/data/render.ts';
-import type { DatasetInfo } from '../src/core/data/database.ts';
+import { Connection, type DatasetInfo } from '../src/core/data/database.ts';
 import { DrawingStore } from '../src/core/data/store.ts';
 
 const MY_DRAWINGS: DatasetInfo = { datasetId: 'my-drawings', label: 'My drawings', source: 'local' };
 /** Larger images are scaled down before the 28×28 area average; detail beyond this cannot survive it anyway. */
 const MAX_DECODE_SIDE_PX = 1024;
 
-let storePromise: Promise<DrawingStore> | null = null;
-// Reopened on next use after another tab asked us to close (a newer schema, or the database being deleted).
-const store = (): Promise<DrawingStore> => (storePromise ??= DrawingStore.open(undefined, () => { storePromise = null; }));
-
-/**
- * Runs `use` on the store, once more on a new connection if the browser had closed this one under us (see
- * openDatabase's `terminated`; the close event can arrive after the call that finds it closed).
- */
-async function withStore<T>(use: (opened: DrawingStore) => Promise<T>): Promise<T> {
-  try {
-    return await use(await store());
-  } catch (error) {
-    if (!(error instanceof DOMException && error.name === 'InvalidStateError')) throw error;
-    storePromise = null;
-    return use(await store());
-  }
-}
+// Opened again on next use after another tab asked us to close (a newer schema, the database being deleted), after
+// the browser closed it, or after an open that failed.
+const connection = new Connection((onClosed) => DrawingStore.open(undefined, onClosed));
+const store = (): Promise<DrawingStore> => connection.get();
+const withStore = <T>(use: (opened: DrawingStore) => Promise<T>): Promise<T> => connection.use(use);
 
 let running: { controller: AbortController; finished: Promise<unknown> } | null = null;
 

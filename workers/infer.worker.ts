@@ -21,8 +21,8 @@ import { newId } from '../src/core/training/random.ts';
 import { strokesToBitmap } from '../src/core/data/render.ts';
 import type { BackendChoice } from '../src/core/training/run-protocol.ts';
 import { RunStore } from '../src/core/training/runs.ts';
+import { Connection } from '../src/core/data/database.ts';
 
-let runs: Promise<RunStore> | null = null;
 /** The model in use, keyed by its choice (core/inference/choice.ts): a run or an imported model. */
 let loaded: { key: string; model: Classifier; backend: BackendChoice } | null = null;
 let backend: Promise<BackendChoice> | null = null;
@@ -44,7 +44,9 @@ export interface ClassifyResult {
 // several times faster than the plain CPU backend, which chooseBackend falls back to without WebAssembly.
 const cpuBackend = (): Promise<BackendChoice> => chooseBackend('wasm');
 
-const store = (): Promise<RunStore> => (runs ??= RunStore.open());
+// Opened again on next use after another tab or the browser closed it, or after an open that failed.
+const runs = new Connection((onClosed) => RunStore.open(undefined, onClosed));
+const store = (): Promise<RunStore> => runs.get();
 
 async function use(key: string, load: () => Promise<Classifier>): Promise<{ labels: string[]; backend: BackendChoice }> {
   const chosen = await (backend ??= cpuBackend());
@@ -77,7 +79,7 @@ const api = {
 
   async useModel(modelId: string): Promise<{ labels: string[]; backend: BackendChoice }> {
     return use(modelChoice(modelId), async () => {
-      const stored = await (await store()).getModel(modelId);
+      const stored = await runs.use((s) => s.getModel(modelId));
       if (stored === undefined) throw new Error('This imported model is no longer stored.');
       const model = await loadChecked(stored);
       return {
@@ -109,11 +111,11 @@ const api = {
       loaded.model.dispose();
       loaded = null;
     }
-    await (await store()).deleteModel(modelId);
+    await runs.use((s) => s.deleteModel(modelId));
   },
 
   async listModels(): Promise<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]> {
-    return (await store()).listModels();
+    return runs.use((s) => s.listModels());
   },
 
   async classify(strokes: Strokes): Promise<ClassifyResult> {

@@ -92,6 +92,21 @@ export function storageError(what: string, cause: { name: string; message: strin
   );
 }
 
+/**
+ * The message when the browser will not open the site's database at all: storage switched off for the site (some
+ * private windows, a setting that blocks site data), a newer version of the app in another tab, or a failure the
+ * browser names. Nothing stored is touched by the failed open.
+ */
+export function unopenedError(cause: { name: string; message: string }): DataError {
+  return new DataError(
+    'storage',
+    cause.name === 'VersionError'
+      ? 'A newer version of Doodle Lab has stored data in this browser since this page loaded: reload the page to use it. Nothing stored is lost.'
+      : `The browser would not open this site's storage (${cause.name}: ${cause.message}), so stored drawings, runs and models cannot be read. ` +
+        'Check that this site may keep data (a private window or a setting that blocks site data prevents it) and that the disk has free space, then reload; nothing stored is lost.',
+  );
+}
+
 export function isQuotaError(error: unknown): boolean {
   const code = dataErrorCodeOf(error);
   if (code !== null) return code === 'quota';

@@ -58,6 +58,8 @@ export class DataState {
   download = $state<DownloadView | null>(null);
   error = $state<DataErrorInfo | null>(null);
   datasets = $state<StoredDatasetSummary[]>([]);
+  /** The stored datasets could not be listed: the page must not say nothing is stored. */
+  datasetsUnreadable = $state(false);
   importReport = $state<{ stored: number; skipped: DataErrorInfo[]; running: boolean } | null>(null);
   storage = $state<{ usageBytes: number | null; quotaBytes: number | null; persisted: boolean } | null>(null);
 
@@ -115,9 +117,12 @@ export class DataState {
     }
   }
 
+  /** Lists the stored datasets again; a failure to read them (storage switched off) shows in the error banner. */
   async refresh(): Promise<void> {
-    this.datasets = await this.api.listDatasets();
-    this.storage = await this.api.storageEstimate();
+    this.datasetsUnreadable = !(await this.guard(async () => {
+      this.datasets = await this.api.listDatasets();
+      this.storage = await this.api.storageEstimate();
+    }));
   }
 
   get downloadable(): string[] {

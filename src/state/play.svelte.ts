@@ -20,6 +20,8 @@ export class PlayState {
   models = $state<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]>([]);
   /** False until the imported models have been listed once (the page says "loading", not "none"). */
   modelsLoaded = $state(false);
+  /** The imported models could not be read (the error banner says why). */
+  modelsUnreadable = $state(false);
   importNote = $state<string | null>(null);
   labels = $state<string[]>([]);
   backend = $state<BackendChoice | null>(null);
@@ -54,8 +56,16 @@ export class PlayState {
   }
 
   async refreshModels(): Promise<void> {
-    this.models = await this.api.listModels();
-    this.modelsLoaded = true;
+    try {
+      this.models = await this.api.listModels();
+      this.modelsLoaded = true;
+      this.modelsUnreadable = false;
+    } catch (error) {
+      this.error = toErrorInfo(error);
+      // A list read before may be stale now: show why there is none instead.
+      this.modelsLoaded = false;
+      this.modelsUnreadable = true;
+    }
   }
 
   /** Forgets an imported model; when it was the one in use, nothing is chosen until the next choice. */

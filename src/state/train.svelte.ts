@@ -52,6 +52,8 @@ export class TrainState {
   runs = $state<RunRecord[]>([]);
   /** False until the runs have been listed once: the page says "loading", not "no runs yet". */
   runsLoaded = $state(false);
+  /** The stored runs could not be read (the error banner says why); the list stays unloaded until a read works. */
+  runsUnreadable = $state(false);
   compare = $state<string[]>([]);
   error = $state<DataErrorInfo | null>(null);
   /** The run being evaluated again and what the worker is doing; the last such attempt's failure, per run. */
@@ -81,8 +83,16 @@ export class TrainState {
   }
 
   async refresh(): Promise<void> {
-    this.runs = await this.api.listRuns();
-    this.runsLoaded = true;
+    try {
+      this.runs = await this.api.listRuns();
+      this.runsLoaded = true;
+      this.runsUnreadable = false;
+    } catch (error) {
+      this.error = toErrorInfo(error);
+      // A list read before may be stale now: show why there is none instead.
+      this.runsLoaded = false;
+      this.runsUnreadable = true;
+    }
   }
 
   /** Validates the edited config (and, given the stored datasets, that its classes are stored) and starts a run

@@ -5,6 +5,7 @@ import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { StoredModel } from '../exchange/model-import.ts';
 import type { CheckpointRecord, RunRecord } from '../training/run-protocol.ts';
 import type { Strokes } from './ndjson.ts';
+import { isQuotaError, unopenedError } from '../errors.ts';
 
 export const DB_NAME = 'doodle-lab';
 export const DB_VERSION = 3;
@@ -83,20 +84,67 @@ const MIGRATIONS: ((db: Db) => void)[] = [
 /** Opens (and upgrades) the app's database; `onClosed` runs when another tab needs it closed. */
 export async function openDatabase(name = DB_NAME, onClosed?: () => void): Promise<Db> {
   let opened: Db | undefined;
-  opened = await openDB<DoodleLabSchema>(name, DB_VERSION, {
-    upgrade(database, oldVersion) {
-      for (let version = oldVersion; version < MIGRATIONS.length; version++) MIGRATIONS[version]?.(database);
-    },
-    blocking() {
-      // Another tab wants a newer schema (or to delete the database): step aside so it is not stuck behind us.
-      opened?.close();
-      onClosed?.();
-    },
-    terminated() {
-      // The browser closed the connection itself (Chromium does when it wipes a database after a disk filled
-      // to the last byte): let the owner open a new one rather than keep failing on this one.
-      onClosed?.();
-    },
-  });
+  try {
+    opened = await openDB<DoodleLabSchema>(name, DB_VERSION, {
+      upgrade(database, oldVersion) {
+        for (let version = oldVersion; version < MIGRATIONS.length; version++) MIGRATIONS[version]?.(database);
+      },
+      blocking() {
+        // Another tab wants a newer schema (or to delete the database): step aside so it is not stuck behind us.
+        opened?.close();
+        onClosed?.();
+      },
+      terminated() {
+        // The browser closed the connection itself (Chromium does when it wipes a database after a disk filled
+        // to the last byte): let the owner open a new one rather than keep failing on this one.
+        onClosed?.();
+      },
+    });
+  } catch (error) {
+    // A full disk keeps its own message (what to free).
+    if (isQuotaError(error)) throw error;
+    throw unopenedError(error instanceof Error ? error : { name: 'Error', message: String(error) });
+  }
   return opened;
+}
+
+/**
+ * A worker's one lazily opened connection, shared by its calls. It is opened anew on next use after the browser
+ * or another tab closed it (openDatabase's `onClosed`) and after an open that failed (storage switched off, an
+ * upgrade another tab blocked): a failure is reported to the call that met it, not kept for every later one.
+ */
+export class Connection<T> {
+  private opening: Promise<T> | null = null;
+
+  constructor(private readonly open: (onClosed: () => void) => Promise<T>) {}
+
+  get(): Promise<T> {
+    if (this.opening === null) {
+      const opening: Promise<T> = this.open(() => this.forget(opening));
+      this.opening = opening;
+      opening.catch(() => this.forget(opening));
+    }
+    return this.opening;
+  }
+
+  /**
+   * Runs `action` on the connection, once more on a new one if it was found closed (InvalidStateError: Chromium
+   * closes a connection when it wipes a database after the disk filled, and the close event can arrive after the
+   * call that finds it closed). Only for short calls that can safely run twice.
+   */
+  async use<R>(action: (opened: T) => Promise<R>): Promise<R> {
+    const opening = this.get();
+    try {
+      return await action(await opening);
+    } catch (error) {
+      if (!(error instanceof DOMException && error.name === 'InvalidStateError')) throw error;
+      this.forget(opening);
+      return action(await this.get());
+    }
+  }
+
+  private forget(opening: Promise<T>): void {
+    // A late close event of an old connection must not drop the new one.
+    if (this.opening === opening) this.opening = null;
+  }
 }
