@@ -10,18 +10,15 @@ import type {
 } from '../src/core/ingest/ingest-protocol.ts';
 import type { Strokes } from '../src/core/data/ndjson.ts';
 import { strokesToBitmap } from '../src/core/data/render.ts';
-import { Connection, type DatasetInfo } from '../src/core/data/database.ts';
+import type { DatasetInfo } from '../src/core/data/database.ts';
 import { DrawingStore } from '../src/core/data/store.ts';
 
 const MY_DRAWINGS: DatasetInfo = { datasetId: 'my-drawings', label: 'My drawings', source: 'local' };
 /** Larger images are scaled down before the 28×28 area average; detail beyond this cannot survive it anyway. */
 const MAX_DECODE_SIDE_PX = 1024;
 
-// Opened again on next use after another tab asked us to close (a newer schema, the database being deleted), after
-// the browser closed it, or after an open that failed.
-const connection = new Connection((onClosed) => DrawingStore.open(undefined, onClosed));
-const store = (): Promise<DrawingStore> => connection.get();
-const withStore = <T>(use: (opened: DrawingStore) => Promise<T>): Promise<T> => connection.use(use);
+// Its database opens on first use, and again after another tab or the browser closed it or an open failed.
+const drawings = DrawingStore.connect();
 
 let running: { controller: AbortController; finished: Promise<unknown> } | null = null;
 
@@ -71,7 +68,7 @@ const api = {
     const progress = relay(onProgress);
     const finished = ingest(options, {
       fetch: (url, init) => fetch(url, init),
-      store: await store(),
+      store: drawings,
       signal: controller.signal,
       onProgress: progress.send,
       ...(storage === undefined ? {} : { storage }),
@@ -91,7 +88,7 @@ const api = {
   async importFiles(files: ImportFile[], onProgress: (event: ImportProgress) => void, dataset?: DatasetInfo): Promise<void> {
     const progress = relay(onProgress);
     try {
-      await importAll(files, { store: await store(), decodeImage, onProgress: progress.send, ...(dataset === undefined ? {} : { dataset }) });
+      await importAll(files, { store: drawings, decodeImage, onProgress: progress.send, ...(dataset === undefined ? {} : { dataset }) });
     } finally {
       await progress.flush();
     }
@@ -102,21 +99,21 @@ const api = {
     const name = category.normalize('NFC').trim();
     if (name.length === 0) throw new DataError('unknown-category', 'Give your class a name before saving a drawing.');
     if (!strokes.some((stroke) => (stroke[0]?.length ?? 0) > 0)) throw new DataError('empty', 'The canvas is empty: draw something first.');
-    return withStore((opened) => opened.addDrawings(MY_DRAWINGS, name, strokesToBitmap(strokes), [strokes]));
+    return drawings.addDrawings(MY_DRAWINGS, name, strokesToBitmap(strokes), [strokes]);
   },
 
   async listDatasets(): Promise<StoredDatasetSummary[]> {
-    return withStore((opened) => opened.listDatasets());
+    return drawings.listDatasets();
   },
 
   async readDrawings(datasetId: string, category: string, offset: number, limit: number): Promise<DrawingPage> {
-    const page = await withStore((opened) => opened.readDrawings(datasetId, category, offset, limit));
+    const page = await drawings.readDrawings(datasetId, category, offset, limit);
     // The page is a fresh buffer nobody else holds: move it instead of copying.
     return Comlink.transfer(page, [page.bitmaps.buffer]);
   },
 
   async deleteDataset(datasetId: string): Promise<void> {
-    await withStore((opened) => opened.deleteDataset(datasetId));
+    await drawings.deleteDataset(datasetId);
   },
 
   async storageEstimate(): Promise<{ usageBytes: number | null; quotaBytes: number | null; persisted: boolean }> {

@@ -21,7 +21,6 @@ import { newId } from '../src/core/training/random.ts';
 import { strokesToBitmap } from '../src/core/data/render.ts';
 import type { BackendChoice } from '../src/core/training/run-protocol.ts';
 import { RunStore } from '../src/core/training/runs.ts';
-import { Connection } from '../src/core/data/database.ts';
 
 /** The model in use, keyed by its choice (core/inference/choice.ts): a run or an imported model. */
 let loaded: { key: string; model: Classifier; backend: BackendChoice } | null = null;
@@ -44,9 +43,8 @@ export interface ClassifyResult {
 // several times faster than the plain CPU backend, which chooseBackend falls back to without WebAssembly.
 const cpuBackend = (): Promise<BackendChoice> => chooseBackend('wasm');
 
-// Opened again on next use after another tab or the browser closed it, or after an open that failed.
-const runs = new Connection((onClosed) => RunStore.open(undefined, onClosed));
-const store = (): Promise<RunStore> => runs.get();
+// Its database opens on first use, and again after another tab or the browser closed it or an open failed.
+const runs = RunStore.connect();
 
 async function use(key: string, load: () => Promise<Classifier>): Promise<{ labels: string[]; backend: BackendChoice }> {
   const chosen = await (backend ??= cpuBackend());
@@ -72,14 +70,14 @@ const api = {
   /** Loads a run's latest weights; returns its labels and the backend used. */
   async useRun(runId: string, siteUrl: string): Promise<{ labels: string[]; backend: BackendChoice }> {
     return use(runChoice(runId), async () => {
-      const { model } = await loadStoredRun(await store(), runId, (url) => tf.io.http(new URL(url, siteUrl).href));
+      const { model } = await loadStoredRun(runs, runId, (url) => tf.io.http(new URL(url, siteUrl).href));
       return model;
     });
   },
 
   async useModel(modelId: string): Promise<{ labels: string[]; backend: BackendChoice }> {
     return use(modelChoice(modelId), async () => {
-      const stored = await runs.use((s) => s.getModel(modelId));
+      const stored = await runs.getModel(modelId);
       if (stored === undefined) throw new Error('This imported model is no longer stored.');
       const model = await loadChecked(stored);
       return {
@@ -96,12 +94,11 @@ const api = {
     const checked = checkModelFiles(files);
     (await loadChecked(checked)).dispose();
     const modelId = newId('model');
-    const s = await store();
-    const info = { ...checked.info, name: distinctName(checked.info.name, (await s.listModels()).map((m) => m.info.name)) };
+    const info = { ...checked.info, name: distinctName(checked.info.name, (await runs.listModels()).map((m) => m.info.name)) };
     const now = Date.now();
-    await s.putModel({ ...checked, info, modelId, importedAt: now });
+    await runs.putModel({ ...checked, info, modelId, importedAt: now });
     const run = importedRun(newId('run'), modelId, info, now);
-    if (run !== null) await s.putRun(run);
+    if (run !== null) await runs.putRun(run);
     return { modelId, info };
   },
 
@@ -111,11 +108,11 @@ const api = {
       loaded.model.dispose();
       loaded = null;
     }
-    await runs.use((s) => s.deleteModel(modelId));
+    await runs.deleteModel(modelId);
   },
 
   async listModels(): Promise<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]> {
-    return runs.use((s) => s.listModels());
+    return runs.listModels();
   },
 
   async classify(strokes: Strokes): Promise<ClassifyResult> {

@@ -16,7 +16,6 @@ import type { EvaluateProgress, RunRecord, TrainProgress } from '../src/core/tra
 import { executeRun, newRun } from '../src/core/training/run-session.ts';
 import { RunStore } from '../src/core/training/runs.ts';
 import { DrawingStore } from '../src/core/data/store.ts';
-import { Connection } from '../src/core/data/database.ts';
 import { plainMessage, storageProblem } from '../src/core/training/config-problems.ts';
 import { ConfigError, parseConfig } from '../src/core/training/train-config.ts';
 import { loadTrainingData } from '../src/core/training/training-data.ts';
@@ -33,13 +32,8 @@ let active: Active | null = null;
 /** The run being evaluated again, if any: one model at a time in this worker. */
 let evaluating: string | null = null;
 let checkpointEverySec = 20;
-// Each opened again on next use after another tab or the browser closed it, or after an open that failed.
-const drawingsDb = new Connection((onClosed) => DrawingStore.open(undefined, onClosed));
-const runsDb = new Connection((onClosed) => RunStore.open(undefined, onClosed));
-const open = async (): Promise<{ drawings: DrawingStore; runs: RunStore }> => {
-  const [drawings, runs] = await Promise.all([drawingsDb.get(), runsDb.get()]);
-  return { drawings, runs };
-};
+// Their database opens on first use, and again after another tab or the browser closed it or an open failed.
+const stores = { drawings: DrawingStore.connect(), runs: RunStore.connect() };
 
 /**
  * Lets the messages queued for this worker (pause, cancel) run. On the WASM and CPU backends a training step
@@ -76,8 +70,7 @@ async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainPro
   // Comlink delivers each callback call as a message; a page that went away must not leave a rejection behind.
   const send = (p: TrainProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined);
   try {
-    // Inside the try: a database that cannot be opened must not leave this worker believing a run is training.
-    const { drawings, runs } = await open();
+    const { drawings, runs } = stores;
     return await executeRun(run, {
       drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send, checkpointEverySec, cpuEngine,
       betweenBatches: async () => {
@@ -98,7 +91,7 @@ async function execute(run: RunRecord, siteUrl: string, onProgress: (p: TrainPro
 }
 
 async function exportedRun(runId: string, siteUrl: string): Promise<{ run: RunRecord; files: ExportedFiles }> {
-  const { runs } = await open();
+  const { runs } = stores;
   const { run, model: loaded } = await loadStoredRun(runs, runId, modelHandler(siteUrl), ensureBackend);
   try {
     return { run, files: await exportModel(loaded.runModel, run) };
@@ -113,14 +106,14 @@ const api = {
     const parsed = parseConfig(config);
     // Classes with no stored drawings would fail the run after its record is saved, leaving a failed run with a
     // Resume button that cannot help: refuse such a config before any record exists.
-    const problem = storageProblem(parsed, await drawingsDb.use((d) => d.listDatasets()));
+    const problem = storageProblem(parsed, await stores.drawings.listDatasets());
     if (problem !== null) throw new ConfigError(plainMessage([problem]), [problem]);
     return execute(newRun(parsed), siteUrl, onProgress);
   },
 
   /** Continues a paused, interrupted or failed run from its last checkpoint. */
   async resumeRun(runId: string, siteUrl: string, onProgress: (p: TrainProgress) => void): Promise<RunRecord> {
-    const run = await runsDb.use((r) => r.getRun(runId));
+    const run = await stores.runs.getRun(runId);
     if (run === undefined) throw new Error(`There is no run ${runId}.`);
     if (run.status === 'done') throw new Error('This run has finished; start a new one.');
     return execute(run, siteUrl, onProgress);
@@ -145,13 +138,13 @@ const api = {
 
   /** Newest first; a run marked running or paused that this worker is not running was cut off by a reload. */
   async listRuns(): Promise<RunRecord[]> {
-    const list = await runsDb.use((r) => r.listRuns());
+    const list = await stores.runs.listRuns();
     return list.map((run) => ((run.status === 'running' || run.status === 'paused') && run.runId !== active?.runId ? { ...run, status: 'interrupted' } : run));
   },
 
   async deleteRun(runId: string): Promise<void> {
     if (active?.runId === runId) throw new Error('Cancel this run before deleting it.');
-    await runsDb.use((r) => r.deleteRun(runId));
+    await stores.runs.deleteRun(runId);
   },
 
   /** The run's final (or latest) weights as tfjs files with labels. */
@@ -163,7 +156,7 @@ const api = {
   /** "Export for a cluster": the run's config, dataset selection and weights in one .zip for scale/train.py. */
   async exportForCluster(runId: string, siteUrl: string): Promise<ClusterBundle> {
     const { run, files } = await exportedRun(runId, siteUrl);
-    const bundle = clusterBundle(run, files, await drawingsDb.use((d) => d.getDataset(run.config.dataset.datasetId)));
+    const bundle = clusterBundle(run, files, await stores.drawings.getDataset(run.config.dataset.datasetId));
     return Comlink.transfer(bundle, [bundle.bytes]);
   },
 
@@ -173,7 +166,7 @@ const api = {
     if (evaluating !== null) throw new Error('Another run is being evaluated; wait for it to finish.');
     evaluating = runId;
     try {
-      const { drawings, runs } = await open();
+      const { drawings, runs } = stores;
       const send = (p: EvaluateProgress) => void Promise.resolve(onProgress(p)).catch(() => undefined);
       return await reevaluateRun(runId, { drawings, runs, modelHandler: modelHandler(siteUrl), onProgress: send });
     } finally {
@@ -184,7 +177,7 @@ const api = {
   /** What the Export controls download (loose files or one .zip, at the chosen weight precision), with the
    * size and, for quantized weights, test top-1 against float32. */
   async exportDownload(runId: string, siteUrl: string, options: ExportOptions): Promise<ExportDownload> {
-    const { runs, drawings } = await open();
+    const { runs, drawings } = stores;
     const { run, model: loaded } = await loadStoredRun(runs, runId, modelHandler(siteUrl), ensureBackend);
     try {
       const result = await exportForDownload(loaded.runModel, run, options, async () => {

@@ -181,7 +181,7 @@ export interface BarOptions {
  * A drawing store and a run store in one throwaway database, holding three classes of vertical bars for a
  * whole training run; `close` closes and deletes them. Closer spacing and wider shifts make the classes overlap.
  */
-export async function barStores(prefix: string, { seed, perCategory, spacing, maxShift }: BarOptions): Promise<{ drawings: DrawingStore; runs: RunStore; close: () => Promise<void> }> {
+export async function barStores(prefix: string, { seed, perCategory, spacing, maxShift }: BarOptions): Promise<{ name: string; drawings: DrawingStore; runs: RunStore; close: () => Promise<void> }> {
   const name = `${prefix}-${crypto.randomUUID()}`;
   const drawings = await DrawingStore.open(name);
   const runs = await RunStore.open(name);
@@ -199,7 +199,7 @@ export async function barStores(prefix: string, { seed, perCategory, spacing, ma
     }
     await drawings.putShard({ datasetId: 'quickdraw', label: 'test', source: 'local' }, { category, index: 0, firstIndex: 0, bitmaps, strokes: null, sha256: 'x', sizeBytes: bitmaps.length });
   }
-  return { drawings, runs, close };
+  return { name, drawings, runs, close };
 }
 
 /** `perClass` drawings of each of 3 classes, a vertical bar at a class's own place with a small random shift:

@@ -12,15 +12,17 @@ import type { DrawingStore } from '../../src/core/data/store.ts';
 import { parseConfig, PRESETS } from '../../src/core/training/train-config.ts';
 import { BAR_CATEGORIES, barStores } from './helpers.ts';
 import { quotaError } from '../../src/core/errors.ts';
+import { DB_VERSION } from '../../src/core/data/database.ts';
+import { openDB, type IDBPDatabase } from 'idb';
 
 const CATEGORIES = BAR_CATEGORIES;
 let cleanup: (() => Promise<void>) | null = null;
 afterEach(async () => cleanup?.());
 
-async function stores(): Promise<{ drawings: DrawingStore; runs: RunStore }> {
-  const { drawings, runs, close } = await barStores('doodle-lab-run', { seed: 3, perCategory: 30, spacing: 9, maxShift: 3 });
+async function stores(): Promise<{ name: string; drawings: DrawingStore; runs: RunStore }> {
+  const { name, drawings, runs, close } = await barStores('doodle-lab-run', { seed: 3, perCategory: 30, spacing: 9, maxShift: 3 });
   cleanup = close;
-  return { drawings, runs };
+  return { name, drawings, runs };
 }
 
 test('a lost WebGPU device falls back to WebGL and the run finishes from its checkpoint', async () => {
@@ -154,4 +156,60 @@ test('a run record that cannot be written fails the run before a checkpoint gets
   const stored = await runs.getRun(run.runId);
   expect(stored?.status, 'the failure itself is stored (the record without epoch 2 fits)').toBe('failed');
   expect(stored?.epochs.length).toBe(2);
+});
+
+/** The IndexedDB connection a store is using now (private to it: what the browser closes under it). */
+const openConnection = (store: DrawingStore | RunStore): IDBPDatabase | null =>
+  (store as unknown as { connection: { opened: IDBPDatabase | null } }).connection.opened;
+
+test('a connection the browser closes mid-run is opened again and the run finishes on the same backend', async () => {
+  const { drawings, runs } = await stores();
+  const config = parseConfig({
+    ...PRESETS['tiny'], backend: 'cpu', epochs: 3, batchSize: 16,
+    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
+  });
+  let closed = 0;
+  const run = await executeRun(newRun(config), {
+    drawings, runs, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go',
+    onProgress: (p) => {
+      // What Chromium does when it wipes a database after a full disk: the connection closes, and its close event
+      // may come after the next call that finds it closed.
+      if (p.kind === 'batch' && p.epoch === 2 && closed === 0) {
+        for (const store of [drawings, runs]) {
+          openConnection(store)?.close();
+          closed++;
+        }
+      }
+    },
+  });
+  expect(closed).toBe(2);
+  expect(run.error).toBeNull();
+  expect(run.status).toBe('done');
+  expect((await runs.getCheckpoint(run.runId))?.epoch).toBe(3);
+  expect((await runs.getRun(run.runId))?.epochs.map((e) => e.epoch)).toEqual([1, 2, 3]);
+});
+
+test('a newer version of the app upgrading the database mid-run fails the run with "reload", on one backend', async () => {
+  const { name, drawings, runs } = await stores();
+  const config = parseConfig({
+    ...PRESETS['tiny'], backend: 'wasm', epochs: 3, batchSize: 16,
+    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
+  });
+  let upgrade: Promise<void> | null = null;
+  const events: TrainProgress[] = [];
+  const run = await executeRun(newRun(config), {
+    drawings, runs, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go',
+    onProgress: (p) => {
+      events.push(p);
+      // Another tab opens the database at a higher version: the stores step aside (versionchange), and their next
+      // open meets the newer version.
+      if (p.kind === 'batch' && p.epoch === 2 && upgrade === null) {
+        upgrade = openDB(name, DB_VERSION + 1).then((db) => db.close());
+      }
+    },
+  });
+  await upgrade;
+  expect(run.status).toBe('failed');
+  expect(run.error).toMatch(/newer version of Doodle Lab .*reload the page/);
+  expect(events.filter((e) => e.kind === 'backend').map((e) => e.kind === 'backend' && e.backend.name)).toEqual(['wasm']);
 });

@@ -109,20 +109,25 @@ export async function openDatabase(name = DB_NAME, onClosed?: () => void): Promi
 }
 
 /**
- * A worker's one lazily opened connection, shared by its calls. It is opened anew on next use after the browser
- * or another tab closed it (openDatabase's `onClosed`) and after an open that failed (storage switched off, an
- * upgrade another tab blocked): a failure is reported to the call that met it, not kept for every later one.
+ * A store's database connection, opened on first use and shared by its calls. It is opened anew on next use after
+ * the browser or another tab closed it (openDatabase's `onClosed`) and after an open that failed (storage switched
+ * off, a newer version of the app in another tab): a failure reaches the call that met it, not every later one.
  */
-export class Connection<T> {
+export class Connection<T extends { close(): void }> {
   private opening: Promise<T> | null = null;
+  private opened: T | null = null;
+  private closed = false;
 
   constructor(private readonly open: (onClosed: () => void) => Promise<T>) {}
 
   get(): Promise<T> {
+    if (this.closed) return Promise.reject(new DOMException('This store was closed.', 'InvalidStateError'));
     if (this.opening === null) {
       const opening: Promise<T> = this.open(() => this.forget(opening));
       this.opening = opening;
-      opening.catch(() => this.forget(opening));
+      opening.then((connection) => {
+        if (this.opening === opening) this.opened = connection;
+      }, () => this.forget(opening));
     }
     return this.opening;
   }
@@ -130,21 +135,33 @@ export class Connection<T> {
   /**
    * Runs `action` on the connection, once more on a new one if it was found closed (InvalidStateError: Chromium
    * closes a connection when it wipes a database after the disk filled, and the close event can arrive after the
-   * call that finds it closed). Only for short calls that can safely run twice.
+   * call that finds it closed). `action` must be safe to run again after that error, which a transaction that could
+   * not start is.
    */
   async use<R>(action: (opened: T) => Promise<R>): Promise<R> {
     const opening = this.get();
     try {
       return await action(await opening);
     } catch (error) {
-      if (!(error instanceof DOMException && error.name === 'InvalidStateError')) throw error;
+      if (!(error instanceof DOMException && error.name === 'InvalidStateError') || this.closed) throw error;
       this.forget(opening);
       return action(await this.get());
     }
   }
 
+  /** Closes the connection for good (tests, before deleting the database). */
+  close(): void {
+    this.closed = true;
+    this.opened?.close();
+    void this.opening?.then((connection) => connection.close(), () => undefined);
+    this.opening = null;
+    this.opened = null;
+  }
+
   private forget(opening: Promise<T>): void {
     // A late close event of an old connection must not drop the new one.
-    if (this.opening === opening) this.opening = null;
+    if (this.opening !== opening) return;
+    this.opening = null;
+    this.opened = null;
   }
 }

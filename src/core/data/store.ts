@@ -8,7 +8,7 @@ import type { Strokes } from './ndjson.ts';
 import { BITMAP_BYTES, BITMAP_SIDE_PX } from './render.ts';
 import { decodeZeroRuns } from './zero-runs.ts';
 import {
-  DB_NAME, openDatabase, shardKey, type DatasetInfo, type DatasetRecord, type Db, type DoodleLabSchema, type ShardMeta, type ShardRecord, type ZeroRunBitmaps,
+  Connection, DB_NAME, openDatabase, shardKey, type DatasetInfo, type DatasetRecord, type Db, type DoodleLabSchema, type ShardMeta, type ShardRecord, type ZeroRunBitmaps,
 } from './database.ts';
 
 type WriteTx = IDBPTransaction<DoodleLabSchema, StoreNames<DoodleLabSchema>[], 'readwrite'>;
@@ -29,20 +29,31 @@ export interface StoredShard {
 const WRITE_OPTIONS: IDBTransactionOptions = { durability: 'relaxed' };
 
 export class DrawingStore {
-  private constructor(private readonly db: Db) {}
+  private constructor(private readonly connection: Connection<Db>) {}
 
-  /** `onClosed` runs when the connection is given up for another tab, so the owner can open a new one later. */
-  static async open(name = DB_NAME, onClosed?: () => void): Promise<DrawingStore> {
-    return new DrawingStore(await openDatabase(name, onClosed));
+  /** A store whose database opens on first use, and again after the browser or another tab closed it. */
+  static connect(name = DB_NAME): DrawingStore {
+    return new DrawingStore(new Connection((onClosed) => openDatabase(name, onClosed)));
+  }
+
+  /** Like `connect`, but opens the database now, so a failure to open shows here. */
+  static async open(name = DB_NAME): Promise<DrawingStore> {
+    const store = DrawingStore.connect(name);
+    await store.connection.get();
+    return store;
   }
 
   /** The dataset row with its shard catalog, or undefined. */
   async getDataset(datasetId: string): Promise<DatasetRecord | undefined> {
-    return this.db.get('datasets', datasetId);
+    return this.db((db) => db.get('datasets', datasetId));
   }
 
   close(): void {
-    this.db.close();
+    this.connection.close();
+  }
+
+  private db<R>(action: (db: Db) => Promise<R>): Promise<R> {
+    return this.connection.use(action);
   }
 
   /** Writes one shard and its catalog entry in one transaction; a shard with the same key is replaced. */
@@ -84,12 +95,12 @@ export class DrawingStore {
 
   /** Every stored shard of a dataset by key, with what it holds. */
   async storedShardKeys(datasetId: string): Promise<Map<string, StoredShard>> {
-    const row = await this.db.get('datasets', datasetId);
+    const row = await this.db((db) => db.get('datasets', datasetId));
     return new Map((row?.shards ?? []).map((s) => [shardKey(datasetId, s.category, s.index), { sha256: s.sha256, drawingCount: s.drawingCount }]));
   }
 
   async listDatasets(): Promise<StoredDatasetSummary[]> {
-    const rows = await this.db.getAll('datasets');
+    const rows = await this.db((db) => db.getAll('datasets'));
     return rows.map((row) => {
       const categories = summarize(row.datasetId, row.shards);
       return {
@@ -104,7 +115,11 @@ export class DrawingStore {
 
   /** Up to `limit` drawings of a category starting at `offset` (0-based, in stored order). */
   async readDrawings(datasetId: string, category: string, offset: number, limit: number): Promise<DrawingPage> {
-    const tx = this.db.transaction(['datasets', 'shards'], 'readonly');
+    return this.db((db) => this.readPage(db, datasetId, category, offset, limit));
+  }
+
+  private async readPage(db: Db, datasetId: string, category: string, offset: number, limit: number): Promise<DrawingPage> {
+    const tx = db.transaction(['datasets', 'shards'], 'readonly');
     const row = await tx.objectStore('datasets').get(datasetId);
     const own = (row?.shards ?? []).filter((s) => s.category === category).sort((a, b) => a.index - b.index);
     const total = own.reduce((sum, s) => sum + s.drawingCount, 0);
@@ -149,8 +164,13 @@ export class DrawingStore {
    * DataError('quota'). Any other failure the browser reports becomes DataError('storage'). `work` must
    * only await requests of `tx` (idb's transaction-lifetime rule).
    */
-  private async write(what: string, work: (tx: WriteTx) => Promise<void>): Promise<void> {
-    const tx = this.db.transaction(['shards', 'datasets'], 'readwrite', WRITE_OPTIONS);
+  private write(what: string, work: (tx: WriteTx) => Promise<void>): Promise<void> {
+    // A connection found closed fails `transaction()` before anything ran: `db` then tries once more on a new one.
+    return this.db((db) => this.writeOn(db, what, work));
+  }
+
+  private async writeOn(db: Db, what: string, work: (tx: WriteTx) => Promise<void>): Promise<void> {
+    const tx = db.transaction(['shards', 'datasets'], 'readwrite', WRITE_OPTIONS);
     // Attach handlers now: if `work` fails first, the later rejection of `done` must not go unhandled.
     const done = tx.done.then(() => null, (error: unknown) => error ?? new Error('transaction aborted'));
     let failure: unknown = null;

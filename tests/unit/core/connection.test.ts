@@ -1,17 +1,24 @@
-// A worker's database connection (database.ts Connection): shared while open, opened again after a close, a failed
-// open or a call that finds it closed, and never dropped by an old connection's late close event.
+// A store's database connection (database.ts Connection): shared while open, opened again after a close, a failed
+// open or a call that finds it closed, never dropped by an old connection's late close event, and closed for good by close().
 import { expect, test } from 'vitest';
 import { Connection } from '../../../src/core/data/database.ts';
+
+interface FakeDb {
+  id: number;
+  closed: boolean;
+  close(): void;
+}
 
 /** Opens numbered fake connections; `closes[i]` is the close callback the i-th open was given. */
 function opener(failFirst = 0) {
   const closes: (() => void)[] = [];
   let opens = 0;
-  const open = async (onClosed: () => void): Promise<{ id: number; closed: boolean }> => {
+  const open = async (onClosed: () => void): Promise<FakeDb> => {
     opens++;
     closes.push(onClosed);
     if (opens <= failFirst) throw new DOMException('The user denied permission to access the database.', 'UnknownError');
-    return { id: opens, closed: false };
+    const db: FakeDb = { id: opens, closed: false, close: () => { db.closed = true; } };
+    return db;
   };
   return { open, closes, opens: () => opens };
 }
@@ -54,4 +61,14 @@ test('use runs a call once more on a new connection when it finds the old one cl
     throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
   })).rejects.toThrow(/quota/);
   expect(used).toEqual([1, 2, 2]);
+});
+
+test('close closes the open connection at once and for good: later calls fail instead of opening another', async () => {
+  const fake = opener();
+  const connection = new Connection(fake.open);
+  const db = await connection.get();
+  connection.close();
+  expect(db.closed).toBe(true);
+  await expect(connection.use(async () => 'read')).rejects.toThrow(/closed/);
+  expect(fake.opens()).toBe(1);
 });
