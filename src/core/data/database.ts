@@ -144,6 +144,8 @@ export class Connection<T extends { close(): void }> {
       return await action(await opening);
     } catch (error) {
       if (!(error instanceof DOMException && error.name === 'InvalidStateError') || this.closed) throw error;
+      // Closed already, as a rule; if not, it must not stay open beside the new one (it would hold up upgrades).
+      void opening.then((connection) => connection.close(), () => undefined);
       this.forget(opening);
       return action(await this.get());
     }

@@ -48,6 +48,7 @@ test('use runs a call once more on a new connection when it finds the old one cl
   const fake = opener();
   const connection = new Connection(fake.open);
   const used: number[] = [];
+  const first = await connection.get();
   const result = await connection.use(async (db) => {
     used.push(db.id);
     if (db.id === 1) throw new DOMException('The database connection is closing.', 'InvalidStateError');
@@ -55,6 +56,7 @@ test('use runs a call once more on a new connection when it finds the old one cl
   });
   expect(result).toBe('read');
   expect(used).toEqual([1, 2]);
+  expect(first.closed, 'the old connection is not left open beside the new one').toBe(true);
   // Any other error is the call's own: no second try.
   await expect(connection.use(async (db) => {
     used.push(db.id);
