@@ -167,7 +167,7 @@ test('a newer version of the app upgrading the database: this page says to reloa
   await expect(page.getByRole('alert')).toContainText('A newer version of Doodle Lab has stored data in this browser');
   await expect(page.getByRole('status').filter({ hasText: 'The stored runs could not be read' })).toBeVisible();
   // After a reload (this page's files still the older version's) every page says why it shows nothing.
-  await page.reload();
+  await Promise.all([page.waitForEvent('load'), page.getByRole('alert').getByRole('button', { name: 'Reload' }).click()]);
   await expect(page.getByRole('alert')).toContainText(/newer version of Doodle Lab.*reload the page/);
   await openPage(page, 'Data');
   await expect(page.getByRole('alert')).toContainText(/newer version of Doodle Lab.*reload the page/);

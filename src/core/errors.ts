@@ -15,6 +15,7 @@ export const DATA_ERROR_CODES = [
   'network',          // the connection failed or dropped mid-transfer
   'quota',            // the browser refused to store more (disk full or quota reached)
   'storage',          // the browser's storage failed a write for a reason it does not name as a full disk
+  'outdated',         // a newer version of the app upgraded the database since this page loaded: reload
   'not-image',        // a dropped file that is not an image
   'cancelled',        // the user stopped it
 ] as const;
@@ -98,12 +99,13 @@ export function storageError(what: string, cause: { name: string; message: strin
  * browser names. Nothing stored is touched by the failed open.
  */
 export function unopenedError(cause: { name: string; message: string }): DataError {
+  if (cause.name === 'VersionError') {
+    return new DataError('outdated', 'A newer version of Doodle Lab has stored data in this browser since this page loaded: reload the page to use it. Nothing stored is lost.');
+  }
   return new DataError(
     'storage',
-    cause.name === 'VersionError'
-      ? 'A newer version of Doodle Lab has stored data in this browser since this page loaded: reload the page to use it. Nothing stored is lost.'
-      : `The browser would not open this site's storage (${cause.name}: ${cause.message}), so stored drawings, runs and models cannot be read. ` +
-        'Check that this site may keep data (a private window or a setting that blocks site data prevents it) and that the disk has free space, then reload; nothing stored is lost.',
+    `The browser would not open this site's storage (${cause.name}: ${cause.message}), so stored drawings, runs and models cannot be read. ` +
+      'Check that this site may keep data (a private window or a setting that blocks site data prevents it) and that the disk has free space, then reload; nothing stored is lost.',
   );
 }
 
