@@ -9,6 +9,7 @@ import type { Guess } from '../core/inference/inference.ts';
 import type { ImportedModelInfo, ModelFile } from '../core/exchange/model-import.ts';
 import type { Strokes } from '../core/data/ndjson.ts';
 import type { BackendChoice } from '../core/training/run-protocol.ts';
+import type { ListState } from './list-state.ts';
 import { UploadState } from './upload.svelte.ts';
 
 /** While a stroke is being drawn, guesses are refreshed at most this often. */
@@ -18,10 +19,8 @@ export class PlayState {
   /** A choice made by runChoice or modelChoice (core/inference/choice.ts). */
   selected = $state<string | null>(null);
   models = $state<{ modelId: string; info: ImportedModelInfo; importedAt: number }[]>([]);
-  /** False until the imported models have been listed once (the page says "loading", not "none"). */
-  modelsLoaded = $state(false);
-  /** The imported models could not be read (the error banner says why). */
-  modelsUnreadable = $state(false);
+  /** 'loading' until the imported models have been listed once (the page says so, not "none"). */
+  modelsState = $state<ListState>('loading');
   importNote = $state<string | null>(null);
   labels = $state<string[]>([]);
   backend = $state<BackendChoice | null>(null);
@@ -58,13 +57,10 @@ export class PlayState {
   async refreshModels(): Promise<void> {
     try {
       this.models = await this.api.listModels();
-      this.modelsLoaded = true;
-      this.modelsUnreadable = false;
+      this.modelsState = 'loaded';
     } catch (error) {
       this.error = toErrorInfo(error);
-      // A list read before may be stale now: show why there is none instead.
-      this.modelsLoaded = false;
-      this.modelsUnreadable = true;
+      this.modelsState = 'unreadable';
     }
   }
 

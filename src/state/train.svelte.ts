@@ -2,6 +2,7 @@
 // the runs table and the comparison. Owns the trainer worker (the only code that talks to it). Main thread.
 import * as Comlink from 'comlink';
 import { WorkerClient } from './worker-client.ts';
+import type { ListState } from './list-state.ts';
 import type { TrainerWorkerApi } from '../../workers/trainer.worker.ts';
 import { messageOf, problem, toErrorInfo, type DataErrorInfo } from '../core/errors.ts';
 import type { ExportedFiles } from '../core/exchange/export.ts';
@@ -50,10 +51,9 @@ export class TrainState {
   preset = $state<string>(DEFAULT_PRESET);
   live = $state<LiveRun | null>(null);
   runs = $state<RunRecord[]>([]);
-  /** False until the runs have been listed once: the page says "loading", not "no runs yet". */
-  runsLoaded = $state(false);
-  /** The stored runs could not be read (the error banner says why); the list stays unloaded until a read works. */
-  runsUnreadable = $state(false);
+  /** 'loading' until the runs have been listed once (the page says so, not "no runs yet"); 'unreadable' after a
+   * failed read, since a list read before may be stale. */
+  runsState = $state<ListState>('loading');
   compare = $state<string[]>([]);
   error = $state<DataErrorInfo | null>(null);
   /** The run being evaluated again and what the worker is doing; the last such attempt's failure, per run. */
@@ -85,13 +85,10 @@ export class TrainState {
   async refresh(): Promise<void> {
     try {
       this.runs = await this.api.listRuns();
-      this.runsLoaded = true;
-      this.runsUnreadable = false;
+      this.runsState = 'loaded';
     } catch (error) {
       this.error = toErrorInfo(error);
-      // A list read before may be stale now: show why there is none instead.
-      this.runsLoaded = false;
-      this.runsUnreadable = true;
+      this.runsState = 'unreadable';
     }
   }
 

@@ -5,11 +5,11 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import '../../workers/wasm-backend.ts';
 import { afterEach, expect, test } from 'vitest';
-import type { TrainProgress } from '../../src/core/training/run-protocol.ts';
+import type { RunRecord, TrainProgress } from '../../src/core/training/run-protocol.ts';
 import { executeRun, newRun } from '../../src/core/training/run-session.ts';
 import type { RunStore } from '../../src/core/training/runs.ts';
 import type { DrawingStore } from '../../src/core/data/store.ts';
-import { parseConfig, PRESETS } from '../../src/core/training/train-config.ts';
+import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/training/train-config.ts';
 import { BAR_CATEGORIES, barStores } from './helpers.ts';
 import { quotaError } from '../../src/core/errors.ts';
 import { DB_VERSION } from '../../src/core/data/database.ts';
@@ -25,6 +25,17 @@ async function stores(): Promise<{ name: string; drawings: DrawingStore; runs: R
   return { name, drawings, runs };
 }
 
+/** Trains a new run of the tiny preset on the bars (3 epochs, batch 16, a checkpoint only at each epoch's end). */
+function trainBars(backend: TrainConfig['backend'], drawings: DrawingStore, runs: RunStore, onProgress: (p: TrainProgress) => void = () => {}): Promise<RunRecord> {
+  const config = parseConfig({
+    ...PRESETS['tiny'], backend, epochs: 3, batchSize: 16,
+    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
+  });
+  return executeRun(newRun(config), {
+    drawings, runs, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go', onProgress,
+  });
+}
+
 test('a lost WebGPU device falls back to WebGL and the run finishes from its checkpoint', async () => {
   const { drawings, runs } = await stores();
   // The engine (which trains this run on WebGPU) has a device of its own; a GPU process crash loses both.
@@ -35,25 +46,17 @@ test('a lost WebGPU device falls back to WebGL and the run finishes from its che
     devices.push(device);
     return device;
   };
-  const config = parseConfig({
-    ...PRESETS['tiny'], backend: 'webgpu', epochs: 3, batchSize: 16,
-    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
-  });
   const events: TrainProgress[] = [];
   let destroyed = false;
-  const run = await executeRun(newRun(config), {
-    drawings, runs, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9,
-    betweenBatches: async () => 'go',
-    onProgress: (p) => {
-      events.push(p);
-      // The first batch of epoch 2: epoch 1 and its checkpoint are stored.
-      if (p.kind === 'batch' && p.epoch === 2 && !destroyed) {
-        destroyed = true;
-        // What a driver reset or a GPU process crash does to the page's devices.
-        (tf.backend() as unknown as { device: GPUDevice }).device.destroy();
-        for (const device of devices) device.destroy();
-      }
-    },
+  const run = await trainBars('webgpu', drawings, runs, (p) => {
+    events.push(p);
+    // The first batch of epoch 2: epoch 1 and its checkpoint are stored.
+    if (p.kind === 'batch' && p.epoch === 2 && !destroyed) {
+      destroyed = true;
+      // What a driver reset or a GPU process crash does to the page's devices.
+      (tf.backend() as unknown as { device: GPUDevice }).device.destroy();
+      for (const device of devices) device.destroy();
+    }
   });
   GPUAdapter.prototype.requestDevice = requestDevice;
   expect(devices.length, 'the run trained on the engine').toBeGreaterThan(0);
@@ -73,10 +76,6 @@ test('a lost WebGPU device falls back to WebGL and the run finishes from its che
 
 test('every checkpoint lands after the run record that holds its epochs, so a reload never loses an epoch', async () => {
   const { drawings, runs } = await stores();
-  const config = parseConfig({
-    ...PRESETS['tiny'], backend: 'cpu', epochs: 3, batchSize: 16,
-    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
-  });
   const seen: { checkpointEpoch: number; storedEpochs: number }[] = [];
   // A slow disk for run records: without the ordering, the checkpoint for epoch N would land first.
   const slowRuns = Object.assign(Object.create(runs) as RunStore, {
@@ -90,9 +89,7 @@ test('every checkpoint lands after the run record that holds its epochs, so a re
       return runs.putCheckpoint(checkpoint);
     },
   });
-  const run = await executeRun(newRun(config), {
-    drawings, runs: slowRuns, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go', onProgress: () => {},
-  });
+  const run = await trainBars('cpu', drawings, slowRuns);
   expect(run.status).toBe('done');
   expect(seen.map((s) => s.checkpointEpoch)).toEqual([1, 2, 3]);
   for (const { checkpointEpoch, storedEpochs } of seen) expect(storedEpochs).toBeGreaterThanOrEqual(checkpointEpoch);
@@ -100,11 +97,6 @@ test('every checkpoint lands after the run record that holds its epochs, so a re
 
 test('a full disk at a checkpoint fails the run with the message that says what to free, without trying other backends', async () => {
   const { drawings, runs } = await stores();
-  const config = parseConfig({
-    // WASM: a failure there used to move the run on to the CPU backend (the last one, which rethrows).
-    ...PRESETS['tiny'], backend: 'wasm', epochs: 3, batchSize: 16,
-    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
-  });
   // The disk fills up after the first checkpoint: a storage failure, not the backend's.
   let checkpoints = 0;
   const fullRuns = Object.assign(Object.create(runs) as RunStore, {
@@ -114,9 +106,8 @@ test('a full disk at a checkpoint fails the run with the message that says what 
     },
   });
   const events: TrainProgress[] = [];
-  const run = await executeRun(newRun(config), {
-    drawings, runs: fullRuns, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go', onProgress: (p) => events.push(p),
-  });
+  // WASM: a failure there used to move the run on to the CPU backend (the last one, which rethrows).
+  const run = await trainBars('wasm', drawings, fullRuns, (p) => events.push(p));
   expect(run.status).toBe('failed');
   expect(run.error).toMatch(/storage is full .*Delete a dataset/);
   expect(events.filter((e) => e.kind === 'backend').map((e) => e.kind === 'backend' && e.backend.name), 'one backend chosen, none tried after the failure').toEqual(['wasm']);
@@ -125,10 +116,6 @@ test('a full disk at a checkpoint fails the run with the message that says what 
 
 test('a run record that cannot be written fails the run before a checkpoint gets ahead of it', async () => {
   const { drawings, runs } = await stores();
-  const config = parseConfig({
-    ...PRESETS['tiny'], backend: 'cpu', epochs: 3, batchSize: 16,
-    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
-  });
   // The disk fills up once epoch 1's record is stored: the record with epoch 2's metrics cannot be written.
   let failedWrites = 0;
   const checkpointEpochs: number[] = [];
@@ -145,9 +132,7 @@ test('a run record that cannot be written fails the run before a checkpoint gets
       return runs.putCheckpoint(checkpoint);
     },
   });
-  const run = await executeRun(newRun(config), {
-    drawings, runs: fullRuns, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go', onProgress: () => {},
-  });
+  const run = await trainBars('cpu', drawings, fullRuns);
   expect(failedWrites).toBe(1);
   expect(run.status).toBe('failed');
   expect(run.error).toMatch(/storage is full/);
@@ -164,23 +149,16 @@ const openConnection = (store: DrawingStore | RunStore): IDBPDatabase | null =>
 
 test('a connection the browser closes mid-run is opened again and the run finishes on the same backend', async () => {
   const { drawings, runs } = await stores();
-  const config = parseConfig({
-    ...PRESETS['tiny'], backend: 'cpu', epochs: 3, batchSize: 16,
-    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
-  });
   let closed = 0;
-  const run = await executeRun(newRun(config), {
-    drawings, runs, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go',
-    onProgress: (p) => {
-      // What Chromium does when it wipes a database after a full disk: the connection closes, and its close event
-      // may come after the next call that finds it closed.
-      if (p.kind === 'batch' && p.epoch === 2 && closed === 0) {
-        for (const store of [drawings, runs]) {
-          openConnection(store)?.close();
-          closed++;
-        }
+  const run = await trainBars('cpu', drawings, runs, (p) => {
+    // What Chromium does when it wipes a database after a full disk: the connection closes, and its close event
+    // may come after the next call that finds it closed.
+    if (p.kind === 'batch' && p.epoch === 2 && closed === 0) {
+      for (const store of [drawings, runs]) {
+        openConnection(store)?.close();
+        closed++;
       }
-    },
+    }
   });
   expect(closed).toBe(2);
   expect(run.error).toBeNull();
@@ -191,22 +169,15 @@ test('a connection the browser closes mid-run is opened again and the run finish
 
 test('a newer version of the app upgrading the database mid-run fails the run with "reload", on one backend', async () => {
   const { name, drawings, runs } = await stores();
-  const config = parseConfig({
-    ...PRESETS['tiny'], backend: 'wasm', epochs: 3, batchSize: 16,
-    dataset: { datasetId: 'quickdraw', categories: CATEGORIES, maxPerCategory: 30 },
-  });
   let upgrade: Promise<void> | null = null;
   const events: TrainProgress[] = [];
-  const run = await executeRun(newRun(config), {
-    drawings, runs, modelHandler: (url) => tf.io.http(`/${url}`), checkpointEverySec: 1e9, betweenBatches: async () => 'go',
-    onProgress: (p) => {
-      events.push(p);
-      // Another tab opens the database at a higher version: the stores step aside (versionchange), and their next
-      // open meets the newer version.
-      if (p.kind === 'batch' && p.epoch === 2 && upgrade === null) {
-        upgrade = openDB(name, DB_VERSION + 1).then((db) => db.close());
-      }
-    },
+  const run = await trainBars('wasm', drawings, runs, (p) => {
+    events.push(p);
+    // Another tab opens the database at a higher version: the stores step aside (versionchange), and their next
+    // open meets the newer version.
+    if (p.kind === 'batch' && p.epoch === 2 && upgrade === null) {
+      upgrade = openDB(name, DB_VERSION + 1).then((db) => db.close());
+    }
   });
   await upgrade;
   expect(run.status).toBe('failed');
