@@ -6,7 +6,8 @@
 // `--quality-config <file>` runs another config there, such as datasets/configs/quality.json). Everything goes through the headless
 // pipeline, so through the app's own workers. `--skip-quality` runs only the speed matrix; `--backends wasm,webgl`
 // limits it to those backends. Then the WebGPU compute dispatches of one whole-network training step at 48 px, batch
-// 64, counted (`--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
+// 64, counted, and each path's ms a step and samples/s (`--step-sizes 48x64,96x64,48x256,96x256` adds sizes;
+// `--skip-dispatches` leaves them out), and "same learning": the quality config shortened (300 drawings
 // a category, 2 epochs) trained by the engine (on WebGPU and on WebAssembly) and by tfjs (WASM) from the same
 // weights, seed and batches, each scored on the same 10,000 held-out drawings, for each of `--same-learning-seeds
 // 1,2,3` (default 1; `--same-learning-paths wasm` leaves out the slow SwiftShader WebGPU runs; `--skip-same-learning`);
@@ -21,6 +22,7 @@ import { parseConfig, PRESETS, type TrainConfig } from '../../src/core/training/
 import { DEFAULT_CATEGORIES } from '../../src/core/data/categories.ts';
 import { scoreExport, servedDrawings } from './held-out.ts';
 import { countDispatches, describeCounts } from './dispatches.ts';
+import type { StepCount } from './dispatches-page.ts';
 import { cpuBenchmark, type CpuBenchResult } from './wasm-engine.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -112,8 +114,31 @@ async function sameLearning(dir: string, seeds: number[], paths: readonly string
   return { rows, heldOutDrawings: heldOut.labels.length, heldOutTop1DifferencePoints };
 }
 
+type TimedStep = StepCount & { samplesPerSec: number };
+interface StepRow { inputSizePx: number; batchSize: number; backend: string; tfjs: TimedStep; engine: TimedStep | null }
+
+/** `--step-sizes 48x64,96x64,48x256,96x256`: input px × batch of each whole-network step counted and timed. */
+function parseStepSizes(text: string): { inputSizePx: number; batchSize: number }[] {
+  return text.split(',').map((size) => {
+    const match = /^(\d+)x(\d+)$/.exec(size.trim());
+    if (!match) throw new Error(`--step-sizes: "${size}" is not <px>x<batch>, e.g. 48x64`);
+    return { inputSizePx: Number(match[1]), batchSize: Number(match[2]) };
+  });
+}
+
+/**
+ * One whole-network step of each path (engine, tfjs) on WebGPU at each size: dispatches and submits counted, ms and
+ * samples/s timed. Only 48 px, batch 64 by default: on SwiftShader a tfjs step at 96 px, batch 256 takes minutes.
+ */
+async function stepMatrix(sizes: { inputSizePx: number; batchSize: number }[]): Promise<StepRow[]> {
+  const results = await countDispatches(sizes.map((size) => ({ mode: 'whole' as const, ...size })));
+  for (const r of results) for (const line of describeCounts(r)) console.log(`  ${line}`);
+  const timed = (c: StepCount, batch: number): TimedStep => ({ ...c, msPerStep: round(c.msPerStep), samplesPerSec: round(batch / (c.msPerStep / 1000)) });
+  return results.map((r) => ({ inputSizePx: r.inputSizePx, batchSize: r.batchSize, backend: r.backend, tfjs: timed(r.tfjs, r.batchSize), engine: r.engine && timed(r.engine, r.batchSize) }));
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'same-learning-seeds': { type: 'string', default: '1' }, 'same-learning-paths': { type: 'string', default: 'webgpu,wasm' }, 'skip-cpu': { type: 'boolean', default: false }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'best.json') } } });
+  const { values } = parseArgs({ options: { 'skip-quality': { type: 'boolean', default: false }, 'skip-speed': { type: 'boolean', default: false }, backends: { type: 'string', default: BACKENDS.join(',') }, 'skip-dispatches': { type: 'boolean', default: false }, 'skip-same-learning': { type: 'boolean', default: false }, 'same-learning-seeds': { type: 'string', default: '1' }, 'same-learning-paths': { type: 'string', default: 'webgpu,wasm' }, 'skip-cpu': { type: 'boolean', default: false }, 'step-sizes': { type: 'string', default: '48x64' }, 'quality-config': { type: 'string', default: path.join('datasets', 'configs', 'best.json') } } });
   const dir = await mkdtemp(path.join(tmpdir(), 'doodle-lab-bench-train-'));
   try {
     console.log('Training benchmark — MobileNet v1 α=0.25, headless Chromium (SwiftShader WebGPU/WebGL on this CPU-only machine)');
@@ -152,11 +177,12 @@ async function main(): Promise<void> {
       };
     }
     let dispatchesPerStep: { engine: number | null; tfjs: number } | null = null;
+    let steps: StepRow[] = [];
     if (!values['skip-dispatches']) {
       console.log('Dispatches per training step (counted, so the same on any hardware), whole network:');
-      const [counts] = await countDispatches([{ mode: 'whole', inputSizePx: 48, batchSize: 64 }]);
-      for (const line of describeCounts(counts!)) console.log(`  ${line}`);
-      dispatchesPerStep = { engine: counts!.engine?.dispatchesPerStep ?? null, tfjs: counts!.tfjs.dispatchesPerStep };
+      steps = await stepMatrix(parseStepSizes(values['step-sizes']));
+      const reference = steps.find((r) => r.inputSizePx === 48 && r.batchSize === 64);
+      if (reference) dispatchesPerStep = { engine: reference.engine?.dispatchesPerStep ?? null, tfjs: reference.tfjs.dispatchesPerStep };
     }
     let cpu: CpuBenchResult | null = null;
     if (!values['skip-cpu']) cpu = await cpuBenchmark({ steps: 20, tfjsSteps: 3, skipTfjs: false, skipNative: false, nativeRows: 800 });
@@ -165,7 +191,7 @@ async function main(): Promise<void> {
       console.log(`Same learning: quality.json with ${SAME_LEARNING.maxPerCategory} drawings a category, ${SAME_LEARNING.epochs} epochs, on the engine and on tfjs, seeds ${values['same-learning-seeds']}`);
       learning = await sameLearning(dir, values['same-learning-seeds'].split(',').map(Number), values['same-learning-paths'].split(','));
     }
-    console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep, cpuSamplesPerSec: cpu?.cpuSamplesPerSec ?? null, cpu, sameLearning: learning }));
+    console.log(JSON.stringify({ speed, quality: q, dispatchesPerStep, steps, cpuSamplesPerSec: cpu?.cpuSamplesPerSec ?? null, cpu, sameLearning: learning }));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
