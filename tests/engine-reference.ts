@@ -64,37 +64,52 @@ export function adamStepGaps(
 /** A plan's tensors by Keras name, as unpackWeights gives them. */
 type Unpacked = Map<string, { values: Float32Array }>;
 
+/** The worst errors over the weights checked so far by `expectWeightAfterStep`. */
+export interface WorstMoves { ownMove: number; referenceMove: number; state: number }
+
 /**
- * Every weight of `model` (tfjs's, after its step) against an engine's after the same step from `start`: moving
- * statistics relative to tfjs's (TOLERANCE), trainable weights by their moves (adamStepGaps, with tfjs's gradients
- * clear of rounding at ten times `gradientBound`: within 1e-2 lr of Adam's move from the engine's gradient, 0.1 lr of
- * tfjs's). Returns the worst of each.
+ * One weight after a step, the engine's against tfjs's: a moving statistic relative to tfjs's (TOLERANCE); a trainable
+ * weight by its move (adamStepGaps, with tfjs's gradients clear of rounding at ten times `gradientBound`): within
+ * 1e-2 lr of Adam's move from the engine's gradient and, unless `ownMoveOnly`, 0.1 lr of tfjs's. Raises `worst`.
+ */
+export function expectWeightAfterStep(
+  name: string, weight: { trainable: boolean; before: Float32Array; engine: Float32Array; tfjs: Float32Array },
+  gradients: { engine: Float32Array; tfjs: Float32Array } | undefined, learningRate: number, gradientBound: number, worst: WorstMoves,
+  ownMoveOnly = false,
+): void {
+  if (!weight.trainable) {
+    const error = relativeError(weight.engine, weight.tfjs);
+    worst.state = Math.max(worst.state, error);
+    expect(error, `${name} after the step`).toBeLessThan(TOLERANCE);
+    return;
+  }
+  expect(gradients, `${name}'s gradients`).toBeDefined();
+  const gaps = adamStepGaps(weight, gradients!, learningRate, 10 * gradientBound);
+  worst.ownMove = Math.max(worst.ownMove, gaps.own);
+  expect(gaps.own, `${name}'s move against Adam's from the engine's gradient, in lr`).toBeLessThan(1e-2);
+  if (ownMoveOnly) return;
+  worst.referenceMove = Math.max(worst.referenceMove, gaps.reference);
+  expect(gaps.reference, `${name}'s move against tfjs's, in lr`).toBeLessThan(0.1);
+  expect(gaps.clearElements, `${name}: elements with a clear gradient`).toBeGreaterThan(0);
+}
+
+/**
+ * Every weight of `model` (tfjs's, after its step) against an engine's after the same step from `start`, each by
+ * `expectWeightAfterStep`. Returns the worst of each.
  */
 export async function expectWeightsAfterStep(
   model: tf.LayersModel, engine: { start: Unpacked; after: Unpacked; gradients: Unpacked }, gradients: Map<string, Float32Array>,
   learningRate: number, gradientBound: number,
-): Promise<{ ownMove: number; referenceMove: number; state: number }> {
+): Promise<WorstMoves> {
   const worst = { ownMove: 0, referenceMove: 0, state: 0 };
-  let trainable = 0;
   for (const weight of model.weights) {
     const name = weight.originalName;
-    const tfjsAfter = await weight.read().data() as Float32Array;
-    const after = engine.after.get(name)!.values;
-    if (!weight.trainable) {
-      const error = relativeError(after, tfjsAfter);
-      worst.state = Math.max(worst.state, error);
-      expect(error, `${name} after the step`).toBeLessThan(TOLERANCE);
-      continue;
-    }
-    trainable++;
-    const gaps = adamStepGaps({ before: engine.start.get(name)!.values, engine: after, tfjs: tfjsAfter }, { engine: engine.gradients.get(name)!.values, tfjs: gradients.get(name)! }, learningRate, 10 * gradientBound);
-    worst.ownMove = Math.max(worst.ownMove, gaps.own);
-    worst.referenceMove = Math.max(worst.referenceMove, gaps.reference);
-    expect(gaps.own, `${name}'s move against Adam's from the engine's gradient, in lr`).toBeLessThan(1e-2);
-    expect(gaps.reference, `${name}'s move against tfjs's, in lr`).toBeLessThan(0.1);
-    expect(gaps.clearElements, `${name}: elements with a clear gradient`).toBeGreaterThan(0);
+    const tfjs = await weight.read().data() as Float32Array;
+    const move = { trainable: weight.trainable, before: engine.start.get(name)!.values, engine: engine.after.get(name)!.values, tfjs };
+    const gradient = weight.trainable ? { engine: engine.gradients.get(name)!.values, tfjs: gradients.get(name)! } : undefined;
+    expectWeightAfterStep(name, move, gradient, learningRate, gradientBound, worst);
   }
-  expect(trainable).toBe(gradients.size);
+  expect(model.weights.filter((w) => w.trainable)).toHaveLength(gradients.size);
   return worst;
 }
 
