@@ -187,3 +187,47 @@ test('a newer version of the app upgrading the database: this page says to reloa
   }), newer);
   expect(stored).toBeGreaterThan(0);
 });
+
+test('a list that could not be read is read again with "Try again", without a reload, once what stopped it is gone', async ({ page }) => {
+  await openFresh(page);
+  // A newer version's database makes every read fail, as in the test above.
+  await page.evaluate(() => new Promise<void>((resolve, reject) => {
+    const request = indexedDB.open('doodle-lab', 99);
+    request.onsuccess = () => {
+      request.result.close();
+      resolve();
+    };
+    request.onerror = () => reject(request.error);
+  }));
+  await page.reload();
+  const unreadable = (text: string) => page.getByRole('status').filter({ hasText: text });
+  await expect(unreadable('The stored drawings could not be listed')).toBeVisible();
+  await openPage(page, 'Train');
+  const runs = unreadable('The stored runs could not be read');
+  await expect(runs).toBeVisible();
+  // While the cause is still there, trying again says so again.
+  await page.getByRole('alert').getByRole('button', { name: 'Dismiss' }).click();
+  await expect(page.getByRole('alert')).toBeHidden();
+  await runs.getByRole('button', { name: 'Try again' }).click();
+  await expect(page.getByRole('alert')).toContainText('A newer version of Doodle Lab');
+  await expect(runs).toBeVisible();
+  await openPage(page, 'Play');
+  const models = unreadable('Your stored runs and models could not be read');
+  await expect(models).toBeVisible();
+
+  // What a person can do about it (site settings → clear data): here the newer version's database goes.
+  await page.evaluate(() => new Promise((resolve) => {
+    const request = indexedDB.deleteDatabase('doodle-lab');
+    request.onsuccess = request.onerror = () => resolve(null);
+  }));
+  await models.getByRole('button', { name: 'Try again' }).click();
+  await expect(page.getByText('Train a model on the')).toBeVisible();
+  await expect(models).toBeHidden();
+  await expect(page.getByRole('alert')).toBeHidden();
+  await openPage(page, 'Data');
+  const drawings = unreadable('The stored drawings could not be listed');
+  await drawings.getByRole('button', { name: 'Try again' }).click();
+  await expect(page.getByText('Nothing stored yet')).toBeVisible();
+  await expect(drawings).toBeHidden();
+  await expect(page.getByRole('alert')).toBeHidden();
+});

@@ -125,6 +125,12 @@ export class DataState {
     }));
   }
 
+  /** Lists the stored datasets again after they could not be listed; the banner goes, and comes back on failure. */
+  async rereadDatasets(): Promise<void> {
+    this.error = null;
+    await this.refresh();
+  }
+
   get downloadable(): string[] {
     const served = new Set(this.catalog.filter((c) => c.servedDrawings > 0).map((c) => c.name));
     return [...this.selected].filter((name) => served.has(name));

@@ -64,6 +64,13 @@ export class PlayState {
     }
   }
 
+  /** Reads the imported models again after they could not be read; the banner goes, and comes back on failure. */
+  async rereadModels(): Promise<void> {
+    this.error = null;
+    this.modelsState = 'loading';
+    await this.refreshModels();
+  }
+
   /** Forgets an imported model; when it was the one in use, nothing is chosen until the next choice. */
   async deleteModel(modelId: string): Promise<void> {
     this.error = null;

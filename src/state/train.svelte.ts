@@ -92,6 +92,14 @@ export class TrainState {
     }
   }
 
+  /** Reads the runs again after they could not be read (once the person has done what the banner said): the banner
+   * goes, and comes back if they still cannot be read. */
+  async rereadRuns(): Promise<void> {
+    this.error = null;
+    this.runsState = 'loading';
+    await this.refresh();
+  }
+
   /** Validates the edited config (and, given the stored datasets, that its classes are stored) and starts a run
    * with it; a config with a problem is explained in plain words and never becomes a run. */
   async train(stored?: readonly StoredDatasetSummary[]): Promise<void> {
