@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import struct
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -40,6 +41,25 @@ def read_bitmaps(source, category, max_rows):
     if rows.shape[0] == 0:
         raise DataError(f'{path} holds no drawings.')
     return np.array(rows[:max_rows]).reshape(-1, BITMAP_SIDE_PX, BITMAP_SIDE_PX)
+
+
+def read_unseen(source, category, count, seen):
+    """Up to `count` (row, bitmap) of `<source>/<category>.npy` whose bitmap bytes are not in `seen`, in file order, and
+    how many were left out before the last one kept. Reads more rows while what it read began with seen ones."""
+    wanted = count
+    while True:
+        bitmaps = read_bitmaps(source, category, wanted)
+        kept, left_out = [], 0
+        for row, bitmap in enumerate(bitmaps):
+            if len(kept) == count:
+                break
+            if bitmap.tobytes() in seen:
+                left_out += 1
+            else:
+                kept.append((row, bitmap))
+        if len(kept) == count or len(bitmaps) < wanted:
+            return kept, left_out
+        wanted = count + left_out
 
 
 def _fetch(url, start, end, attempts=4):
@@ -84,12 +104,14 @@ def load_splits(config, train_source, test_source=None):
     """{part: (bitmaps [n, 28, 28] uint8, labels [n] int64, ids [n] str)} and a dataset hash.
 
     With `test_source`, the test part is that folder's drawings and the main one gives only training and validation
-    drawings, as the app does for a config with dataset.testDatasetId."""
+    drawings, as the app does for a config with dataset.testDatasetId: up to maxPerCategory a category, in file order,
+    leaving out those whose bitmap the training source holds (src/core/training/training-data.ts)."""
     dataset, split = config['dataset'], config['split']
     validation_fraction = split['validationFraction']
     test_fraction = split['testFraction'] if test_source is None else 0
     parts = {p: ([], [], []) for p in PARTS}
     fingerprint = [dataset['maxPerCategory'], validation_fraction, test_fraction]
+    seen = set()
     for label, category in enumerate(dataset['categories']):
         bitmaps = read_bitmaps(train_source, category, dataset['maxPerCategory'])
         for i in range(len(bitmaps)):
@@ -98,13 +120,23 @@ def load_splits(config, train_source, test_source=None):
             part[0].append(bitmaps[i])
             part[1].append(label)
             part[2].append(drawing_id)
+            if test_source is not None:
+                seen.add(bitmaps[i].tobytes())
         fingerprint += [category, [f'npy:{len(bitmaps)}:{hashlib.sha256(bitmaps.tobytes()).hexdigest()}']]
-        if test_source is not None:
-            test = read_bitmaps(test_source, category, dataset['maxPerCategory'])
+    if test_source is not None:
+        overlap = 0
+        for label, category in enumerate(dataset['categories']):
+            rows, left_out = read_unseen(test_source, category, dataset['maxPerCategory'], seen)
+            overlap += left_out
+            test = np.stack([b for _, b in rows]) if rows else np.zeros((0, BITMAP_SIDE_PX, BITMAP_SIDE_PX), np.uint8)
             parts['test'][0].extend(test)
             parts['test'][1].extend([label] * len(test))
-            parts['test'][2].extend(f'test:{category}/{i}' for i in range(len(test)))
+            parts['test'][2].extend(f'test:{category}/{row}' for row, _ in rows)
             fingerprint += [f'test:{category}', [f'npy:{len(test)}:{hashlib.sha256(test.tobytes()).hexdigest()}']]
+        if overlap:
+            print(f'{overlap} drawings of the test source left out: the training source has the same bitmaps', file=sys.stderr)
+            if not parts['test'][0]:
+                raise DataError(f'Every drawing of the test source {test_source} is also in the training source: test on other drawings of the same classes.')
     if not parts['train'][0]:
         raise DataError('No drawings left to train on after the validation and test split.')
     out = {}

@@ -44,7 +44,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', required=True, help="the app's training config (JSON, src/core/training/train-config.schema.json)")
     p.add_argument('--train-source', required=True, help='folder or URL of <category>.npy (Google numpy_bitmap files), e.g. ' + GOOGLE_NUMPY_URL)
-    p.add_argument('--test-source', help='folder or URL of <category>.npy used whole (up to maxPerCategory) as the test split')
+    p.add_argument('--test-source', help='folder or URL of <category>.npy for the test split: up to maxPerCategory drawings a category, in file order, leaving out those the training source holds')
     p.add_argument('--out', required=True)
     p.add_argument('--model-dir', help="tfjs LayersModel folder; default: the config's model.url under public/")
     p.add_argument('--predictions', type=int, default=0, help='also write the probabilities of the first N test drawings')

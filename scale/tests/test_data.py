@@ -8,7 +8,7 @@ import unittest
 
 import numpy as np
 
-from scale.data import DataError, read_bitmaps
+from scale.data import DataError, load_splits, read_bitmaps
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -82,6 +82,38 @@ class ReadBitmaps(unittest.TestCase):
             read_bitmaps(self.url, 'floats', 10)
         with self.assertRaisesRegex(DataError, r'expected uint8 rows of 784 pixels'):
             read_bitmaps(self.dir, 'floats', 10)
+
+
+
+class SeparateTestSource(unittest.TestCase):
+    """As the app (tests/unit/core/training-data.test.ts): test drawings whose bitmap the training source holds are left
+    out, and the test part is filled from the rows after them."""
+
+    def setUp(self):
+        self.train, self.test = tempfile.mkdtemp(), tempfile.mkdtemp()
+        rng = np.random.default_rng(5)
+        self.cat, self.dog = (rng.integers(0, 256, (50, 784), dtype=np.uint8) for _ in range(2))
+        np.save(os.path.join(self.train, 'cat.npy'), self.cat[:20])
+        np.save(os.path.join(self.train, 'dog.npy'), self.dog[:20])
+        self.config = {'dataset': {'categories': ['cat', 'dog'], 'maxPerCategory': 20}, 'split': {'validationFraction': 0.2, 'testFraction': 0.1}}
+
+    def test_whole_files_as_the_test_source_score_the_rows_after_the_training_ones(self):
+        # One dog test row repeats a cat training drawing.
+        dog = np.concatenate([self.dog[:20], self.cat[5:6], self.dog[20:45]])
+        np.save(os.path.join(self.test, 'cat.npy'), self.cat)
+        np.save(os.path.join(self.test, 'dog.npy'), dog)
+        parts, _ = load_splits(self.config, self.train, self.test)
+        bitmaps, labels, ids = parts['test']
+        np.testing.assert_array_equal(bitmaps, np.concatenate([self.cat[20:40], self.dog[20:40]]).reshape(-1, 28, 28))
+        self.assertEqual(labels.tolist(), [0] * 20 + [1] * 20)
+        self.assertEqual(ids[:2] + ids[20:22], ['test:cat/20', 'test:cat/21', 'test:dog/21', 'test:dog/22'])
+        self.assertEqual(len(parts['train'][0]) + len(parts['validation'][0]), 40)
+
+    def test_a_test_source_of_training_drawings_only_is_refused(self):
+        np.save(os.path.join(self.test, 'cat.npy'), self.cat[:20])
+        np.save(os.path.join(self.test, 'dog.npy'), self.dog[:10])
+        with self.assertRaisesRegex(DataError, r'Every drawing of the test source .* is also in the training source'):
+            load_splits(self.config, self.train, self.test)
 
 
 if __name__ == '__main__':

@@ -19,13 +19,19 @@ const SHARED_BITMAPS = path.resolve(import.meta.dirname, '..', '..', '..', 'shar
 const CATEGORIES = ['cat', 'airplane', 'rainbow'];
 const TRAIN_ROWS = 40, TEST_ROWS = 15;
 
-/** Rows of a category: real ones from ../shared, or generated bars at a class-specific place. */
+/** Rows of a category: real ones from ../shared, or generated bars at a class-specific place, no two rows alike (the
+ * pipeline leaves out test drawings whose bitmap a training drawing has): row k's bar shifts by k % 3 and its ends and
+ * width vary with k / 3, unique up to row 95. */
 async function rows(category: string, count: number, skip: number): Promise<Uint8Array> {
   const file = path.join(SHARED_BITMAPS, `${category}.npy`);
   if (existsSync(file)) return decodeNpy(new Uint8Array(await readFile(file)), file, skip + count).bitmaps.slice(skip * 784);
   const out = new Uint8Array(count * 784);
   const c = CATEGORIES.indexOf(category);
-  for (let n = 0; n < count; n++) for (let y = 4; y < 24; y++) for (let x = 0; x < 3; x++) out[n * 784 + y * 28 + 3 + c * 9 + x + ((n + skip) % 3)] = 255;
+  for (let n = 0; n < count; n++) {
+    const k = n + skip;
+    const top = 2 + (Math.floor(k / 3) % 4), bottom = 22 + (Math.floor(k / 12) % 4), width = 3 + (Math.floor(k / 48) % 2);
+    for (let y = top; y < bottom; y++) for (let x = 0; x < width; x++) out[n * 784 + y * 28 + 3 + c * 9 + x + (k % 3)] = 255;
+  }
   return out;
 }
 

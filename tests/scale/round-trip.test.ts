@@ -125,9 +125,9 @@ describe('npm run scale:test', () => {
       '--config', path.join(dir, 'config.json'), '--train-source', path.join(dir, 'train'), '--out', path.join(dir, 'out'), '--threads', '1', '--predictions', '100000'], {}, 230_000);
   }, 240_000);
 
-  it('scale/recipe.py gives the app\'s split, random stream, augmentation, input tensors, schedule and config checks; data reads folders and URLs', async () => {
+  it('scale/recipe.py gives the app\'s split, random stream, augmentation, input tensors, schedule and config checks; data reads folders and URLs, and leaves training drawings out of a separate test source', async () => {
     const output = await python(['-m', 'unittest', '-v', 'scale.tests.test_recipe', 'scale.tests.test_data'], { SCALE_FIXTURES: path.join(dir, 'fixtures.json') });
-    expect(output).toMatch(/Ran 10 tests/);
+    expect(output).toMatch(/Ran 12 tests/);
     expect(output).toMatch(/\nOK\n?$/);
   });
 

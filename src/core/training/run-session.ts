@@ -62,7 +62,8 @@ export async function executeRun(run: RunRecord, deps: RunDeps): Promise<RunReco
       deps.onProgress({ kind: 'backend', backend: run.backend });
       let started = performance.now();
       deps.onProgress({ kind: 'phase', phase: 'loading', detail: `Reading drawings and ${config.model.label}` });
-      const { data, datasetHash } = await loadTrainingData(deps.drawings, config);
+      const { data, datasetHash, testOverlap } = await loadTrainingData(deps.drawings, config);
+      if (testOverlap > 0) deps.onProgress({ kind: 'phase', phase: 'loading', detail: `${testOverlap} drawings of the test dataset left out: the training dataset has the same bitmaps` });
       const checkpoint: Checkpoint | undefined = await deps.runs.getCheckpoint(run.runId);
       deps.onProgress({ kind: 'started', runId: run.runId, resumedFrom: checkpoint === undefined ? null : { epoch: checkpoint.epoch, batch: checkpoint.batch } });
       if (checkpoint !== undefined && run.datasetHash !== '' && run.datasetHash !== datasetHash) {
