@@ -2,6 +2,7 @@
 // local import and own drawings. Owns the data worker (the only code that talks to it). Main thread.
 import * as Comlink from 'comlink';
 import { WorkerClient } from './worker-client.ts';
+import type { ListState } from './list-state.ts';
 import { SvelteSet } from 'svelte/reactivity';
 import type { DataWorkerApi } from '../../workers/data.worker.ts';
 import { DEFAULT_CATEGORIES, QUICKDRAW_CATEGORIES } from '../core/data/categories.ts';
@@ -58,8 +59,8 @@ export class DataState {
   download = $state<DownloadView | null>(null);
   error = $state<DataErrorInfo | null>(null);
   datasets = $state<StoredDatasetSummary[]>([]);
-  /** The stored datasets could not be listed: the page must not say nothing is stored. */
-  datasetsUnreadable = $state(false);
+  /** 'unreadable' when the stored datasets could not be listed: the page must not say nothing is stored. */
+  datasetsState = $state<ListState>('loading');
   importReport = $state<{ stored: number; skipped: DataErrorInfo[]; running: boolean } | null>(null);
   storage = $state<{ usageBytes: number | null; quotaBytes: number | null; persisted: boolean } | null>(null);
 
@@ -119,10 +120,11 @@ export class DataState {
 
   /** Lists the stored datasets again; a failure to read them (storage switched off) shows in the error banner. */
   async refresh(): Promise<void> {
-    this.datasetsUnreadable = !(await this.guard(async () => {
+    const read = await this.guard(async () => {
       this.datasets = await this.api.listDatasets();
       this.storage = await this.api.storageEstimate();
-    }));
+    });
+    this.datasetsState = read ? 'loaded' : 'unreadable';
   }
 
   /** Lists the stored datasets again after they could not be listed; the banner goes, and comes back on failure. */
